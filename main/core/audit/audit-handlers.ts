@@ -1,0 +1,24 @@
+/** The audit viewer and chain verification. */
+import { auditList, auditVerify } from '../../../shared/api/audit.js';
+import { handle } from '../api/handler.js';
+
+export const auditHandlers = {
+  'audit.list': handle(auditList, {
+    run(ctx, input) {
+      const { limit, before, ...filters } = input;
+      const page = ctx.services.audit.list(ctx.db, { ...filters, before, limit });
+      ctx.audit.details = { returned: page.entries.length };
+      return { entries: page.entries, nextBefore: page.nextBefore };
+    },
+  }),
+
+  'audit.verify': handle(auditVerify, {
+    run(ctx) {
+      const result = ctx.services.audit.verify(ctx.db, ctx.services.clinic.device!);
+      ctx.audit.details = { ok: result.ok, entries: result.entries };
+      return result.ok
+        ? { ok: true, entries: result.entries, headSeq: result.headSeq, firstBadSeq: null, reason: null }
+        : { ok: false, entries: result.entries, headSeq: null, firstBadSeq: result.firstBadSeq, reason: result.reason };
+    },
+  }),
+};

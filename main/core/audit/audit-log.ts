@@ -1,0 +1,200 @@
+/**
+ * The local, hash-chained audit log (chain rules in shared/audit-chain.ts). Entries are appended
+ * inside the caller's transaction, so an action and its audit entry commit together or not at
+ * all: if the audit write fails, the action fails.
+ */
+import {
+  type AuditEntryBody,
+  type ChainVerification,
+  auditGenesisHash,
+  canonicalAuditBody,
+  chainHash,
+  verifyAuditChain,
+} from '../../../shared/audit-chain.js';
+import type { Sha256 } from '../../../shared/hashing.js';
+import type { AuditEntryView } from '../../../shared/api/audit.js';
+import type { ReadDb, WriteDb } from '../db/access.js';
+
+/** What a caller supplies for an entry; the log adds device, epoch, sequence and time. */
+export type AuditEntryInput = Omit<AuditEntryBody, 'v' | 'deviceId' | 'epoch' | 'seq' | 'time'>;
+
+/** This device's place in the audit chain. */
+export interface DeviceIdentity {
+  readonly deviceId: string;
+  readonly epoch: number;
+}
+
+interface AuditRow {
+  id: number;
+  device_id: string;
+  epoch: number;
+  seq: number;
+  time: number;
+  user_id: string | null;
+  role: string | null;
+  action: string;
+  entity_type: string | null;
+  entity_id: string | null;
+  outcome: 'success' | 'denied' | 'error';
+  purpose: string;
+  legal_basis: string;
+  body: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** Filters of the audit viewer. */
+export interface AuditFilter {
+  userId?: string | undefined;
+  action?: string | undefined;
+  entityType?: string | undefined;
+  entityId?: string | undefined;
+  outcome?: 'success' | 'denied' | 'error' | undefined;
+  from?: number | undefined;
+  to?: number | undefined;
+  before?: number | undefined;
+  limit: number;
+}
+
+const INSERT_ENTRY = `INSERT INTO audit_log
+  (device_id, epoch, seq, time, user_id, role, action, entity_type, entity_id, outcome, purpose, legal_basis, body, prev_hash, hash)
+  VALUES (@device_id, @epoch, @seq, @time, @user_id, @role, @action, @entity_type, @entity_id, @outcome, @purpose, @legal_basis, @body, @prev_hash, @hash)`;
+
+/** Appends to, lists and verifies the audit chain of one device. */
+export class AuditLog {
+  constructor(
+    private readonly sha256: Sha256,
+    private readonly now: () => number,
+  ) {}
+
+  /** Appends an entry in the current transaction and returns its sequence and hash. */
+  append(db: WriteDb, device: DeviceIdentity, input: AuditEntryInput): { seq: number; hash: string } {
+    if (!db.inTransaction) throw new Error('audit entries are appended inside the action transaction');
+    const head = db
+      .query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE device_id = ? AND epoch = ?')
+      .get([device.deviceId, device.epoch]);
+    const seq = (head?.seq ?? 0) + 1;
+    const prevHash = head?.hash ?? auditGenesisHash(this.sha256, device.deviceId, device.epoch);
+    const body: AuditEntryBody = { v: 1, deviceId: device.deviceId, epoch: device.epoch, seq, time: this.now(), ...input };
+    const text = canonicalAuditBody(body);
+    const hash = chainHash(this.sha256, prevHash, text);
+    db.command(INSERT_ENTRY).run({
+      device_id: body.deviceId,
+      epoch: body.epoch,
+      seq,
+      time: body.time,
+      user_id: body.userId,
+      role: body.role,
+      action: body.action,
+      entity_type: body.entityType,
+      entity_id: body.entityId,
+      outcome: body.outcome,
+      purpose: body.purpose,
+      legal_basis: body.legalBasis,
+      body: text,
+      prev_hash: prevHash,
+      hash,
+    });
+    db.command(
+      `INSERT INTO audit_head (device_id, epoch, seq, hash) VALUES (?, ?, ?, ?)
+       ON CONFLICT (device_id, epoch) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`,
+    ).run([device.deviceId, device.epoch, seq, hash]);
+    return { seq, hash };
+  }
+
+  /**
+   * Verifies every epoch of this device's chain against the recorded heads. Reports the first
+   * bad sequence. Truncation by someone who also rewrote the recorded head is only detectable
+   * against a head witnessed elsewhere (the sync server's log; see docs/threat-model.md).
+   */
+  verify(db: ReadDb, device: DeviceIdentity): ChainVerification & { epoch: number } {
+    let total = 0;
+    let last: ChainVerification = { ok: true, entries: 0, headSeq: 0, headHash: '' };
+    for (let epoch = 1; epoch <= device.epoch; epoch++) {
+      const head = db
+        .query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE device_id = ? AND epoch = ?')
+        .get([device.deviceId, epoch]);
+      const rows = db
+        .query<AuditRow>('SELECT * FROM audit_log WHERE device_id = ? AND epoch = ? ORDER BY seq')
+        .iterate([device.deviceId, epoch]);
+      const entries = (function* () {
+        for (const row of rows) yield { ...row, prevHash: row.prev_hash };
+      })();
+      const result = verifyAuditChain(this.sha256, auditGenesisHash(this.sha256, device.deviceId, epoch), entries, {
+        knownHead: head ?? { seq: 0, hash: '' },
+        checkEntry: (entry, body) => columnMismatch(entry as unknown as AuditRow, body),
+      });
+      total += result.entries;
+      if (!result.ok) return { ...result, entries: total, epoch };
+      last = result;
+    }
+    return { ...last, entries: total, epoch: device.epoch };
+  }
+
+  /** Entries newest first, filtered; `before` pages backwards by entry id. */
+  list(db: ReadDb, filter: AuditFilter): { entries: AuditEntryView[]; nextBefore: number | null } {
+    // Fixed SQL fragments chosen by which filters are present; every value is a bound parameter.
+    const conditions: string[] = [];
+    const params: Record<string, unknown> = { limit: filter.limit + 1 };
+    const add = (column: string, key: keyof AuditFilter, op = '=') => {
+      if (filter[key] === undefined) return;
+      conditions.push(`${column} ${op} @${key}`);
+      params[key] = filter[key];
+    };
+    add('user_id', 'userId');
+    add('action', 'action');
+    add('entity_type', 'entityType');
+    add('entity_id', 'entityId');
+    add('outcome', 'outcome');
+    add('time', 'from', '>=');
+    add('time', 'to', '<=');
+    add('id', 'before', '<');
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const rows = db.query<AuditRow>(`SELECT * FROM audit_log ${where} ORDER BY id DESC LIMIT @limit`).all(params);
+    const page = rows.slice(0, filter.limit);
+    return {
+      entries: page.map(toView),
+      nextBefore: rows.length > filter.limit ? (page.at(-1)?.id ?? null) : null,
+    };
+  }
+}
+
+function toView(row: AuditRow): AuditEntryView {
+  const body = JSON.parse(row.body) as AuditEntryBody;
+  return {
+    seq: row.seq,
+    epoch: row.epoch,
+    deviceId: row.device_id,
+    time: row.time,
+    userId: row.user_id,
+    role: row.role,
+    action: row.action,
+    entityType: row.entity_type,
+    entityId: row.entity_id,
+    outcome: row.outcome,
+    purpose: row.purpose,
+    legalBasis: row.legal_basis,
+    details: body.details,
+    hash: row.hash,
+  };
+}
+
+/** Compares the indexed columns with the hashed body: an edit to either is caught. */
+function columnMismatch(row: AuditRow, body: AuditEntryBody): string | null {
+  if (
+    row.device_id !== body.deviceId ||
+    row.epoch !== body.epoch ||
+    row.time !== body.time ||
+    row.user_id !== body.userId ||
+    row.role !== body.role ||
+    row.action !== body.action ||
+    row.entity_type !== body.entityType ||
+    row.entity_id !== body.entityId ||
+    row.outcome !== body.outcome ||
+    row.purpose !== body.purpose ||
+    row.legal_basis !== body.legalBasis
+  ) {
+    return 'stored columns differ from the hashed entry';
+  }
+  return null;
+}

@@ -1,0 +1,72 @@
+/**
+ * The clinic core: one clinic's encrypted database, sessions and the API pipeline, in plain
+ * Node (no Electron). Transports (Electron IPC, the browser host) call `invoke`.
+ */
+import { AuditLog } from './audit/audit-log.js';
+import { DEFAULT_RATE_LIMITS, type RateLimitPolicy, RateLimits } from './api/rate-limits.js';
+import { handlerTable } from './api/handler-table.js';
+import { type InvokeResult, Pipeline, type TransportContext } from './api/pipeline.js';
+import { DEFAULT_BCRYPT_COST, PasswordHasher } from './auth/password-hasher.js';
+import { DEFAULT_SESSION_POLICY, type SessionPolicy, SessionStore } from './auth/session-store.js';
+import { clinicFilesState } from './clinic-files.js';
+import { ClinicState } from './clinic-state.js';
+import type { CoreServices } from './core-services.js';
+import type { KeyProvider } from './keys/wrapped-key.js';
+import { nodeSha256 } from './platform/node-hashing.js';
+import { type Sources, systemSources } from './platform/sources.js';
+
+export interface ClinicCoreOptions {
+  readonly dataDir: string;
+  /** Wraps the database key: a passphrase provider headless, the OS keystore in Electron. */
+  readonly keyProvider: KeyProvider;
+  readonly sources?: Sources;
+  readonly sessionPolicy?: Partial<SessionPolicy>;
+  readonly rateLimits?: Partial<RateLimitPolicy>;
+  /** bcrypt cost; 12 unless a test asks for less. Stored hashes carry their own cost. */
+  readonly bcryptCost?: number;
+}
+
+export type { InvokeResult, TransportContext };
+
+export class ClinicCore {
+  private constructor(
+    private readonly pipeline: Pipeline,
+    private readonly services: CoreServices,
+  ) {}
+
+  /** Opens the clinic in dataDir if one exists (a wrong key throws and changes nothing), else starts empty. */
+  static async open(options: ClinicCoreOptions): Promise<ClinicCore> {
+    const sources = options.sources ?? systemSources();
+    const clinic = new ClinicState(options.dataDir, options.keyProvider, sources);
+    if (clinicFilesState(options.dataDir) !== 'none') await clinic.openExisting();
+    const limits = new RateLimits({ ...DEFAULT_RATE_LIMITS, ...options.rateLimits });
+    const services: CoreServices = {
+      sources,
+      clinic,
+      sessions: new SessionStore(sources.clock, sources.random, sources.ids, {
+        ...DEFAULT_SESSION_POLICY,
+        ...options.sessionPolicy,
+      }),
+      hasher: new PasswordHasher(options.bcryptCost ?? DEFAULT_BCRYPT_COST),
+      audit: new AuditLog(nodeSha256, () => sources.clock.now()),
+      signInFailuresBySource: limits.signInFailuresBySource,
+    };
+    return new ClinicCore(new Pipeline(handlerTable, services, limits), services);
+  }
+
+  /** Runs one call through the pipeline. */
+  invoke(channel: string, input: unknown, transport: TransportContext): Promise<InvokeResult> {
+    return this.pipeline.invoke(channel, input, transport);
+  }
+
+  /** True once a clinic exists on this device. */
+  get isSetUp(): boolean {
+    return this.services.clinic.db !== null;
+  }
+
+  /** Closes the database and stops the password workers. */
+  async close(): Promise<void> {
+    this.services.clinic.close();
+    await this.services.hasher.close();
+  }
+}

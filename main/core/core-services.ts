@@ -1,0 +1,17 @@
+/** The services handlers use, built once per clinic core. */
+import type { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { AuditLog } from './audit/audit-log.js';
+import type { PasswordHasher } from './auth/password-hasher.js';
+import type { SessionStore } from './auth/session-store.js';
+import type { ClinicState } from './clinic-state.js';
+import type { Sources } from './platform/sources.js';
+
+export interface CoreServices {
+  readonly sources: Sources;
+  readonly clinic: ClinicState;
+  readonly sessions: SessionStore;
+  readonly hasher: PasswordHasher;
+  readonly audit: AuditLog;
+  /** Failed sign-ins per source address: a brute-force guard independent of the account lockout. */
+  readonly signInFailuresBySource: RateLimiterMemory;
+}

@@ -1,0 +1,8 @@
+/** Every schema step this app ships, in order. Append only; never edit a released step. */
+import type { Migration } from '../migrate.js';
+import { clinicMigration } from './0010-clinic.js';
+import { usersMigration } from './0020-users.js';
+import { auditMigration } from './0030-audit.js';
+import { patientsMigration } from './0040-patients.js';
+
+export const migrations: readonly Migration[] = [clinicMigration, usersMigration, auditMigration, patientsMigration];

@@ -1,0 +1,134 @@
+/**
+ * Search as you type over the FTS5 index: name prefixes (case- and accent-insensitive through
+ * unicode61 remove_diacritics 2), phone digits, date of birth and patient number. The query is
+ * turned into an FTS5 expression built only from letters and digits, and bound as a parameter.
+ */
+import type { PatientSearchResult } from '../../../shared/schemas/patients.js';
+import type { ReadDb, WriteDb } from '../db/access.js';
+
+/** What the index holds for one patient. */
+export interface SearchDocument {
+  readonly firstName: string;
+  readonly lastName: string;
+  readonly phone: string | null;
+  readonly patientNumber: string;
+  readonly dateOfBirth: string | null;
+}
+
+/** Phone tokens: all digits, and the last ten (the national number without a country code or trunk 0). */
+export function phoneTokens(phone: string | null): string {
+  if (!phone) return '';
+  const digits = phone.replace(/\D/g, '');
+  return digits.length > 10 ? `${digits} ${digits.slice(-10)}` : digits;
+}
+
+/** Patient number tokens: the full number and the number without prefix or zero padding. */
+export function numberTokens(patientNumber: string): string {
+  const digits = patientNumber.replace(/\D/g, '').replace(/^0+/, '');
+  return `${patientNumber} ${digits}`;
+}
+
+/** Puts a patient's row into the index (replacing what was there). */
+export function indexPatient(db: WriteDb, rowid: number | bigint, doc: SearchDocument): void {
+  db.command('DELETE FROM patients_fts WHERE rowid = ?').run([rowid]);
+  db.command('INSERT INTO patients_fts (rowid, name, phone, number, dob) VALUES (?, ?, ?, ?, ?)').run([
+    rowid,
+    `${doc.firstName} ${doc.lastName}`,
+    phoneTokens(doc.phone),
+    numberTokens(doc.patientNumber),
+    doc.dateOfBirth ? doc.dateOfBirth.replace(/-/g, '') : '',
+  ]);
+}
+
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+/** Day first, as written in India, the UK and most of the world. */
+const DAY_FIRST_DATE = /^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$/;
+
+/** The kind of search a query turned into, for the audit entry (never the query itself). */
+export type SearchKind = 'name' | 'phone-or-number' | 'date-of-birth' | 'mixed' | 'empty';
+
+/** Builds the FTS5 MATCH expression for what was typed, or null when nothing is searchable. */
+export function buildMatchExpression(query: string): { expression: string; kind: SearchKind } | null {
+  const kinds = new Set<SearchKind>();
+  const parts: string[] = [];
+  for (const raw of query.normalize('NFKC').trim().split(/\s+/).filter(Boolean).slice(0, 8)) {
+    const iso = ISO_DATE.exec(raw);
+    const dayFirst = DAY_FIRST_DATE.exec(raw);
+    if (iso || dayFirst) {
+      const [year, month, day] = iso ? [iso[1]!, iso[2]!, iso[3]!] : [dayFirst![3]!, dayFirst![2]!, dayFirst![1]!];
+      parts.push(`dob:"${year}${month.padStart(2, '0')}${day.padStart(2, '0')}"`);
+      kinds.add('date-of-birth');
+      continue;
+    }
+    const digits = raw.replace(/[+()./-]/g, '');
+    if (/^\d+$/.test(digits)) {
+      parts.push(`(phone:"${digits}"* OR number:"${digits.replace(/^0+(?=\d)/, '')}"*)`);
+      kinds.add('phone-or-number');
+      continue;
+    }
+    if (/^p\d+$/i.test(raw)) {
+      parts.push(`number:"${raw.toLowerCase()}"*`);
+      kinds.add('phone-or-number');
+      continue;
+    }
+    // Split as the unicode61 tokenizer does, so "O'Brien" and "Anne-Marie" match their tokens.
+    for (const piece of raw.split(/[^\p{L}\p{N}]+/u).filter(Boolean)) {
+      parts.push(`name:"${piece}"*`);
+      kinds.add('name');
+    }
+  }
+  if (parts.length === 0) return null;
+  return { expression: parts.join(' AND '), kind: kinds.size === 1 ? [...kinds][0]! : 'mixed' };
+}
+
+interface SearchRow {
+  id: string;
+  patient_number: string;
+  branch_id: string;
+  first_name: string;
+  last_name: string;
+  date_of_birth: string | null;
+  phone: string | null;
+  archived_at: number | null;
+}
+
+/** Searches patients within a branch scope (null: every branch), best matches first. */
+export function searchPatients(
+  db: ReadDb,
+  query: string,
+  options: { limit: number; includeArchived: boolean; branchIds: readonly string[] | null },
+): { results: PatientSearchResult[]; kind: SearchKind } {
+  const match = buildMatchExpression(query);
+  if (!match) return { results: [], kind: 'empty' };
+  const rows = db
+    .query<SearchRow>(
+      `SELECT p.id, p.patient_number, p.branch_id, p.first_name, p.last_name, p.date_of_birth, p.phone, p.archived_at
+       FROM patients_fts
+       JOIN patients p ON p.rowid = patients_fts.rowid
+       WHERE patients_fts MATCH @expression
+         AND (@includeArchived = 1 OR p.archived_at IS NULL)
+         AND (@allBranches = 1 OR p.branch_id IN (SELECT value FROM json_each(@branchIds)))
+       ORDER BY patients_fts.rank
+       LIMIT @limit`,
+    )
+    .all({
+      expression: match.expression,
+      includeArchived: options.includeArchived ? 1 : 0,
+      allBranches: options.branchIds === null ? 1 : 0,
+      branchIds: JSON.stringify(options.branchIds ?? []),
+      limit: options.limit,
+    });
+  return {
+    kind: match.kind,
+    results: rows.map((row) => ({
+      id: row.id,
+      patientNumber: row.patient_number,
+      branchId: row.branch_id,
+      firstName: row.first_name,
+      lastName: row.last_name,
+      dateOfBirth: row.date_of_birth,
+      phone: row.phone,
+      archived: row.archived_at !== null,
+    })),
+  };
+}

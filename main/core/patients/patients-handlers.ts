@@ -1,0 +1,156 @@
+/** Patients: create, update, get, search, archive, and medical history for clinical roles. */
+import {
+  patientsArchive,
+  patientsCreate,
+  patientsGet,
+  patientsSearch,
+  patientsUpdate,
+  patientsUpdateMedicalHistory,
+} from '../../../shared/api/patients.js';
+import { medicalAlertsFor } from '../../../shared/medical-alerts.js';
+import { ApiError } from '../api/api-error.js';
+import { type RunContext, handle } from '../api/handler.js';
+import { indexPatient, searchPatients } from './patient-search.js';
+import {
+  type PatientRow,
+  allocatePatientNumber,
+  findPatient,
+  readMedicalHistory,
+  toPatientRecord,
+  writeMedicalHistory,
+} from './patients-repository.js';
+
+/** The patient, if it exists and is in the caller's branch scope; audited by id. */
+function patientInScope(ctx: RunContext, patientId: string): PatientRow {
+  const row = findPatient(ctx.db, patientId);
+  ctx.audit.entityId = patientId;
+  if (!row) throw new ApiError('NOT_FOUND', 'There is no such patient.');
+  ctx.requireBranch(row.branch_id);
+  return row;
+}
+
+function reindex(ctx: RunContext, id: string): PatientRow {
+  const row = findPatient(ctx.db, id)!;
+  indexPatient(ctx.db, row.rowid, {
+    firstName: row.first_name,
+    lastName: row.last_name,
+    phone: row.phone,
+    patientNumber: row.patient_number,
+    dateOfBirth: row.date_of_birth,
+  });
+  return row;
+}
+
+export const patientsHandlers = {
+  'patients.create': handle(patientsCreate, {
+    run(ctx, input) {
+      const branch = ctx.db.query<{ id: string }>('SELECT id FROM branches WHERE id = ?').get([input.branchId]);
+      if (!branch) throw new ApiError('NOT_FOUND', 'There is no such branch.');
+      const id = ctx.services.sources.ids.next();
+      const userId = ctx.caller!.userId;
+      ctx.db
+        .command(
+          `INSERT INTO patients (id, patient_number, branch_id, first_name, last_name, date_of_birth, sex, phone, email,
+             address, created_at, created_by, updated_at, updated_by)
+           VALUES (@id, @number, @branchId, @firstName, @lastName, @dateOfBirth, @sex, @phone, @email, @address,
+             @now, @userId, @now, @userId)`,
+        )
+        .run({
+          id,
+          number: allocatePatientNumber(ctx.db),
+          branchId: input.branchId,
+          firstName: input.firstName,
+          lastName: input.lastName,
+          dateOfBirth: input.dateOfBirth ?? null,
+          sex: input.sex ?? 'unknown',
+          phone: input.phone ?? null,
+          email: input.email ?? null,
+          address: input.address ?? null,
+          now: ctx.now,
+          userId,
+        });
+      const row = reindex(ctx, id);
+      ctx.audit.entityId = id;
+      ctx.audit.details = { branchId: input.branchId };
+      return toPatientRecord(ctx.db, row, ctx.can('medical.read'));
+    },
+  }),
+
+  'patients.update': handle(patientsUpdate, {
+    run(ctx, input) {
+      const { patientId, ...changes } = input;
+      const row = patientInScope(ctx, patientId);
+      const changed = Object.keys(changes).filter((key) => changes[key as keyof typeof changes] !== undefined);
+      if (changed.length === 0) throw new ApiError('VALIDATION_FAILED', 'Nothing to change.');
+      ctx.db
+        .command(
+          `UPDATE patients SET first_name = @firstName, last_name = @lastName, date_of_birth = @dateOfBirth, sex = @sex,
+             phone = @phone, email = @email, address = @address, updated_at = @now, updated_by = @userId
+           WHERE id = @id`,
+        )
+        .run({
+          id: row.id,
+          firstName: changes.firstName ?? row.first_name,
+          lastName: changes.lastName ?? row.last_name,
+          dateOfBirth: changes.dateOfBirth === undefined ? row.date_of_birth : changes.dateOfBirth,
+          sex: changes.sex ?? row.sex,
+          phone: changes.phone === undefined ? row.phone : changes.phone,
+          email: changes.email === undefined ? row.email : changes.email,
+          address: changes.address === undefined ? row.address : changes.address,
+          now: ctx.now,
+          userId: ctx.caller!.userId,
+        });
+      // Field names only: the audit trail records what changed, never the values.
+      ctx.audit.details = { changed: changed.join(',') };
+      return toPatientRecord(ctx.db, reindex(ctx, row.id), ctx.can('medical.read'));
+    },
+  }),
+
+  'patients.get': handle(patientsGet, {
+    run(ctx, input) {
+      const row = patientInScope(ctx, input.patientId);
+      const withMedical = ctx.can('medical.read');
+      ctx.audit.details = { medicalHistory: withMedical };
+      return toPatientRecord(ctx.db, row, withMedical);
+    },
+  }),
+
+  'patients.search': handle(patientsSearch, {
+    run(ctx, input) {
+      const caller = ctx.caller!;
+      const { results, kind } = searchPatients(ctx.db, input.query, {
+        limit: input.limit,
+        includeArchived: input.includeArchived,
+        branchIds: caller.allBranches ? null : caller.branchIds,
+      });
+      ctx.audit.details = { kind, results: results.length };
+      return { results };
+    },
+  }),
+
+  'patients.archive': handle(patientsArchive, {
+    run(ctx, input) {
+      const row = patientInScope(ctx, input.patientId);
+      if (row.archived_at !== null) throw new ApiError('CONFLICT', 'This patient is already archived.');
+      ctx.db
+        .command('UPDATE patients SET archived_at = ?, archive_reason = ?, updated_at = ?, updated_by = ? WHERE id = ?')
+        .run([ctx.now, input.reason, ctx.now, ctx.caller!.userId, row.id]);
+      return toPatientRecord(ctx.db, findPatient(ctx.db, row.id)!, ctx.can('medical.read'));
+    },
+  }),
+
+  'patients.updateMedicalHistory': handle(patientsUpdateMedicalHistory, {
+    run(ctx, input) {
+      const row = patientInScope(ctx, input.patientId);
+      const { patientId: _patientId, ...history } = input;
+      writeMedicalHistory(ctx.db, row.id, history, ctx.caller!.userId, ctx.now);
+      const saved = readMedicalHistory(ctx.db, row.id);
+      ctx.audit.details = {
+        allergies: saved.allergies.length,
+        conditions: saved.conditions.length,
+        medications: saved.medications.length,
+      };
+      return { medicalHistory: saved, alerts: medicalAlertsFor(saved) };
+    },
+  }),
+};

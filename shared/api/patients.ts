@@ -1,0 +1,101 @@
+/** Patients: registration, search as you type, the record, medical history and archiving. */
+import { z } from 'zod';
+import { idSchema, textSchema } from '../schemas/common.js';
+import {
+  allergySchema,
+  conditionSchema,
+  medicalAlertSchema,
+  medicalHistorySchema,
+  medicationSchema,
+  patientDemographicsSchema,
+  patientRecordSchema,
+  patientSearchResultSchema,
+} from '../schemas/patients.js';
+import type { Permission } from '../permissions.js';
+import { defineChannel } from './channel.js';
+
+const patientAudit = { entityType: 'patient', purpose: 'treatment', legalBasis: 'healthcare' } as const;
+
+/** Removes medical history and alerts for roles that may not read them (front desk, Admin). */
+function withoutMedicalUnlessAllowed(
+  record: z.infer<typeof patientRecordSchema>,
+  can: (permission: Permission) => boolean,
+): z.infer<typeof patientRecordSchema> {
+  if (can('medical.read')) return record;
+  const { medicalHistory: _history, alerts: _alerts, ...demographics } = record;
+  return demographics;
+}
+
+export const patientsCreate = defineChannel({
+  name: 'patients.create',
+  summary: 'Registers a patient in a branch and allocates a patient number.',
+  input: patientDemographicsSchema.extend({ branchId: idSchema }),
+  output: patientRecordSchema,
+  permission: 'patients.write',
+  writes: true,
+  branchOf: (input) => input.branchId,
+  shape: withoutMedicalUnlessAllowed,
+  audit: { action: 'patients.create', ...patientAudit },
+});
+
+export const patientsUpdate = defineChannel({
+  name: 'patients.update',
+  summary: "Changes a patient's demographic and contact fields (only the fields given).",
+  input: patientDemographicsSchema.partial().extend({ patientId: idSchema }),
+  output: patientRecordSchema,
+  permission: 'patients.write',
+  writes: true,
+  shape: withoutMedicalUnlessAllowed,
+  audit: { action: 'patients.update', ...patientAudit },
+});
+
+export const patientsGet = defineChannel({
+  name: 'patients.get',
+  summary: 'The patient record; medical history and alerts for clinical roles only.',
+  input: z.strictObject({ patientId: idSchema }),
+  output: patientRecordSchema,
+  permission: 'patients.read',
+  writes: false,
+  shape: withoutMedicalUnlessAllowed,
+  audit: { action: 'patients.get', ...patientAudit },
+});
+
+export const patientsSearch = defineChannel({
+  name: 'patients.search',
+  summary: 'Search as you type by name prefix, phone, date of birth or patient number; ranked and limited.',
+  input: z.strictObject({
+    query: z.string().max(100),
+    limit: z.number().int().min(1).max(50).default(20),
+    includeArchived: z.boolean().default(false),
+  }),
+  output: z.strictObject({ results: z.array(patientSearchResultSchema) }),
+  permission: 'patients.read',
+  writes: false,
+  audit: { action: 'patients.search', ...patientAudit },
+});
+
+export const patientsArchive = defineChannel({
+  name: 'patients.archive',
+  summary: 'Archives a patient (kept, hidden from default search); nothing clinical is deleted.',
+  input: z.strictObject({ patientId: idSchema, reason: textSchema(200) }),
+  output: patientRecordSchema,
+  permission: 'patients.archive',
+  writes: true,
+  shape: withoutMedicalUnlessAllowed,
+  audit: { action: 'patients.archive', ...patientAudit },
+});
+
+export const patientsUpdateMedicalHistory = defineChannel({
+  name: 'patients.updateMedicalHistory',
+  summary: "Replaces a patient's allergies, conditions and medications; returns the derived alerts.",
+  input: z.strictObject({
+    patientId: idSchema,
+    allergies: z.array(allergySchema).max(50),
+    conditions: z.array(conditionSchema).max(50),
+    medications: z.array(medicationSchema).max(50),
+  }),
+  output: z.strictObject({ medicalHistory: medicalHistorySchema, alerts: z.array(medicalAlertSchema) }),
+  permission: 'medical.write',
+  writes: true,
+  audit: { action: 'patients.updateMedicalHistory', ...patientAudit },
+});

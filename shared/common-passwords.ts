@@ -1,0 +1,1 @@
+export const COMMON_PASSWORDS: readonly string[] = ['password123'];
