@@ -1,4 +1,5 @@
 /** Every channel of the API, in one registry; a duplicate name throws when this module loads. */
+import type { z } from 'zod';
 import { auditList, auditVerify } from './audit.js';
 import {
   authChangePassword,
@@ -61,6 +62,6 @@ export function findChannel(name: string): ChannelContract | undefined {
 }
 
 /** The input a caller sends on a channel (before defaults are applied). */
-export type ChannelInput<K extends ChannelName> = import('zod').input<Channels[K]['input']>;
+export type ChannelInput<K extends ChannelName> = z.input<Channels[K]['input']>;
 /** What a channel returns. */
-export type ChannelOutput<K extends ChannelName> = import('zod').output<Channels[K]['output']>;
+export type ChannelOutput<K extends ChannelName> = z.output<Channels[K]['output']>;

@@ -88,7 +88,8 @@ export class Pipeline {
       const db = this.services.clinic.db;
       if (!db) {
         if (handler.runsWithoutDatabase) {
-          return { ok: true, output: handler.runsWithoutDatabase(this.prepareContext(null, null), input), effects };
+          const ctx = this.prepareContext(null, null, transport.source);
+          return { ok: true, output: handler.runsWithoutDatabase(ctx, input), effects };
         }
         if (channel.name !== 'setup.createClinic') {
           throw new ApiError('NOT_SET_UP', 'No clinic has been set up on this device yet.');
@@ -114,7 +115,8 @@ export class Pipeline {
         throw new ApiError('RATE_LIMITED', 'Too many requests; please wait a moment.', { retryAfterMs: waitMs });
       }
       // 5-6. Prepare (async, read-only), then run and audit in one transaction.
-      const prepared = await handler.prepare(this.prepareContext(caller, this.services.clinic.db), input);
+      const prepareCtx = this.prepareContext(caller, this.services.clinic.db, transport.source);
+      const prepared = await handler.prepare(prepareCtx, input);
       const output = this.runAndAudit(channel, handler, caller, input, prepared, annotation, effects, transport.source);
       if (caller && !PASSIVE_CHANNELS.has(channel.name) && !effects.clearSession) {
         this.services.sessions.touch(caller.session);
@@ -154,12 +156,12 @@ export class Pipeline {
     return caller;
   }
 
-  private prepareContext(caller: Caller | null, db: PrepareContext['db']): PrepareContext {
+  private prepareContext(caller: Caller | null, db: PrepareContext['db'], source: string): PrepareContext {
     return {
       caller,
       db,
       services: this.services,
-      source: '',
+      source,
       can: (permission) => (caller ? roleHasPermission(caller.role, permission) : false),
       requireBranch: (branchId) => {
         if (caller) assertBranch(caller, branchId);
@@ -182,8 +184,7 @@ export class Pipeline {
     const afterCommit: Array<() => void> = [];
     const onRollback: Array<() => void> = [];
     const ctx: RunContext = {
-      ...this.prepareContext(caller, db),
-      source,
+      ...this.prepareContext(caller, db, source),
       db,
       now: this.services.sources.clock.now(),
       audit: annotation,

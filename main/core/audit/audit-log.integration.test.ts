@@ -1,0 +1,153 @@
+import type Database from 'better-sqlite3-multiple-ciphers';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { verifyAuditChain } from '../../../shared/audit-chain.js';
+import { type TestClinic, createTestClinic } from '../../../test/support/clinic-fixture.js';
+import { openRawDatabase } from '../../../test/support/raw-database.js';
+import { ReadDb } from '../db/access.js';
+import { nodeSha256 } from '../platform/node-hashing.js';
+import { AuditLog, type DeviceIdentity } from './audit-log.js';
+
+let clinic: TestClinic;
+let raw: Database.Database;
+let device: DeviceIdentity;
+const log = new AuditLog(nodeSha256, () => 0);
+
+/** Verifies the chain as stored now. */
+const verifyNow = () => log.verify(new ReadDb(raw), device);
+/** Lets a test modify the log as someone bypassing the app would. */
+const dropGuards = () => raw.exec('DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;');
+
+beforeEach(async () => {
+  clinic = await createTestClinic();
+  const dentist = await clinic.signedInUser('Dentist');
+  for (const firstName of ['Ana', 'Bela', 'Chandra', 'Dev']) {
+    const patient = await dentist.ok('patients.create', { branchId: clinic.branchId, firstName, lastName: 'Rao' });
+    await dentist.ok('patients.get', { patientId: patient.id });
+  }
+  raw = await openRawDatabase(clinic.dataDir);
+  const row = raw.prepare('SELECT id, epoch FROM device').get() as { id: string; epoch: number };
+  device = { deviceId: row.id, epoch: row.epoch };
+});
+
+afterEach(async () => {
+  raw.close();
+  await clinic.close();
+});
+
+describe('audit chain verification', () => {
+  it('accepts the untouched chain of a working clinic', () => {
+    const result = verifyNow();
+    expect(result).toMatchObject({ ok: true });
+    expect(result.entries).toBeGreaterThan(10);
+  });
+
+  const columns: Array<[string, string]> = [
+    ['time', 'time + 1'],
+    ['user_id', "'01HZZZZZZZZZZZZZZZZZZZZZZZ'"],
+    ['role', "'Admin'"],
+    ['action', "'patients.search'"],
+    ['entity_type', "'user'"],
+    ['entity_id', "'someone-else'"],
+    ['outcome', "'denied'"],
+    ['purpose', "'audit'"],
+    ['legal_basis', "'contract'"],
+    ['device_id', "'another-device'"],
+    ['prev_hash', "'00' || substr(prev_hash, 3)"],
+    ['hash', "'00' || substr(hash, 3)"],
+    ['body', "replace(body, '\"outcome\":\"success\"', '\"outcome\":\"denied\"')"],
+  ];
+  for (const [column, expression] of columns) {
+    it(`detects an edited ${column} and reports its sequence`, () => {
+      dropGuards();
+      const changed = raw.prepare(`UPDATE audit_log SET ${column} = ${expression} WHERE seq = 7`).run();
+      expect(changed.changes).toBe(1);
+      const result = verifyNow();
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.firstBadSeq).toBe(7);
+    });
+  }
+
+  it('detects an edited entry whose hash was recomputed, at the next link', () => {
+    dropGuards();
+    const row = raw.prepare('SELECT prev_hash, body FROM audit_log WHERE seq = 5').get() as { prev_hash: string; body: string };
+    const body = row.body.replace('"outcome":"success"', '"outcome":"error"');
+    const hash = Buffer.from(nodeSha256(Buffer.from(row.prev_hash, 'hex'), body)).toString('hex');
+    raw.prepare("UPDATE audit_log SET body = ?, hash = ?, outcome = 'error' WHERE seq = 5").run(body, hash);
+    const result = verifyNow();
+    expect(result).toMatchObject({ ok: false, firstBadSeq: 6 });
+  });
+
+  it('detects a deleted entry', () => {
+    dropGuards();
+    raw.prepare('DELETE FROM audit_log WHERE seq = 4').run();
+    expect(verifyNow()).toMatchObject({ ok: false, firstBadSeq: 4 });
+  });
+
+  it('detects reordered entries', () => {
+    dropGuards();
+    raw.exec('UPDATE audit_log SET seq = -1 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = 4; UPDATE audit_log SET seq = 4 WHERE seq = -1;');
+    expect(verifyNow()).toMatchObject({ ok: false, firstBadSeq: 3 });
+  });
+
+  it('detects an inserted entry', () => {
+    dropGuards();
+    // Make room at sequence 6 and insert a copy of entry 2 there, relabelled.
+    raw.exec('UPDATE audit_log SET seq = seq + 1000 WHERE seq >= 6; UPDATE audit_log SET seq = seq - 999 WHERE seq >= 1006;');
+    raw.exec(`INSERT INTO audit_log (device_id, epoch, seq, time, user_id, role, action, entity_type, entity_id, outcome, purpose, legal_basis, body, prev_hash, hash)
+      SELECT device_id, epoch, 6, time, user_id, role, action, entity_type, entity_id, outcome, purpose, legal_basis, body, prev_hash, hash FROM audit_log WHERE seq = 2`);
+    expect(verifyNow()).toMatchObject({ ok: false, firstBadSeq: 6 });
+  });
+
+  it('detects a truncated tail against the recorded head', () => {
+    dropGuards();
+    const { head } = raw.prepare('SELECT max(seq) AS head FROM audit_log').get() as { head: number };
+    raw.prepare('DELETE FROM audit_log WHERE seq > ?').run(head - 2);
+    expect(verifyNow()).toMatchObject({ ok: false, firstBadSeq: head - 1 });
+  });
+
+  it('detects a truncation that also rewrote the recorded head, given a head witnessed earlier', () => {
+    const witnessed = raw.prepare('SELECT seq, hash FROM audit_head').get() as { seq: number; hash: string };
+    dropGuards();
+    raw.prepare('DELETE FROM audit_log WHERE seq > ?').run(witnessed.seq - 3);
+    raw.prepare('UPDATE audit_head SET seq = seq - 3, hash = (SELECT hash FROM audit_log WHERE seq = ?)').run(witnessed.seq - 3);
+    // Locally consistent again: only an external witness (the sync server, issue #4) can tell.
+    expect(verifyNow()).toMatchObject({ ok: true });
+    const rows = raw.prepare('SELECT seq, body, prev_hash AS prevHash, hash FROM audit_log ORDER BY seq').all() as Array<{
+      seq: number;
+      body: string;
+      prevHash: string;
+      hash: string;
+    }>;
+    const genesis = rows[0]!.prevHash;
+    expect(verifyAuditChain(nodeSha256, genesis, rows, { knownHead: witnessed })).toMatchObject({
+      ok: false,
+      firstBadSeq: witnessed.seq - 2,
+    });
+  });
+
+  it('refuses UPDATE and DELETE on audit entries through the app database', () => {
+    expect(() => raw.prepare("UPDATE audit_log SET action = 'x' WHERE seq = 1").run()).toThrow(/append-only/);
+    expect(() => raw.prepare('DELETE FROM audit_log WHERE seq = 1').run()).toThrow(/append-only/);
+  });
+});
+
+describe('audit write failure', () => {
+  it('aborts a write: when the audit entry cannot be written, the patient is not created', async () => {
+    const receptionist = await clinic.signedInUser('Receptionist');
+    const before = (raw.prepare('SELECT count(*) AS n FROM patients').get() as { n: number }).n;
+    raw.exec("CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
+    const result = await receptionist.call('patients.create', { branchId: clinic.branchId, firstName: 'Nina', lastName: 'Lost' });
+    expect(result).toMatchObject({ ok: false, error: { code: 'INTERNAL' } });
+    expect((raw.prepare('SELECT count(*) AS n FROM patients').get() as { n: number }).n).toBe(before);
+    expect(raw.prepare("SELECT count(*) AS n FROM patients_fts WHERE patients_fts MATCH 'nina'").get()).toEqual({ n: 0 });
+  });
+
+  it('aborts a read: when the audit entry cannot be written, no patient data is returned', async () => {
+    const dentist = await clinic.signedInUser('Dentist');
+    const patient = await dentist.ok('patients.create', { branchId: clinic.branchId, firstName: 'Omar', lastName: 'Read' });
+    raw.exec("CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
+    const result = await dentist.call('patients.get', { patientId: patient.id });
+    expect(result.ok).toBe(false);
+    expect(JSON.stringify(result)).not.toContain('Omar');
+  });
+});
