@@ -24,6 +24,11 @@ export interface ClinicCoreOptions {
   readonly rateLimits?: Partial<RateLimitPolicy>;
   /** bcrypt cost; 12 unless a test asks for less. Stored hashes carry their own cost. */
   readonly bcryptCost?: number;
+  /**
+   * Opening a database that was restored from a backup or copied from another device: the audit
+   * chain continues in a new epoch so no sequence number is ever reused.
+   */
+  readonly startNewAuditEpoch?: { readonly reason: 'restored-backup' | 'cloned-database' };
 }
 
 export type { InvokeResult, TransportContext };
@@ -51,6 +56,7 @@ export class ClinicCore {
       audit: new AuditLog(nodeSha256, () => sources.clock.now()),
       signInFailuresBySource: limits.signInFailuresBySource,
     };
+    if (options.startNewAuditEpoch && clinic.db) clinic.startAuditEpoch(services.audit, options.startNewAuditEpoch.reason);
     return new ClinicCore(new Pipeline(handlerTable, services, limits), services);
   }
 

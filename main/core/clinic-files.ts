@@ -37,26 +37,28 @@ export async function createClinicFiles(
   if (clinicFilesState(dataDir) !== 'none') throw new Error('a clinic already exists in this data directory');
   const paths = clinicPaths(dataDir);
   const key = random.bytes(32);
-  const databaseId = ids.next();
-  const recoveryKey = generateRecoveryKey(random);
-  const keyFile = {
-    format: 'chairside-keys/1' as const,
-    databaseId,
-    primary: await primary.wrap(key, databaseId),
-    recovery: await recoveryKeyProvider(recoveryKey, random).wrap(key, databaseId),
-  };
-  writeKeyFile(paths.keys, keyFile, true);
-  const remove = () => {
-    for (const suffix of ['', '-wal', '-shm']) rmSync(`${paths.database}${suffix}`, { force: true });
-    rmSync(paths.keys, { force: true });
-  };
   try {
-    const db = openEncryptedDatabase(paths.database, key, { create: true });
+    const databaseId = ids.next();
+    const recoveryKey = generateRecoveryKey(random);
+    const keyFile = {
+      format: 'chairside-keys/1' as const,
+      databaseId,
+      primary: await primary.wrap(key, databaseId),
+      recovery: await recoveryKeyProvider(recoveryKey, random).wrap(key, databaseId),
+    };
+    writeKeyFile(paths.keys, keyFile, true);
+    const remove = () => {
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${paths.database}${suffix}`, { force: true });
+      rmSync(paths.keys, { force: true });
+    };
+    try {
+      return { db: openEncryptedDatabase(paths.database, key, { create: true }), recoveryKey, remove };
+    } catch (error) {
+      remove();
+      throw error;
+    }
+  } finally {
     key.fill(0);
-    return { db, recoveryKey, remove };
-  } catch (error) {
-    remove();
-    throw error;
   }
 }
 
@@ -82,7 +84,15 @@ export async function openClinicFiles(dataDir: string, provider: KeyProvider): P
  * When the passphrase (or OS keystore) is lost: the recovery key unwraps the database key, which
  * is then wrapped again by a new primary provider. The database itself is untouched.
  */
-export async function recoverClinicKey(dataDir: string, recoveryKey: string, newPrimary: KeyProvider, random: RandomSource): Promise<void> {
+export async function recoverClinicKey(
+  dataDir: string,
+  recoveryKey: string,
+  newPrimary: KeyProvider,
+  random: RandomSource,
+): Promise<void> {
+  if (clinicFilesState(dataDir) !== 'complete') {
+    throw new Error('no complete clinic exists in this data directory (database or key file missing)');
+  }
   const paths = clinicPaths(dataDir);
   const keyFile = readKeyFile(paths.keys);
   const key = await recoveryKeyProvider(recoveryKey, random).unwrap(keyFile.recovery, keyFile.databaseId);

@@ -3,7 +3,7 @@
  * `create`; every other path reaches it through the pipeline.
  */
 import type Database from 'better-sqlite3-multiple-ciphers';
-import type { DeviceIdentity } from './audit/audit-log.js';
+import type { AuditLog, DeviceIdentity } from './audit/audit-log.js';
 import { WriteDb } from './db/access.js';
 import { migrate } from './db/migrate.js';
 import { migrations } from './db/migrations/index.js';
@@ -73,6 +73,14 @@ export class ClinicState {
   /** This device's audit identity; null until setup wrote it. */
   get device(): DeviceIdentity | null {
     return this.loadDevice();
+  }
+
+  /** Starts a new audit epoch (restored backup, cloned database); see AuditLog.startEpoch. */
+  startAuditEpoch(audit: AuditLog, reason: string): DeviceIdentity {
+    const device = this.device;
+    if (!this.writeDb || !device) throw new Error('no clinic is set up');
+    this.identity = audit.startEpoch(this.writeDb, device, reason);
+    return this.identity;
   }
 
   /** Closes the database (checkpointing the WAL). */

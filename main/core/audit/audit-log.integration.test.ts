@@ -151,3 +151,39 @@ describe('audit write failure', () => {
     expect(JSON.stringify(result)).not.toContain('Omar');
   });
 });
+
+describe('audit epochs', () => {
+  it('continues the chain in a new epoch after a restore, never reusing sequence numbers', async () => {
+    raw.close();
+    const dataDir = clinic.dataDir;
+    const headBefore = (await clinic.asAdmin('audit.verify', {})).headSeq;
+    await clinic.core.close();
+    const { ClinicCore } = await import('../clinic-core.js');
+    const { testKeyProvider } = await import('../../../test/support/clinic-fixture.js');
+    const reopened = await ClinicCore.open({
+      dataDir,
+      keyProvider: testKeyProvider(),
+      bcryptCost: 4,
+      startNewAuditEpoch: { reason: 'restored-backup' },
+    });
+    try {
+      raw = await openRawDatabase(dataDir);
+      const epochs = raw.prepare('SELECT epoch, min(seq) AS first, max(seq) AS last FROM audit_log GROUP BY epoch').all();
+      expect(epochs).toEqual([
+        { epoch: 1, first: 1, last: expect.any(Number) },
+        { epoch: 2, first: 1, last: 1 },
+      ]);
+      const firstOfNew = raw.prepare('SELECT body FROM audit_log WHERE epoch = 2 AND seq = 1').get() as { body: string };
+      expect(JSON.parse(firstOfNew.body).details).toMatchObject({ reason: 'restored-backup', previousEpoch: 1 });
+      expect(headBefore).not.toBeNull();
+      const result = log.verify(new ReadDb(raw), { deviceId: device.deviceId, epoch: 2 });
+      expect(result).toMatchObject({ ok: true, epoch: 2 });
+      // Tampering in the old epoch is still found.
+      dropGuards();
+      raw.prepare("UPDATE audit_log SET action = 'x' WHERE epoch = 1 AND seq = 2").run();
+      expect(log.verify(new ReadDb(raw), { deviceId: device.deviceId, epoch: 2 })).toMatchObject({ ok: false, epoch: 1, firstBadSeq: 2 });
+    } finally {
+      await reopened.close();
+    }
+  });
+});

@@ -103,6 +103,38 @@ export class AuditLog {
   }
 
   /**
+   * Starts a new epoch of this device's chain (after a restored backup or a cloned database):
+   * sequences restart at 1 under a new genesis, so no (device, epoch, seq) is ever reused. The
+   * first entry of the new epoch records the previous epoch's head, linking the two.
+   */
+  startEpoch(db: WriteDb, device: DeviceIdentity, reason: string): DeviceIdentity {
+    return db.transaction(() => {
+      const previous = db
+        .query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE device_id = ? AND epoch = ?')
+        .get([device.deviceId, device.epoch]);
+      db.command('UPDATE device SET epoch = epoch + 1 WHERE id = ?').run([device.deviceId]);
+      const next = { deviceId: device.deviceId, epoch: device.epoch + 1 };
+      this.append(db, next, {
+        userId: null,
+        role: null,
+        action: 'audit.epochStarted',
+        entityType: 'audit',
+        entityId: null,
+        outcome: 'success',
+        purpose: 'audit',
+        legalBasis: 'legal-obligation',
+        details: {
+          reason,
+          previousEpoch: device.epoch,
+          previousHeadSeq: previous?.seq ?? 0,
+          previousHeadHash: previous?.hash ?? null,
+        },
+      });
+      return next;
+    });
+  }
+
+  /**
    * Verifies every epoch of this device's chain against the recorded heads. Reports the first
    * bad sequence. Truncation by someone who also rewrote the recorded head is only detectable
    * against a head witnessed elsewhere (the sync server's log; see docs/threat-model.md).

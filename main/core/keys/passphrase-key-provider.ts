@@ -41,17 +41,30 @@ export function passphraseKeyProvider(
     async wrap(key, databaseId) {
       const salt = random.bytes(16);
       const kek = await deriveKey(passphrase, salt, scryptCost);
-      return {
-        kind: 'passphrase',
-        kdf: { name: 'scrypt', salt: salt.toString('base64'), ...scryptCost },
-        sealed: seal(kek, key, wrappingAad('passphrase', databaseId), random),
-      };
+      try {
+        return {
+          kind: 'passphrase',
+          kdf: { name: 'scrypt', salt: salt.toString('base64'), ...scryptCost },
+          sealed: seal(kek, key, wrappingAad('passphrase', databaseId), random),
+        };
+      } finally {
+        kek.fill(0);
+      }
     },
     async unwrap(wrapped: WrappedKey, databaseId) {
       if (wrapped.kind !== 'passphrase') throw new KeyUnwrapError('This key is not protected by a passphrase.');
       const { salt, N, r, p } = wrapped.kdf;
       const kek = await deriveKey(passphrase, Buffer.from(salt, 'base64'), { N, r, p });
-      return open(kek, wrapped.sealed, wrappingAad('passphrase', databaseId), 'The database passphrase is incorrect.');
+      try {
+        return open(
+          kek,
+          wrapped.sealed,
+          wrappingAad('passphrase', databaseId),
+          'The database passphrase is incorrect.',
+        );
+      } finally {
+        kek.fill(0);
+      }
     },
   };
 }

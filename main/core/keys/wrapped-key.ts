@@ -13,13 +13,22 @@ export type Sealed = z.infer<typeof sealedSchema>;
 export const wrappedKeySchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('passphrase'),
-    kdf: z.strictObject({
-      name: z.literal('scrypt'),
-      salt: base64,
-      N: z.number().int().min(1024),
-      r: z.number().int().min(1),
-      p: z.number().int().min(1),
-    }),
+    // The cost travels in the file, so it is bounded: a damaged or planted keys.json must not make
+    // unlock allocate gigabytes or spin for minutes. 1 GiB is 8x the default (N=2^17, r=8).
+    kdf: z
+      .strictObject({
+        name: z.literal('scrypt'),
+        salt: base64,
+        N: z
+          .number()
+          .int()
+          .min(1024)
+          .max(2 ** 20)
+          .refine((n) => (n & (n - 1)) === 0, 'N must be a power of two'),
+        r: z.number().int().min(1).max(32),
+        p: z.number().int().min(1).max(16),
+      })
+      .refine((kdf) => 128 * kdf.N * kdf.r <= 2 ** 30, 'scrypt memory above 1 GiB'),
     sealed: sealedSchema,
   }),
   z.strictObject({

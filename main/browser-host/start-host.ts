@@ -1,0 +1,111 @@
+/**
+ * Starting and stopping the browser host, shared by `npm run host` (cli.ts) and `npm start`:
+ * open the clinic with the passphrase (after a recovery re-wrap when asked), listen on
+ * loopback, print where, and on SIGINT/SIGTERM close the server and then the core.
+ */
+import { resolve } from 'node:path';
+import { ClinicCore } from '../core/clinic-core.js';
+import { clinicFilesState, recoverClinicKey } from '../core/clinic-files.js';
+import { passphraseKeyProvider } from '../core/keys/passphrase-key-provider.js';
+import { KeyUnwrapError } from '../core/keys/wrapped-key.js';
+import { cryptoRandom } from '../core/platform/sources.js';
+import { type HostSettings, StartupError } from './host-settings.js';
+import { createBrowserHost, listenOnLoopback } from './server.js';
+
+/** The line scripts and tests wait for; the URL is the real one, also with port 0. */
+export function listeningLine(url: string): string {
+  return `Chairside browser host listening on ${url}`;
+}
+
+/** Re-wraps the database key with the new passphrase, using the recovery key printed at setup. */
+async function recover(dataDir: string, recoveryKey: string, newPassphrase: string): Promise<void> {
+  if (clinicFilesState(dataDir) !== 'complete') {
+    throw new StartupError(
+      `--recover needs an existing clinic, and there is none (or only part of one) in ${dataDir}.`,
+    );
+  }
+  try {
+    await recoverClinicKey(dataDir, recoveryKey, passphraseKeyProvider(newPassphrase, cryptoRandom), cryptoRandom);
+  } catch (error) {
+    if (error instanceof KeyUnwrapError) {
+      throw new StartupError(
+        `The recovery key does not open the clinic in ${dataDir}: ${error.message} Nothing was changed.`,
+      );
+    }
+    throw error;
+  }
+  process.stdout.write('The database key is now protected by the new passphrase.\n');
+}
+
+/** Opens the clinic; a wrong passphrase becomes a StartupError and leaves the files as they were. */
+async function openCore(dataDir: string, passphrase: string): Promise<ClinicCore> {
+  try {
+    // The default (strong) scrypt cost: this wrapping is what guards the data at rest.
+    return await ClinicCore.open({ dataDir, keyProvider: passphraseKeyProvider(passphrase, cryptoRandom) });
+  } catch (error) {
+    if (error instanceof KeyUnwrapError) {
+      throw new StartupError(
+        `Could not open the clinic in ${dataDir}: ${error.message} Nothing was changed. ` +
+          'If the passphrase is lost, start with --recover and CHAIRSIDE_RECOVERY_KEY set.',
+      );
+    }
+    throw error;
+  }
+}
+
+/** Starts the host and resolves once it listens; it then runs until SIGINT or SIGTERM. */
+export async function runBrowserHost(settings: HostSettings): Promise<void> {
+  const dataDir = resolve(settings.dataDir);
+  if (settings.recoveryKey !== undefined) await recover(dataDir, settings.recoveryKey, settings.passphrase);
+  const core = await openCore(dataDir, settings.passphrase);
+  const app = createBrowserHost(core);
+  let url: string;
+  try {
+    ({ url } = await listenOnLoopback(app, { port: settings.port }));
+  } catch (error) {
+    await app.close();
+    await core.close();
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new StartupError(`Port ${settings.port} is already in use; choose another with --port or CHAIRSIDE_PORT.`);
+    }
+    throw error;
+  }
+  process.stdout.write(`${listeningLine(url)}\n`);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      // A second Ctrl-C while closing: the person wants out now.
+      process.stderr.write(`Received ${signal} again; exiting without waiting.\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    process.stdout.write(`Received ${signal}; stopping the browser host.\n`);
+    // Server first, so no request reaches a closed database; then the core checkpoints and closes it.
+    app
+      .close()
+      .then(() => core.close())
+      .then(() => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      })
+      .catch((error: unknown) => {
+        process.stderr.write(`Stopping failed: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exitCode = 1;
+      });
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+/** Prints why starting failed and sets a non-zero exit code; shared by both entry points. */
+export function reportStartupFailure(error: unknown): void {
+  if (error instanceof StartupError) {
+    process.stderr.write(`${error.message}\n`);
+  } else {
+    // Core errors carry plain texts of their own (an incomplete data directory); no patient data exists yet here.
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    process.stderr.write(`Chairside browser host could not start. ${message}\n`);
+  }
+  process.exitCode = 1;
+}
