@@ -1,7 +1,8 @@
 /**
  * Medical alerts derived from a patient's history: what a dentist must see before treatment
  * (allergies, anticoagulants and other bleeding risks, conditions that change care). The lists
- * are data so a clinic can review them; matching is by lower-cased substring of the entered name.
+ * are data so a clinic can review them; an entry matches where a word of the entered name starts
+ * with it (so "hiv" flags "HIV positive" but not "shivering").
  */
 import type { MedicalAlert, MedicalHistory } from './schemas/patients.js';
 
@@ -48,7 +49,12 @@ export const RISK_CONDITIONS: readonly string[] = [
 
 function matches(name: string, list: readonly string[]): boolean {
   const lowered = name.toLowerCase();
-  return list.some((entry) => lowered.includes(entry));
+  return list.some((entry) => {
+    for (let at = lowered.indexOf(entry); at !== -1; at = lowered.indexOf(entry, at + 1)) {
+      if (at === 0 || !/[\p{L}\p{N}]/u.test(lowered[at - 1]!)) return true;
+    }
+    return false;
+  });
 }
 
 /** Alerts for a medical history, most severe first. */

@@ -79,3 +79,12 @@ describe('safeStorage key provider', () => {
     await expect(provider.unwrap(wrapped, 'db')).rejects.toBeInstanceOf(KeyUnwrapError);
   });
 });
+
+describe('safeStorage key provider binding', () => {
+  it('refuses a wrapping made for another database', async () => {
+    const { storage } = recordingSafeStorage();
+    const provider = safeStorageKeyProvider(storage, 'linux');
+    const wrapped = await provider.wrap(randomBytes(32), 'db-a');
+    await expect(provider.unwrap(wrapped, 'db-b')).rejects.toThrow(/another database/);
+  });
+});

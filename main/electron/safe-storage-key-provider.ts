@@ -39,23 +39,27 @@ export function safeStorageKeyProvider(storage: SafeStorageLike, platform: NodeJ
   };
   return {
     kind: 'os-keystore',
-    async wrap(key) {
+    async wrap(key, databaseId) {
       const backend = usableBackend();
-      const ciphertext = storage.encryptString(key.toString('base64'));
+      // The database id travels inside the ciphertext, binding the wrapping to this one database.
+      const ciphertext = storage.encryptString(`${databaseId}:${key.toString('base64')}`);
       return { kind: 'os-keystore', backend, ciphertext: ciphertext.toString('base64') };
     },
-    async unwrap(wrapped: WrappedKey) {
+    async unwrap(wrapped: WrappedKey, databaseId) {
       if (wrapped.kind !== 'os-keystore') throw new KeyUnwrapError('This key is not protected by the system keystore.');
       const backend = usableBackend();
       if (backend !== wrapped.backend) {
         throw new KeystoreUnavailableError('The system keystore changed since this clinic was set up.');
       }
-      let key: Buffer;
+      let plaintext: string;
       try {
-        key = Buffer.from(storage.decryptString(Buffer.from(wrapped.ciphertext, 'base64')), 'base64');
+        plaintext = storage.decryptString(Buffer.from(wrapped.ciphertext, 'base64'));
       } catch {
         throw new KeyUnwrapError('The system keystore could not unlock the clinic database.');
       }
+      const prefix = `${databaseId}:`;
+      if (!plaintext.startsWith(prefix)) throw new KeyUnwrapError('This keystore entry belongs to another database.');
+      const key = Buffer.from(plaintext.slice(prefix.length), 'base64');
       if (key.length !== 32) throw new KeyUnwrapError('The system keystore returned a damaged key.');
       return key;
     },

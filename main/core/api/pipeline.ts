@@ -117,20 +117,12 @@ export class Pipeline {
       // 5-6. Prepare (async, read-only), then run and audit in one transaction.
       const prepareCtx = this.prepareContext(caller, this.services.clinic.db, transport.source);
       const prepared = await handler.prepare(prepareCtx, input);
+      // 7 happens inside runAndAudit, before the commit: output that fails its schema rolls back.
       const output = this.runAndAudit(channel, handler, caller, input, prepared, annotation, effects, transport.source);
       if (caller && !PASSIVE_CHANNELS.has(channel.name) && !effects.clearSession) {
         this.services.sessions.touch(caller.session);
       }
-      // 7. Shape for the caller's role, then validate what leaves.
-      const role = caller?.role;
-      const can = (permission: Permission) => (role ? roleHasPermission(role, permission) : false);
-      const shaped = channel.shape ? channel.shape(output as never, can) : output;
-      const checked = channel.output.safeParse(shaped);
-      if (!checked.success) {
-        log.error('output failed its schema', { channel: channel.name });
-        return { ok: false, error: { code: 'INTERNAL', message: 'Something went wrong.' }, effects: {} };
-      }
-      return { ok: true, output: checked.data, effects };
+      return { ok: true, output, effects };
     } catch (error) {
       return { ok: false, error: this.recordFailure(channel, caller, annotation, error), effects };
     }
@@ -198,7 +190,7 @@ export class Pipeline {
     db.setSynchronous(channel.writes ? 'FULL' : 'NORMAL');
     const transaction = () => db.transaction(() => {
       try {
-        const result = handler.run(ctx, input as never, prepared);
+        const result = shapeOutput(channel, caller, handler.run(ctx, input as never, prepared));
         this.appendAudit(channel, caller, annotation, 'success');
         return result;
       } catch (error) {
@@ -286,6 +278,22 @@ export class Pipeline {
     if (apiError.options.retryAfterMs !== undefined) body.retryAfterMs = apiError.options.retryAfterMs;
     return body;
   }
+}
+
+/**
+ * Step 7: removes what the caller's role may not see, then validates what leaves. Runs inside the
+ * transaction, so an output that breaks its schema rolls the action back instead of committing
+ * it and reporting an error.
+ */
+function shapeOutput(channel: ChannelContract, caller: Caller | null, output: unknown): unknown {
+  const role = caller?.role;
+  const can = (permission: Permission) => (role ? roleHasPermission(role, permission) : false);
+  const checked = channel.output.safeParse(channel.shape ? channel.shape(output as never, can) : output);
+  if (!checked.success) {
+    log.error('output failed its schema', { channel: channel.name });
+    throw new Error('output failed its schema');
+  }
+  return checked.data;
 }
 
 /** Throws FORBIDDEN unless the caller works in the branch. */

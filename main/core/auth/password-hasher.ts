@@ -34,6 +34,7 @@ export class PasswordHasher {
         const waiting = this.pending.get(message.id);
         if (!waiting) return;
         this.pending.delete(message.id);
+        if (this.pending.size === 0) for (const idle of this.workers) idle.unref();
         if (message.error !== undefined || message.result === undefined) {
           waiting.reject(new Error(message.error ?? 'bcrypt worker returned nothing'));
         } else {
@@ -44,7 +45,7 @@ export class PasswordHasher {
         for (const waiting of this.pending.values()) waiting.reject(error);
         this.pending.clear();
       });
-      // Idle workers must not keep a CLI or test process alive.
+      // Idle workers must not keep a CLI or test process alive; `call` refs them while work is pending.
       worker.unref();
       this.workers.push(worker);
     }
@@ -55,6 +56,7 @@ export class PasswordHasher {
     const worker = this.workers[this.nextWorker++ % this.workers.length]!;
     return new Promise<string | boolean>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
+      for (const busy of this.workers) busy.ref();
       worker.postMessage({ id, ...request });
     });
   }

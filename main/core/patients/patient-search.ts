@@ -81,6 +81,16 @@ export function buildMatchExpression(query: string): { expression: string; kind:
   return { expression: parts.join(' AND '), kind: kinds.size === 1 ? [...kinds][0]! : 'mixed' };
 }
 
+/** The search query: FTS5 match, ranked by bm25, joined to patients by rowid, scoped and limited. */
+export const PATIENT_SEARCH_SQL = `SELECT p.id, p.patient_number, p.branch_id, p.first_name, p.last_name, p.date_of_birth, p.phone, p.archived_at
+  FROM patients_fts
+  JOIN patients p ON p.rowid = patients_fts.rowid
+  WHERE patients_fts MATCH @expression
+    AND (@includeArchived = 1 OR p.archived_at IS NULL)
+    AND (@allBranches = 1 OR p.branch_id IN (SELECT value FROM json_each(@branchIds)))
+  ORDER BY patients_fts.rank
+  LIMIT @limit`;
+
 interface SearchRow {
   id: string;
   patient_number: string;
@@ -101,16 +111,7 @@ export function searchPatients(
   const match = buildMatchExpression(query);
   if (!match) return { results: [], kind: 'empty' };
   const rows = db
-    .query<SearchRow>(
-      `SELECT p.id, p.patient_number, p.branch_id, p.first_name, p.last_name, p.date_of_birth, p.phone, p.archived_at
-       FROM patients_fts
-       JOIN patients p ON p.rowid = patients_fts.rowid
-       WHERE patients_fts MATCH @expression
-         AND (@includeArchived = 1 OR p.archived_at IS NULL)
-         AND (@allBranches = 1 OR p.branch_id IN (SELECT value FROM json_each(@branchIds)))
-       ORDER BY patients_fts.rank
-       LIMIT @limit`,
-    )
+    .query<SearchRow>(PATIENT_SEARCH_SQL)
     .all({
       expression: match.expression,
       includeArchived: options.includeArchived ? 1 : 0,

@@ -25,7 +25,11 @@ export const setupHandlers = {
       const passwordHash = await ctx.services.hasher.hash(input.admin.password);
       // Checked again after the slow hash: two setups racing must not both pass.
       if (ctx.services.clinic.db) throw new ApiError('ALREADY_SET_UP', 'This device already has a clinic.');
-      const created = await ctx.services.clinic.create();
+      const created = await ctx.services.clinic.create().catch((error: unknown) => {
+        // Another setup finished while this one hashed the password.
+        if (ctx.services.clinic.db) throw new ApiError('ALREADY_SET_UP', 'This device already has a clinic.');
+        throw error;
+      });
       return { passwordHash, ...created };
     },
     run(ctx, input, prepared) {

@@ -72,6 +72,10 @@ export const usersHandlers = {
       }
       const allBranches = input.allBranches ?? row.all_branches === 1;
       if (input.branchIds) assertBranchesExist(ctx, input.branchIds);
+      const branchCount = input.branchIds?.length ?? ctx.db.query<{ n: number }>('SELECT count(*) AS n FROM user_branches WHERE user_id = ?').get([row.id])!.n;
+      if (!allBranches && branchCount === 0) {
+        throw new ApiError('VALIDATION_FAILED', 'Choose at least one branch, or all branches.');
+      }
       ctx.db
         .command(
           `UPDATE users SET display_name = ?, role = ?, all_branches = ?, disabled = ?, updated_at = ? WHERE id = ?`,
