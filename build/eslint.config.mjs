@@ -53,7 +53,10 @@ export default tseslint.config(
     files: ['main/core/**/*.ts'],
     rules: restrict({ electron: true, folders: ['renderer', 'preload', 'electron', 'browser-host', 'sync-server'] }),
   },
-  { files: ['main/browser-host/**/*.ts'], rules: restrict({ electron: true, folders: ['renderer', 'preload', 'sync-server'] }) },
+  {
+    files: ['main/browser-host/**/*.ts'],
+    rules: restrict({ electron: true, folders: ['renderer', 'preload', 'sync-server'] }),
+  },
   // The renderer sees the DOM and the typed client only.
   {
     files: ['renderer/**/*.ts', 'renderer/**/*.tsx'],

@@ -7,7 +7,7 @@
  * reproduces it from what is on disk.
  */
 import { canonicalJson } from './canonical-json.js';
-import { type Sha256, fromHex, toHex } from './hashing.js';
+import { type Sha256, fromHex, hexEquals, toHex } from './hashing.js';
 import { z } from 'zod';
 
 /** Who did what to which entity, as recorded in one audit entry. No patient data ever. */
@@ -68,62 +68,102 @@ export interface KnownHead {
   readonly hash: string;
 }
 
+/** Options of a chain verification. */
+export interface ChainVerificationOptions {
+  /** A head known from elsewhere (the stored head, a witness): the chain must reach and match it. */
+  readonly knownHead?: KnownHead;
+  /** Lets a caller that stores fields outside the body compare them with the parsed body. */
+  readonly checkEntry?: (entry: ChainedAuditEntry, body: AuditEntryBody) => string | null;
+}
+
 /**
- * Verifies one device epoch's chain, given its entries in stored order. Detects edited bodies
- * and hashes (hash mismatch), deleted, inserted and reordered entries (sequence or link break),
- * and truncation when a known head is given (the chain ends before it or disagrees with it).
- * `checkEntry` lets the caller compare its own indexed columns with the parsed body.
+ * Verifies one device epoch's chain entry by entry, as the entries stream in stored order.
+ * Detects edited bodies and hashes (hash mismatch), deleted, inserted and reordered entries
+ * (sequence or link break), and truncation when a known head is given.
  */
+export class AuditChainVerifier {
+  private expectedSeq = 1;
+  private prevHash: string;
+  // The previous digest as bytes, carried over so no hash is decoded from hex again.
+  private prevBytes: Uint8Array;
+  private count = 0;
+
+  constructor(
+    private readonly sha256: Sha256,
+    genesis: string,
+    private readonly options: ChainVerificationOptions = {},
+  ) {
+    this.prevHash = genesis;
+    this.prevBytes = fromHex(genesis);
+  }
+
+  /** Checks the next entry; returns the failure when the chain breaks here, else null. */
+  add(entry: ChainedAuditEntry): ChainVerification | null {
+    this.count++;
+    const reason = checkLink(entry, this.expectedSeq, this.prevHash) ?? this.checkContent(entry);
+    if (reason) {
+      return { ok: false, entries: this.count, firstBadSeq: Math.min(this.expectedSeq, entry.seq), reason };
+    }
+    return null;
+  }
+
+  private checkContent(entry: ChainedAuditEntry): string | null {
+    // Hash first: it is the cheap, decisive check, and a body that hashes right was written by us.
+    const digest = this.sha256(this.prevBytes, entry.body);
+    if (!hexEquals(digest, entry.hash)) return 'hash does not match the entry';
+    if (this.options.checkEntry) {
+      // Not a full schema parse: the hash already proves the bytes are the ones written.
+      let parsed: AuditEntryBody;
+      try {
+        parsed = JSON.parse(entry.body) as AuditEntryBody;
+      } catch {
+        return 'entry body is not valid JSON';
+      }
+      const mismatch =
+        parsed.seq === entry.seq ? this.options.checkEntry(entry, parsed) : 'sequence in the body differs';
+      if (mismatch) return mismatch;
+    }
+    const known = this.options.knownHead;
+    if (known && entry.seq === known.seq && entry.hash !== known.hash) return 'entry differs from the recorded head';
+    this.prevHash = entry.hash;
+    this.prevBytes = digest;
+    this.expectedSeq++;
+    return null;
+  }
+
+  /** The verdict once every entry was added. */
+  finish(): ChainVerification {
+    const headSeq = this.expectedSeq - 1;
+    const known = this.options.knownHead;
+    if (known && headSeq < known.seq) {
+      return {
+        ok: false,
+        entries: this.count,
+        firstBadSeq: headSeq + 1,
+        reason: 'chain is shorter than its recorded head (truncated)',
+      };
+    }
+    return { ok: true, entries: this.count, headSeq, headHash: this.prevHash };
+  }
+}
+
+/** Verifies one device epoch's chain given its entries in stored order; see AuditChainVerifier. */
 export function verifyAuditChain(
   sha256: Sha256,
   genesis: string,
   entries: Iterable<ChainedAuditEntry>,
-  options: {
-    knownHead?: KnownHead;
-    checkEntry?: (entry: ChainedAuditEntry, body: AuditEntryBody) => string | null;
-  } = {},
+  options: ChainVerificationOptions = {},
 ): ChainVerification {
-  let expectedSeq = 1;
-  let prevHash = genesis;
-  let count = 0;
-  const known = options.knownHead;
+  const verifier = new AuditChainVerifier(sha256, genesis, options);
   for (const entry of entries) {
-    count++;
-    const fail = (reason: string): ChainVerification => ({
-      ok: false,
-      entries: count,
-      firstBadSeq: Math.min(expectedSeq, entry.seq),
-      reason,
-    });
-    if (entry.seq !== expectedSeq) return fail(`expected sequence ${expectedSeq}, found ${entry.seq}`);
-    if (entry.prevHash !== prevHash) return fail('link to the previous entry is broken');
-    // Hash first: it is the cheap, decisive check, and a body that hashes right was written by us.
-    if (chainHash(sha256, prevHash, entry.body) !== entry.hash) return fail('hash does not match the entry');
-    let parsed: AuditEntryBody;
-    try {
-      // Not a full schema parse: the hash already proves the bytes are the ones written, and
-      // verification must run at hundreds of thousands of entries a second.
-      parsed = JSON.parse(entry.body) as AuditEntryBody;
-    } catch {
-      return fail('entry body is not valid JSON');
-    }
-    if (parsed.seq !== entry.seq) return fail('sequence in the body differs from the stored sequence');
-    const mismatch = options.checkEntry?.(entry, parsed);
-    if (mismatch) return fail(mismatch);
-    if (known && entry.seq === known.seq && entry.hash !== known.hash) {
-      return fail('entry differs from the recorded head');
-    }
-    prevHash = entry.hash;
-    expectedSeq++;
+    const failed = verifier.add(entry);
+    if (failed) return failed;
   }
-  const headSeq = expectedSeq - 1;
-  if (known && headSeq < known.seq) {
-    return {
-      ok: false,
-      entries: count,
-      firstBadSeq: headSeq + 1,
-      reason: 'chain is shorter than its recorded head (truncated)',
-    };
-  }
-  return { ok: true, entries: count, headSeq, headHash: prevHash };
+  return verifier.finish();
+}
+
+function checkLink(entry: ChainedAuditEntry, expectedSeq: number, prevHash: string): string | null {
+  if (entry.seq !== expectedSeq) return `expected sequence ${expectedSeq}, found ${entry.seq}`;
+  if (entry.prevHash !== prevHash) return 'link to the previous entry is broken';
+  return null;
 }

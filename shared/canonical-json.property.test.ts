@@ -20,7 +20,8 @@ function reorderKeys(value: CanonicalValue): CanonicalValue {
   if (Array.isArray(value)) return value.map(reorderKeys);
   if (value !== null && typeof value === 'object') {
     const out: Record<string, CanonicalValue> = {};
-    for (const key of Object.keys(value).reverse()) out[key] = reorderKeys((value as Record<string, CanonicalValue>)[key]!);
+    for (const key of Object.keys(value).reverse())
+      out[key] = reorderKeys((value as Record<string, CanonicalValue>)[key]!);
     return out;
   }
   return value;

@@ -11,12 +11,7 @@
 
 /** A value canonical JSON accepts. */
 export type CanonicalValue =
-  | null
-  | boolean
-  | string
-  | number
-  | readonly CanonicalValue[]
-  | { readonly [key: string]: CanonicalValue | undefined };
+  null | boolean | string | number | readonly CanonicalValue[] | { readonly [key: string]: CanonicalValue | undefined };
 
 /** Thrown for a value outside the canonicalisable subset. */
 export class CanonicalJsonError extends Error {

@@ -56,7 +56,8 @@ export class ClinicCore {
       audit: new AuditLog(nodeSha256, () => sources.clock.now()),
       signInFailuresBySource: limits.signInFailuresBySource,
     };
-    if (options.startNewAuditEpoch && clinic.db) clinic.startAuditEpoch(services.audit, options.startNewAuditEpoch.reason);
+    if (options.startNewAuditEpoch && clinic.db)
+      clinic.startAuditEpoch(services.audit, options.startNewAuditEpoch.reason);
     return new ClinicCore(new Pipeline(handlerTable, services, limits), services);
   }
 

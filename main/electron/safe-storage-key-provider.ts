@@ -24,7 +24,10 @@ function backendOf(storage: SafeStorageLike, platform: NodeJS.Platform): string 
 }
 
 /** A key provider backed by the OS keystore. */
-export function safeStorageKeyProvider(storage: SafeStorageLike, platform: NodeJS.Platform = process.platform): KeyProvider {
+export function safeStorageKeyProvider(
+  storage: SafeStorageLike,
+  platform: NodeJS.Platform = process.platform,
+): KeyProvider {
   const usableBackend = (): string => {
     if (!storage.isEncryptionAvailable()) {
       throw new KeystoreUnavailableError('The system keystore is not available on this computer.');

@@ -19,7 +19,8 @@ const MINUTE = 60_000;
 
 async function failSignIn(caller: TestCaller, username: string, times: number): Promise<string[]> {
   const codes: string[] = [];
-  for (let i = 0; i < times; i++) codes.push(await caller.errorCode('auth.signIn', { username, password: 'Wrong-Password-123' }));
+  for (let i = 0; i < times; i++)
+    codes.push(await caller.errorCode('auth.signIn', { username, password: 'Wrong-Password-123' }));
   return codes;
 }
 
@@ -72,23 +73,32 @@ describe('passwords', () => {
     const first = await clinic.signedInUser('Dentist', { username: 'dr-rao' });
     const second = new TestCaller(clinic.core, 'other-pc');
     await second.ok('auth.signIn', { username: 'dr-rao', password: USER_PASSWORD });
-    expect(await first.errorCode('auth.changePassword', { currentPassword: 'Not-The-Password-1', newPassword: 'Fresh-Enamel-Secret-7' })).toBe(
-      'INVALID_CREDENTIALS',
-    );
-    const changed = await first.ok('auth.changePassword', { currentPassword: USER_PASSWORD, newPassword: 'Fresh-Enamel-Secret-7' });
+    expect(
+      await first.errorCode('auth.changePassword', {
+        currentPassword: 'Not-The-Password-1',
+        newPassword: 'Fresh-Enamel-Secret-7',
+      }),
+    ).toBe('INVALID_CREDENTIALS');
+    const changed = await first.ok('auth.changePassword', {
+      currentPassword: USER_PASSWORD,
+      newPassword: 'Fresh-Enamel-Secret-7',
+    });
     expect(changed.otherSessionsEnded).toBe(1);
     expect(await second.errorCode('patients.search', { query: 'a' })).toBe('UNAUTHENTICATED');
     expect((await first.call('patients.search', { query: 'a' })).ok).toBe(true);
-    expect(await new TestCaller(clinic.core).errorCode('auth.signIn', { username: 'dr-rao', password: USER_PASSWORD })).toBe(
-      'INVALID_CREDENTIALS',
-    );
+    expect(
+      await new TestCaller(clinic.core).errorCode('auth.signIn', { username: 'dr-rao', password: USER_PASSWORD }),
+    ).toBe('INVALID_CREDENTIALS');
     await new TestCaller(clinic.core).ok('auth.signIn', { username: 'dr-rao', password: 'Fresh-Enamel-Secret-7' });
   });
 
   it('lets an Admin reset a password, ending all of that user’s sessions', async () => {
     clinic = await createTestClinic();
     const staff = await clinic.signedInUser('Staff');
-    const reset = await clinic.asAdmin('users.resetPassword', { userId: staff.userId, newPassword: 'Reset-By-Admin-2026' });
+    const reset = await clinic.asAdmin('users.resetPassword', {
+      userId: staff.userId,
+      newPassword: 'Reset-By-Admin-2026',
+    });
     expect(reset.sessionsEnded).toBe(1);
     expect(await staff.errorCode('patients.search', { query: 'a' })).toBe('UNAUTHENTICATED');
   });
@@ -106,7 +116,9 @@ describe('sign-in lockout', () => {
       'INVALID_CREDENTIALS',
       'ACCOUNT_LOCKED',
     ]);
-    expect(await caller.errorCode('auth.signIn', { username: 'front', password: USER_PASSWORD })).toBe('ACCOUNT_LOCKED');
+    expect(await caller.errorCode('auth.signIn', { username: 'front', password: USER_PASSWORD })).toBe(
+      'ACCOUNT_LOCKED',
+    );
     clinic.clock.advance(MINUTE);
     await caller.ok('auth.signIn', { username: 'front', password: USER_PASSWORD });
   });
@@ -118,12 +130,16 @@ describe('sign-in lockout', () => {
     for (const minutes of [1, 5, 15]) {
       await failSignIn(caller, 'hygienist', 5);
       clinic.clock.advance(minutes * MINUTE - 1);
-      expect(await caller.errorCode('auth.signIn', { username: 'hygienist', password: USER_PASSWORD })).toBe('ACCOUNT_LOCKED');
+      expect(await caller.errorCode('auth.signIn', { username: 'hygienist', password: USER_PASSWORD })).toBe(
+        'ACCOUNT_LOCKED',
+      );
       clinic.clock.advance(1);
     }
     await failSignIn(caller, 'hygienist', 5);
     clinic.clock.advance(24 * 60 * MINUTE);
-    expect(await caller.errorCode('auth.signIn', { username: 'hygienist', password: USER_PASSWORD })).toBe('ACCOUNT_LOCKED');
+    expect(await caller.errorCode('auth.signIn', { username: 'hygienist', password: USER_PASSWORD })).toBe(
+      'ACCOUNT_LOCKED',
+    );
     const listed = await clinic.asAdmin('users.list', {});
     expect(listed.users.find((u) => u.id === user.userId)?.lockedUntilAdminUnlock).toBe(true);
     await clinic.asAdmin('users.unlock', { userId: user.userId });
@@ -150,7 +166,9 @@ describe('sign-in lockout', () => {
   });
 
   it('refuses a source address after too many failed sign-ins across accounts', async () => {
-    clinic = await createTestClinic({ rateLimits: { readsPerMinute: 1000, writesPerMinute: 1000, publicPerMinute: 1000, signInFailuresPerSource: 3 } });
+    clinic = await createTestClinic({
+      rateLimits: { readsPerMinute: 1000, writesPerMinute: 1000, publicPerMinute: 1000, signInFailuresPerSource: 3 },
+    });
     const attacker = new TestCaller(clinic.core, '203.0.113.9');
     const codes = [];
     for (const username of ['a1', 'b2', 'c3', 'admin']) {
@@ -158,7 +176,10 @@ describe('sign-in lockout', () => {
     }
     expect(codes.at(-1)).toBe('RATE_LIMITED');
     // Another address is unaffected.
-    await new TestCaller(clinic.core, '198.51.100.7').ok('auth.signIn', { username: 'admin', password: ADMIN_PASSWORD });
+    await new TestCaller(clinic.core, '198.51.100.7').ok('auth.signIn', {
+      username: 'admin',
+      password: ADMIN_PASSWORD,
+    });
   });
 });
 
@@ -224,9 +245,9 @@ describe('sessions', () => {
     expect(updated.disabled).toBe(true);
     expect(await desk.errorCode('auth.session', {})).toBe('UNAUTHENTICATED');
     expect(await otherPc.errorCode('auth.session', {})).toBe('UNAUTHENTICATED');
-    expect(await new TestCaller(clinic.core).errorCode('auth.signIn', { username: 'desk2', password: USER_PASSWORD })).toBe(
-      'ACCOUNT_DISABLED',
-    );
+    expect(
+      await new TestCaller(clinic.core).errorCode('auth.signIn', { username: 'desk2', password: USER_PASSWORD }),
+    ).toBe('ACCOUNT_DISABLED');
   });
 
   it('ends a user’s sessions when their role changes, so the new role applies at once', async () => {
@@ -259,8 +280,11 @@ describe('sessions', () => {
       admin: { username: 'intruder', displayName: 'I', password: 'Intruder-Password-1' },
     });
     expect(result).toMatchObject({ ok: false, error: { code: 'ALREADY_SET_UP' } });
-    expect(await new TestCaller(clinic.core).errorCode('auth.signIn', { username: 'intruder', password: 'Intruder-Password-1' })).toBe(
-      'INVALID_CREDENTIALS',
-    );
+    expect(
+      await new TestCaller(clinic.core).errorCode('auth.signIn', {
+        username: 'intruder',
+        password: 'Intruder-Password-1',
+      }),
+    ).toBe('INVALID_CREDENTIALS');
   });
 });

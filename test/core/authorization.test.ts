@@ -95,7 +95,8 @@ describe('authorization generated from the channel registry', () => {
       try {
         const target = await clinic.signedInUser('Staff', { username: 'target' });
         const callers = new Map<Role, TestCaller & { userId: string }>();
-        for (const role of roles) callers.set(role, await clinic.signedInUser(role, { username: `as${role.toLowerCase()}` }));
+        for (const role of roles)
+          callers.set(role, await clinic.signedInUser(role, { username: `as${role.toLowerCase()}` }));
 
         // Signed out.
         const anonymous = new TestCaller(clinic.core, 'anonymous');

@@ -64,7 +64,11 @@ describe('patient search', () => {
     for (let i = 0; i < 30; i++) {
       await desk.ok('patients.create', { branchId: clinic.branchId, firstName: `Kiran${i}`, lastName: 'Kumar Kumar' });
     }
-    const exact = await desk.ok('patients.create', { branchId: clinic.branchId, firstName: 'Kumar', lastName: 'Kumar' });
+    const exact = await desk.ok('patients.create', {
+      branchId: clinic.branchId,
+      firstName: 'Kumar',
+      lastName: 'Kumar',
+    });
     const limited = await desk.ok('patients.search', { query: 'kumar', limit: 10 });
     expect(limited.results).toHaveLength(10);
     expect((await desk.ok('patients.search', { query: 'kumar' })).results).toHaveLength(20);
@@ -99,9 +103,15 @@ describe('patient records', () => {
       conditions: [{ name: 'Type 2 diabetes' }],
       medications: [{ name: 'Warfarin', dose: '5 mg' }],
     });
-    expect(saved.alerts.map((a) => a.label)).toEqual(['Allergy: Penicillin', 'Anticoagulant: Warfarin', 'Condition: Type 2 diabetes']);
+    expect(saved.alerts.map((a) => a.label)).toEqual([
+      'Allergy: Penicillin',
+      'Anticoagulant: Warfarin',
+      'Condition: Type 2 diabetes',
+    ]);
     const record = await dentist.ok('patients.get', { patientId: jose.id });
-    expect(record.medicalHistory?.allergies).toEqual([{ substance: 'Penicillin', severity: 'severe', reaction: 'Rash' }]);
+    expect(record.medicalHistory?.allergies).toEqual([
+      { substance: 'Penicillin', severity: 'severe', reaction: 'Rash' },
+    ]);
     expect(record.alerts?.[0]).toEqual({ kind: 'allergy', severity: 'critical', label: 'Allergy: Penicillin' });
     const staff = await clinic.signedInUser('Staff');
     expect((await staff.ok('patients.get', { patientId: jose.id })).alerts).toHaveLength(3);
@@ -127,9 +137,14 @@ describe('patient records', () => {
         expect(text).not.toMatch(/Latex|Apixaban|medicalHistory|alerts/);
       }
     }
-    expect(await desk.errorCode('patients.updateMedicalHistory', { patientId: jose.id, allergies: [], conditions: [], medications: [] })).toBe(
-      'FORBIDDEN',
-    );
+    expect(
+      await desk.errorCode('patients.updateMedicalHistory', {
+        patientId: jose.id,
+        allergies: [],
+        conditions: [],
+        medications: [],
+      }),
+    ).toBe('FORBIDDEN');
   });
 
   it('keeps users to their branches: other branches’ patients are neither found nor opened', async () => {
@@ -161,8 +176,14 @@ describe('pipeline guarantees on patient data', () => {
     const { dentist, jose } = await clinicWithPatients();
     const unknownKey = await dentist.call('patients.get', { patientId: jose.id, include: 'everything' });
     expect(unknownKey).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED' } });
-    const badEmail = await dentist.call('patients.update', { patientId: jose.id, email: 'Zarathustra Secretname at home' });
-    expect(badEmail).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED', message: expect.stringContaining('email') } });
+    const badEmail = await dentist.call('patients.update', {
+      patientId: jose.id,
+      email: 'Zarathustra Secretname at home',
+    });
+    expect(badEmail).toMatchObject({
+      ok: false,
+      error: { code: 'VALIDATION_FAILED', message: expect.stringContaining('email') },
+    });
     expect(JSON.stringify(badEmail)).not.toContain('Zarathustra');
     expect(JSON.stringify(badEmail)).not.toMatch(/at .*\.ts|stack/);
   });
@@ -186,9 +207,16 @@ describe('pipeline guarantees on patient data', () => {
   it('audits a denial with the caller and the error code', async () => {
     const { clinic, jose } = await clinicWithPatients();
     const desk = await clinic.signedInUser('Receptionist');
-    await desk.call('patients.updateMedicalHistory', { patientId: jose.id, allergies: [], conditions: [], medications: [] });
+    await desk.call('patients.updateMedicalHistory', {
+      patientId: jose.id,
+      allergies: [],
+      conditions: [],
+      medications: [],
+    });
     const denied = await clinic.asAdmin('audit.list', { outcome: 'denied', action: 'patients.updateMedicalHistory' });
-    expect(denied.entries).toMatchObject([{ userId: desk.userId, role: 'Receptionist', details: { code: 'FORBIDDEN' } }]);
+    expect(denied.entries).toMatchObject([
+      { userId: desk.userId, role: 'Receptionist', details: { code: 'FORBIDDEN' } },
+    ]);
   });
 
   it('refuses calls before sign-in and reports unknown channels as not found', async () => {

@@ -75,12 +75,17 @@ export interface TestClinic {
   /** Calls as the Admin after confirming the password, so time a test moved on never gets in the way. */
   asAdmin<K extends ChannelName>(channel: K, input: ChannelInput<K>): Promise<ChannelOutput<K>>;
   /** Creates a user of a role (in the first branch unless told) and returns a signed-in caller. */
-  signedInUser(role: Role, options?: { branchIds?: string[]; allBranches?: boolean; username?: string }): Promise<TestCaller & { userId: string }>;
+  signedInUser(
+    role: Role,
+    options?: { branchIds?: string[]; allBranches?: boolean; username?: string },
+  ): Promise<TestCaller & { userId: string }>;
   close(): Promise<void>;
 }
 
 /** Sets up a clinic with an Admin signed in. */
-export async function createTestClinic(options: Partial<ClinicCoreOptions> & { dataDir?: string } = {}): Promise<TestClinic> {
+export async function createTestClinic(
+  options: Partial<ClinicCoreOptions> & { dataDir?: string } = {},
+): Promise<TestClinic> {
   const temp = options.dataDir ? null : tempDataDir();
   const dataDir = options.dataDir ?? temp!.dir;
   const clock = new ManualClock();

@@ -131,7 +131,8 @@ export class Pipeline {
   private resolveCaller(channel: ChannelContract, token: string | undefined): Caller {
     const resolved = this.services.sessions.resolve(token);
     if (resolved.kind === 'none') throw new ApiError('UNAUTHENTICATED', 'Please sign in.');
-    if (resolved.kind === 'expired') throw new ApiError('SESSION_EXPIRED', 'Your session has ended; please sign in again.');
+    if (resolved.kind === 'expired')
+      throw new ApiError('SESSION_EXPIRED', 'Your session has ended; please sign in again.');
     const session = resolved.session;
     const caller: Caller = {
       userId: session.userId,
@@ -188,21 +189,22 @@ export class Pipeline {
     // Clinical writes are committed with synchronous=FULL; transactions that only add the audit
     // entry of a read use NORMAL (durable against an app crash; WAL keeps the chain a prefix).
     db.setSynchronous(channel.writes ? 'FULL' : 'NORMAL');
-    const transaction = () => db.transaction(() => {
-      try {
-        const result = shapeOutput(channel, caller, handler.run(ctx, input as never, prepared));
-        this.appendAudit(channel, caller, annotation, 'success');
-        return result;
-      } catch (error) {
-        if (error instanceof ApiError && error.options.keepChanges) {
-          keptFailure = error;
-          Object.assign(annotation.details, error.options.auditDetails ?? {}, { code: error.code });
-          this.appendAudit(channel, caller, annotation, DENIAL_CODES.has(error.code) ? 'denied' : 'error');
-          return undefined;
+    const transaction = () =>
+      db.transaction(() => {
+        try {
+          const result = shapeOutput(channel, caller, handler.run(ctx, input as never, prepared));
+          this.appendAudit(channel, caller, annotation, 'success');
+          return result;
+        } catch (error) {
+          if (error instanceof ApiError && error.options.keepChanges) {
+            keptFailure = error;
+            Object.assign(annotation.details, error.options.auditDetails ?? {}, { code: error.code });
+            this.appendAudit(channel, caller, annotation, DENIAL_CODES.has(error.code) ? 'denied' : 'error');
+            return undefined;
+          }
+          throw error;
         }
-        throw error;
-      }
-    });
+      });
     let output: unknown;
     try {
       output = transaction();
@@ -268,7 +270,12 @@ export class Pipeline {
           if (apiError.options.subjectUserId && !lockedCaller) {
             failureAnnotation.details.subjectUserId = apiError.options.subjectUserId;
           }
-          this.appendAudit(channel, lockedCaller, failureAnnotation, DENIAL_CODES.has(apiError.code) ? 'denied' : 'error');
+          this.appendAudit(
+            channel,
+            lockedCaller,
+            failureAnnotation,
+            DENIAL_CODES.has(apiError.code) ? 'denied' : 'error',
+          );
         });
       } catch (auditError) {
         log.error('could not audit a failure', { channel: channel.name, error: (auditError as Error).name });

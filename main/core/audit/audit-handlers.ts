@@ -13,8 +13,12 @@ export const auditHandlers = {
   }),
 
   'audit.verify': handle(auditVerify, {
-    run(ctx) {
-      const result = ctx.services.audit.verify(ctx.db, ctx.services.clinic.device!);
+    // Verification only reads, so it runs in the prepare phase, outside the write transaction:
+    // a long chain never holds the write lock. Its own audit entry then records the verdict.
+    async prepare(ctx) {
+      return ctx.services.audit.verify(ctx.db!, ctx.services.clinic.device!);
+    },
+    run(ctx, _input, result) {
       ctx.audit.details = { ok: result.ok, entries: result.entries };
       return result.ok
         ? { ok: true, entries: result.entries, headSeq: result.headSeq, firstBadSeq: null, reason: null }

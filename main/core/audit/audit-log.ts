@@ -5,11 +5,12 @@
  */
 import {
   type AuditEntryBody,
+  type ChainedAuditEntry,
   type ChainVerification,
   auditGenesisHash,
   canonicalAuditBody,
   chainHash,
-  verifyAuditChain,
+  AuditChainVerifier,
 } from '../../../shared/audit-chain.js';
 import type { Sha256 } from '../../../shared/hashing.js';
 import type { AuditEntryView } from '../../../shared/api/audit.js';
@@ -22,6 +23,12 @@ export type AuditEntryInput = Omit<AuditEntryBody, 'v' | 'deviceId' | 'epoch' | 
 export interface DeviceIdentity {
   readonly deviceId: string;
   readonly epoch: number;
+}
+
+/** What verification reads of each entry. */
+interface ChainRow extends ChainedAuditEntry {
+  device_id: string;
+  epoch: number;
 }
 
 interface AuditRow {
@@ -56,9 +63,11 @@ export interface AuditFilter {
   limit: number;
 }
 
-const INSERT_ENTRY = `INSERT INTO audit_log
-  (device_id, epoch, seq, time, user_id, role, action, entity_type, entity_id, outcome, purpose, legal_basis, body, prev_hash, hash)
-  VALUES (@device_id, @epoch, @seq, @time, @user_id, @role, @action, @entity_type, @entity_id, @outcome, @purpose, @legal_basis, @body, @prev_hash, @hash)`;
+// The derived columns cannot disagree with the body, so verification reads only the chain itself.
+const VERIFY_ROWS = 'SELECT device_id, epoch, seq, body, prev_hash AS prevHash, hash FROM audit_log ORDER BY id';
+
+// Only the hashed body and the links are written; every other column is generated from the body.
+const INSERT_ENTRY = 'INSERT INTO audit_log (body, prev_hash, hash) VALUES (?, ?, ?)';
 
 /** Appends to, lists and verifies the audit chain of one device. */
 export class AuditLog {
@@ -75,26 +84,17 @@ export class AuditLog {
       .get([device.deviceId, device.epoch]);
     const seq = (head?.seq ?? 0) + 1;
     const prevHash = head?.hash ?? auditGenesisHash(this.sha256, device.deviceId, device.epoch);
-    const body: AuditEntryBody = { v: 1, deviceId: device.deviceId, epoch: device.epoch, seq, time: this.now(), ...input };
+    const body: AuditEntryBody = {
+      v: 1,
+      deviceId: device.deviceId,
+      epoch: device.epoch,
+      seq,
+      time: this.now(),
+      ...input,
+    };
     const text = canonicalAuditBody(body);
     const hash = chainHash(this.sha256, prevHash, text);
-    db.command(INSERT_ENTRY).run({
-      device_id: body.deviceId,
-      epoch: body.epoch,
-      seq,
-      time: body.time,
-      user_id: body.userId,
-      role: body.role,
-      action: body.action,
-      entity_type: body.entityType,
-      entity_id: body.entityId,
-      outcome: body.outcome,
-      purpose: body.purpose,
-      legal_basis: body.legalBasis,
-      body: text,
-      prev_hash: prevHash,
-      hash,
-    });
+    db.command(INSERT_ENTRY).run([text, prevHash, hash]);
     db.command(
       `INSERT INTO audit_head (device_id, epoch, seq, hash) VALUES (?, ?, ?, ?)
        ON CONFLICT (device_id, epoch) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`,
@@ -140,27 +140,48 @@ export class AuditLog {
    * against a head witnessed elsewhere (the sync server's log; see docs/threat-model.md).
    */
   verify(db: ReadDb, device: DeviceIdentity): ChainVerification & { epoch: number } {
+    const heads = new Map(
+      db
+        .query<{ epoch: number; seq: number; hash: string }>(
+          'SELECT epoch, seq, hash FROM audit_head WHERE device_id = ?',
+        )
+        .all([device.deviceId])
+        .map((head) => [head.epoch, head]),
+    );
+    // One pass over the table in insertion order (a sequential scan, not an index walk); epochs
+    // are consecutive runs of this device's rows, starting at 1.
+    const genesis = (epoch: number) => auditGenesisHash(this.sha256, device.deviceId, epoch);
+    const verifierFor = (epoch: number) =>
+      new AuditChainVerifier(this.sha256, genesis(epoch), { knownHead: heads.get(epoch) ?? { seq: 0, hash: '' } });
+    let epoch = 1;
+    let verifier = verifierFor(epoch);
     let total = 0;
-    let last: ChainVerification = { ok: true, entries: 0, headSeq: 0, headHash: '' };
-    for (let epoch = 1; epoch <= device.epoch; epoch++) {
-      const head = db
-        .query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE device_id = ? AND epoch = ?')
-        .get([device.deviceId, epoch]);
-      const rows = db
-        .query<AuditRow>('SELECT * FROM audit_log WHERE device_id = ? AND epoch = ? ORDER BY seq')
-        .iterate([device.deviceId, epoch]);
-      const entries = (function* () {
-        for (const row of rows) yield { ...row, prevHash: row.prev_hash };
-      })();
-      const result = verifyAuditChain(this.sha256, auditGenesisHash(this.sha256, device.deviceId, epoch), entries, {
-        knownHead: head ?? { seq: 0, hash: '' },
-        checkEntry: (entry, body) => columnMismatch(entry as unknown as AuditRow, body),
-      });
-      total += result.entries;
-      if (!result.ok) return { ...result, entries: total, epoch };
-      last = result;
+    for (const row of db.query<ChainRow>(VERIFY_ROWS).iterate()) {
+      while (row.epoch !== epoch && row.device_id === device.deviceId && row.epoch > epoch && epoch < device.epoch) {
+        const closed = verifier.finish();
+        total += closed.entries;
+        if (!closed.ok) return { ...closed, entries: total, epoch };
+        verifier = verifierFor(++epoch);
+      }
+      if (row.epoch !== epoch || row.device_id !== device.deviceId) {
+        // Another device's row, or an epoch out of order: not part of this device's chain.
+        return {
+          ok: false,
+          entries: total + 1,
+          firstBadSeq: row.seq,
+          reason: 'entry outside this device’s epochs',
+          epoch,
+        };
+      }
+      const failed = verifier.add(row);
+      if (failed) return { ...failed, entries: total + failed.entries, epoch };
     }
-    return { ...last, entries: total, epoch: device.epoch };
+    for (;;) {
+      const closed = verifier.finish();
+      total += closed.entries;
+      if (!closed.ok || epoch === device.epoch) return { ...closed, entries: total, epoch };
+      verifier = verifierFor(++epoch);
+    }
   }
 
   /** Entries newest first, filtered; `before` pages backwards by entry id. */
@@ -209,24 +230,4 @@ function toView(row: AuditRow): AuditEntryView {
     details: body.details,
     hash: row.hash,
   };
-}
-
-/** Compares the indexed columns with the hashed body: an edit to either is caught. */
-function columnMismatch(row: AuditRow, body: AuditEntryBody): string | null {
-  if (
-    row.device_id !== body.deviceId ||
-    row.epoch !== body.epoch ||
-    row.time !== body.time ||
-    row.user_id !== body.userId ||
-    row.role !== body.role ||
-    row.action !== body.action ||
-    row.entity_type !== body.entityType ||
-    row.entity_id !== body.entityId ||
-    row.outcome !== body.outcome ||
-    row.purpose !== body.purpose ||
-    row.legal_basis !== body.legalBasis
-  ) {
-    return 'stored columns differ from the hashed entry';
-  }
-  return null;
 }

@@ -51,7 +51,9 @@ export class PasswordHasher {
     }
   }
 
-  private call(request: { op: 'hash'; password: string; cost: number } | { op: 'verify'; password: string; hash: string }) {
+  private call(
+    request: { op: 'hash'; password: string; cost: number } | { op: 'verify'; password: string; hash: string },
+  ) {
     const id = this.nextId++;
     const worker = this.workers[this.nextWorker++ % this.workers.length]!;
     return new Promise<string | boolean>((resolve, reject) => {

@@ -24,7 +24,9 @@ export const branchesHandlers = {
 
   'branches.create': handle(branchesCreate, {
     run(ctx, input) {
-      const clash = ctx.db.query<{ id: string }>('SELECT id FROM branches WHERE name = ? COLLATE NOCASE').get([input.name]);
+      const clash = ctx.db
+        .query<{ id: string }>('SELECT id FROM branches WHERE name = ? COLLATE NOCASE')
+        .get([input.name]);
       if (clash) throw new ApiError('CONFLICT', 'A branch with that name exists.');
       const id = ctx.services.sources.ids.next();
       ctx.db.command('INSERT INTO branches (id, name, created_at) VALUES (?, ?, ?)').run([id, input.name, ctx.now]);

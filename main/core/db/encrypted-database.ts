@@ -58,7 +58,8 @@ export function applyKey(db: Database.Database, key: Buffer): void {
   db.pragma(`key = "x'${key.toString('hex')}'"`);
 }
 
-function applyConnectionSettings(db: Database.Database, cacheMiB: number): void {
+/** WAL, durable commits, foreign keys, in-memory temp storage and a sized page cache. */
+export function applyConnectionSettings(db: Database.Database, cacheMiB: number): void {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDataDir } from '../../../test/support/clinic-fixture.js';
 import { PATIENT_SEARCH_SQL } from '../patients/patient-search.js';
 import { cryptoRandom } from '../platform/sources.js';
-import { ReadDb, WriteDb } from './access.js';
+import { WriteDb } from './access.js';
 import { openEncryptedDatabase } from './encrypted-database.js';
 import { type Migration, MigrationError, migrate } from './migrate.js';
 import { migrations } from './migrations/index.js';
@@ -120,18 +120,18 @@ describe('shipped migrations', () => {
   function insertAuditEntry(): number | bigint {
     return raw
       .prepare(
-        `INSERT INTO audit_log (device_id, epoch, seq, time, user_id, role, action, outcome, purpose, legal_basis,
-           body, prev_hash, hash)
-         VALUES ('dev', 1, 1, 0, 'user', 'Admin', 'auth.signIn', 'success', 'security', 'legal-obligation', '{}', 'p', 'h')`,
+        `INSERT INTO audit_log (body, prev_hash, hash)
+         VALUES (json_object('deviceId', 'dev', 'epoch', 1, 'seq', 1, 'time', 0, 'userId', 'user', 'role', 'Admin',
+           'action', 'auth.signIn', 'outcome', 'success', 'purpose', 'security', 'legalBasis', 'legal-obligation'), 'p', 'h')`,
       )
       .run().lastInsertRowid;
   }
 
   it('refuses to UPDATE an audit entry', () => {
     const id = insertAuditEntry();
-    expect(() => raw.prepare("UPDATE audit_log SET action = 'forged' WHERE id = ?").run(id)).toThrow(
-      'audit entries are append-only',
-    );
+    expect(() =>
+      raw.prepare("UPDATE audit_log SET body = json_set(body, '$.action', 'forged') WHERE id = ?").run(id),
+    ).toThrow('audit entries are append-only');
   });
 
   it('refuses to DELETE an audit entry', () => {

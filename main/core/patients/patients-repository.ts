@@ -58,7 +58,9 @@ const storedList = <T extends z.ZodType>(schema: T) => z.array(schema);
 /** A patient's medical history (empty lists when none was recorded). */
 export function readMedicalHistory(db: ReadDb, patientId: string): MedicalHistory {
   const row = db
-    .query<MedicalRow>('SELECT allergies, conditions, medications, updated_at FROM patient_medical WHERE patient_id = ?')
+    .query<MedicalRow>(
+      'SELECT allergies, conditions, medications, updated_at FROM patient_medical WHERE patient_id = ?',
+    )
     .get([patientId]);
   if (!row) return { allergies: [], conditions: [], medications: [], updatedAt: null };
   return {

@@ -14,7 +14,9 @@ export const setupHandlers = {
     runsWithoutDatabase: () => ({ state: 'new' as const, clinicName: null }),
     run(ctx) {
       const clinic = ctx.db.query<{ name: string }>('SELECT name FROM clinic').get();
-      return clinic ? { state: 'ready' as const, clinicName: clinic.name } : { state: 'new' as const, clinicName: null };
+      return clinic
+        ? { state: 'ready' as const, clinicName: clinic.name }
+        : { state: 'new' as const, clinicName: null };
     },
   }),
 
@@ -40,8 +42,12 @@ export const setupHandlers = {
         const clinicId = ids.next();
         const branchId = ids.next();
         const adminUserId = ids.next();
-        ctx.db.command('INSERT INTO clinic (id, name, created_at) VALUES (?, ?, ?)').run([clinicId, input.clinicName, ctx.now]);
-        ctx.db.command('INSERT INTO branches (id, name, created_at) VALUES (?, ?, ?)').run([branchId, input.branchName, ctx.now]);
+        ctx.db
+          .command('INSERT INTO clinic (id, name, created_at) VALUES (?, ?, ?)')
+          .run([clinicId, input.clinicName, ctx.now]);
+        ctx.db
+          .command('INSERT INTO branches (id, name, created_at) VALUES (?, ?, ?)')
+          .run([branchId, input.branchName, ctx.now]);
         ctx.db.command('INSERT INTO device (id, epoch, created_at) VALUES (?, 1, ?)').run([ids.next(), ctx.now]);
         insertUser(ctx.db, {
           id: adminUserId,

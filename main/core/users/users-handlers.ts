@@ -23,7 +23,8 @@ function existingUser(ctx: RunContext, userId: string): UserRow {
 }
 
 function assertBranchesExist(ctx: RunContext, branchIds: readonly string[]): void {
-  if (unknownBranchIds(ctx.db, branchIds).length > 0) throw new ApiError('VALIDATION_FAILED', 'A chosen branch does not exist.');
+  if (unknownBranchIds(ctx.db, branchIds).length > 0)
+    throw new ApiError('VALIDATION_FAILED', 'A chosen branch does not exist.');
 }
 
 /** Ends a user's sessions after the change commits; their next call must sign in again. */
@@ -72,7 +73,9 @@ export const usersHandlers = {
       }
       const allBranches = input.allBranches ?? row.all_branches === 1;
       if (input.branchIds) assertBranchesExist(ctx, input.branchIds);
-      const branchCount = input.branchIds?.length ?? ctx.db.query<{ n: number }>('SELECT count(*) AS n FROM user_branches WHERE user_id = ?').get([row.id])!.n;
+      const branchCount =
+        input.branchIds?.length ??
+        ctx.db.query<{ n: number }>('SELECT count(*) AS n FROM user_branches WHERE user_id = ?').get([row.id])!.n;
       if (!allBranches && branchCount === 0) {
         throw new ApiError('VALIDATION_FAILED', 'Choose at least one branch, or all branches.');
       }
@@ -90,7 +93,10 @@ export const usersHandlers = {
         ]);
       if (input.branchIds || allBranches) setBranches(ctx.db, row.id, allBranches ? [] : (input.branchIds ?? []));
       const changedAccess =
-        input.role !== undefined || input.allBranches !== undefined || input.branchIds !== undefined || input.disabled === true;
+        input.role !== undefined ||
+        input.allBranches !== undefined ||
+        input.branchIds !== undefined ||
+        input.disabled === true;
       const changed = Object.keys(input).filter((key) => key !== 'userId');
       ctx.audit.details = { changed: changed.join(','), ...(input.role ? { role: input.role } : {}) };
       if (changedAccess) ctx.audit.details.sessionsEnded = endSessionsAfterCommit(ctx, row.id);
