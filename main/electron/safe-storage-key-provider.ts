@@ -23,6 +23,15 @@ function backendOf(storage: SafeStorageLike, platform: NodeJS.Platform): string 
   return platform === 'linux' ? storage.getSelectedStorageBackend() : platform;
 }
 
+/**
+ * True when the OS keystore can protect the key on this computer: encryption is available and
+ * the backend is a real keystore, not Linux's plaintext fallback. Otherwise the app asks for a
+ * passphrase instead.
+ */
+export function isKeystoreUsable(storage: SafeStorageLike, platform: NodeJS.Platform = process.platform): boolean {
+  return storage.isEncryptionAvailable() && !PLAINTEXT_BACKENDS.has(backendOf(storage, platform));
+}
+
 /** A key provider backed by the OS keystore. */
 export function safeStorageKeyProvider(
   storage: SafeStorageLike,
