@@ -1,12 +1,14 @@
 /**
  * `npm start`: the desktop shell when Electron is installed, otherwise the browser host on
- * 127.0.0.1. The desktop shell lands with the desktop-app issue, so for now both paths end in
- * the browser host; the Electron check stays so the switch is one branch when it does.
+ * 127.0.0.1 serving the user interface (built into dist/renderer by `prestart`). The desktop
+ * shell lands with the desktop-app issue, so for now both paths end in the browser host; the
+ * Electron check stays so the switch is one branch when it does.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { clinicFilesState } from './core/clinic-files.js';
 import {
@@ -30,6 +32,18 @@ function locateElectronBinary(): string | null {
     // It throws when the download was skipped (ELECTRON_SKIP_BINARY_DOWNLOAD=1).
     return null;
   }
+}
+
+/** Where `npm run build:renderer` puts the user interface. */
+const RENDERER_DIR = fileURLToPath(new URL('../dist/renderer', import.meta.url));
+
+/** The built user interface, or undefined (with a note) when it has not been built. */
+function builtRenderer(): string | undefined {
+  if (existsSync(join(RENDERER_DIR, 'index.html'))) return RENDERER_DIR;
+  process.stdout.write(
+    `The user interface is not built (${RENDERER_DIR}); serving the API only. Run \`npm run build:renderer\` first.\n`,
+  );
+  return undefined;
 }
 
 const envSchema = z.object({
@@ -67,11 +81,15 @@ try {
   }
   const env = parseSetting(envSchema, process.env);
   const dataDir = env.CHAIRSIDE_DATA_DIR ?? join(homedir(), '.chairside', 'clinic');
-  await runBrowserHost({
-    dataDir,
-    port: env.CHAIRSIDE_PORT ?? DEFAULT_PORT,
-    passphrase: await readPassphrase(env.CHAIRSIDE_DB_PASSPHRASE, dataDir),
-  });
+  const staticDir = builtRenderer();
+  await runBrowserHost(
+    {
+      dataDir,
+      port: env.CHAIRSIDE_PORT ?? DEFAULT_PORT,
+      passphrase: await readPassphrase(env.CHAIRSIDE_DB_PASSPHRASE, dataDir),
+    },
+    staticDir !== undefined ? { staticDir } : {},
+  );
 } catch (error) {
   reportStartupFailure(error);
 }

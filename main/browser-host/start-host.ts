@@ -53,12 +53,18 @@ async function openCore(dataDir: string, passphrase: string): Promise<ClinicCore
   }
 }
 
+/** What the host serves besides the API. */
+export interface HostContent {
+  /** A built renderer (dist/renderer) to serve at `/`; without it, the placeholder page. */
+  readonly staticDir?: string;
+}
+
 /** Starts the host and resolves once it listens; it then runs until SIGINT or SIGTERM. */
-export async function runBrowserHost(settings: HostSettings): Promise<void> {
+export async function runBrowserHost(settings: HostSettings, content: HostContent = {}): Promise<void> {
   const dataDir = resolve(settings.dataDir);
   if (settings.recoveryKey !== undefined) await recover(dataDir, settings.recoveryKey, settings.passphrase);
   const core = await openCore(dataDir, settings.passphrase);
-  const app = createBrowserHost(core);
+  const app = createBrowserHost(core, content.staticDir !== undefined ? { staticDir: content.staticDir } : {});
   let url: string;
   try {
     ({ url } = await listenOnLoopback(app, { port: settings.port }));

@@ -1,0 +1,274 @@
+/**
+ * Registering a patient and editing their details, checked with the shared
+ * patientDemographicsSchema before sending; each field shows its own error. Editing sends only
+ * the fields that changed (patients.update changes only the fields given).
+ */
+import { type FormEvent, useEffect, useRef, useState } from 'react';
+import { flushSync } from 'react-dom';
+import { type PatientRecord, patientDemographicsSchema } from '../../../shared/schemas/patients.js';
+import type { Branch } from '../../../shared/schemas/users.js';
+import type { ChannelInput } from '../../../shared/api/registry.js';
+import { errorMessage } from '../../api/api-error.js';
+import { useApi } from '../../app/contexts.js';
+import { useHeadingFocus } from '../../app/use-heading-focus.js';
+import type { Navigate } from '../../app/views.js';
+import { SelectField, TextAreaField, TextField } from '../../components/fields.js';
+import { ErrorMessage, Loading } from '../../components/status.js';
+import { type FieldErrors, fieldErrorsOf, focusFirstInvalid } from '../../lib/form-errors.js';
+import { fullName } from '../../lib/format.js';
+
+interface FormValues {
+  firstName: string;
+  lastName: string;
+  dateOfBirth: string;
+  sex: PatientRecord['sex'];
+  phone: string;
+  email: string;
+  address: string;
+}
+
+const EMPTY: FormValues = {
+  firstName: '',
+  lastName: '',
+  dateOfBirth: '',
+  sex: 'unknown',
+  phone: '',
+  email: '',
+  address: '',
+};
+
+const SEX_OPTIONS = [
+  { value: 'unknown', label: 'Not recorded' },
+  { value: 'female', label: 'Female' },
+  { value: 'male', label: 'Male' },
+  { value: 'other', label: 'Other' },
+];
+
+const DEMOGRAPHIC_FIELDS = ['firstName', 'lastName', 'dateOfBirth', 'sex', 'phone', 'email', 'address'] as const;
+
+function valuesOf(record: PatientRecord): FormValues {
+  return {
+    firstName: record.firstName,
+    lastName: record.lastName,
+    dateOfBirth: record.dateOfBirth ?? '',
+    sex: record.sex,
+    phone: record.phone ?? '',
+    email: record.email ?? '',
+    address: record.address ?? '',
+  };
+}
+
+/** Empty optional fields are sent as null (cleared), as the schema expects. */
+function demographicsInput(values: FormValues) {
+  const orNull = (text: string) => (text.trim() === '' ? null : text);
+  return {
+    firstName: values.firstName,
+    lastName: values.lastName,
+    dateOfBirth: orNull(values.dateOfBirth),
+    sex: values.sex,
+    phone: orNull(values.phone),
+    email: orNull(values.email),
+    address: orNull(values.address),
+  };
+}
+
+export interface PatientFormScreenProps {
+  readonly navigate: Navigate;
+  /** The patient to edit; without it the form registers a new patient. */
+  readonly patientId?: string;
+}
+
+export function PatientFormScreen({ navigate, patientId }: PatientFormScreenProps) {
+  const api = useApi();
+  const [original, setOriginal] = useState<PatientRecord | null>(null);
+  const [branches, setBranches] = useState<Branch[] | null>(null);
+  const [loadError, setLoadError] = useState('');
+
+  useEffect(() => {
+    let cancelled = false;
+    const load = patientId
+      ? api.invoke('patients.get', { patientId }).then((record) => {
+          if (!cancelled) setOriginal(record);
+        })
+      : // Main lists only the branches this user works in.
+        api.invoke('branches.list', {}).then(({ branches: listed }) => {
+          if (!cancelled) setBranches(listed);
+        });
+    load.catch((failure: unknown) => {
+      if (!cancelled) setLoadError(errorMessage(failure));
+    });
+    return () => {
+      cancelled = true;
+    };
+  }, [api, patientId]);
+
+  if (loadError) {
+    return (
+      <section className="page">
+        <ErrorMessage>{loadError}</ErrorMessage>
+      </section>
+    );
+  }
+  if (patientId ? original === null : branches === null) return <Loading />;
+  return <PatientForm navigate={navigate} original={original} branches={branches ?? []} />;
+}
+
+function PatientForm({
+  navigate,
+  original,
+  branches,
+}: {
+  readonly navigate: Navigate;
+  readonly original: PatientRecord | null;
+  readonly branches: readonly Branch[];
+}) {
+  const api = useApi();
+  const headingRef = useHeadingFocus();
+  const formRef = useRef<HTMLFormElement>(null);
+  const [values, setValues] = useState<FormValues>(original ? valuesOf(original) : EMPTY);
+  const [branchId, setBranchId] = useState(branches[0]?.id ?? '');
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [formError, setFormError] = useState('');
+  const [busy, setBusy] = useState(false);
+
+  const set = (field: keyof FormValues) => (value: string) => {
+    setValues((current) => ({ ...current, [field]: value }));
+    // A corrected field stops showing its old error; the rest stay until the next save.
+    setErrors(({ [field]: _fixed, ...rest }) => rest);
+  };
+  const cancel = () => navigate(original ? { name: 'patient', patientId: original.id } : { name: 'patients' });
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    setFormError('');
+    const parsed = patientDemographicsSchema.safeParse(demographicsInput(values));
+    const found: Record<string, string> = parsed.success ? {} : { ...fieldErrorsOf(parsed.error) };
+    if (!original && branchId === '') found['branchId'] = 'Choose the branch the patient is registered at.';
+    if (!parsed.success || Object.keys(found).length > 0) {
+      flushSync(() => setErrors(found));
+      focusFirstInvalid(formRef.current);
+      return;
+    }
+    setErrors({});
+    setBusy(true);
+    try {
+      if (original) {
+        const changes: ChannelInput<'patients.update'> = { patientId: original.id };
+        for (const field of DEMOGRAPHIC_FIELDS) {
+          const next = parsed.data[field] ?? null;
+          if (next !== (original[field] ?? null)) Object.assign(changes, { [field]: next });
+        }
+        if (Object.keys(changes).length === 1) {
+          navigate({ name: 'patient', patientId: original.id, notice: 'Nothing was changed.' });
+          return;
+        }
+        await api.invoke('patients.update', changes);
+        navigate({ name: 'patient', patientId: original.id, notice: 'Changes saved.' });
+      } else {
+        const created = await api.invoke('patients.create', { ...parsed.data, branchId });
+        navigate({
+          name: 'patient',
+          patientId: created.id,
+          notice: `${fullName(created)} is registered as ${created.patientNumber}.`,
+        });
+      }
+    } catch (failure) {
+      setFormError(errorMessage(failure));
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section className="page" aria-labelledby="patient-form-heading">
+      <h1 id="patient-form-heading" ref={headingRef} tabIndex={-1}>
+        {original ? `Edit ${fullName(original)}` : 'New patient'}
+      </h1>
+      <form ref={formRef} className="card" onSubmit={(event) => void submit(event)} noValidate>
+        <div className="form-grid">
+          <TextField
+            id="patient-first-name"
+            label="First name"
+            value={values.firstName}
+            onValue={set('firstName')}
+            error={errors['firstName']}
+            autoComplete="off"
+          />
+          <TextField
+            id="patient-last-name"
+            label="Last name"
+            value={values.lastName}
+            onValue={set('lastName')}
+            error={errors['lastName']}
+            autoComplete="off"
+          />
+          <TextField
+            id="patient-dob"
+            label="Date of birth"
+            type="date"
+            value={values.dateOfBirth}
+            onValue={set('dateOfBirth')}
+            error={errors['dateOfBirth']}
+          />
+          <SelectField
+            id="patient-sex"
+            label="Sex"
+            value={values.sex}
+            onValue={set('sex')}
+            options={SEX_OPTIONS}
+            error={errors['sex']}
+          />
+          <TextField
+            id="patient-phone"
+            label="Phone"
+            type="tel"
+            value={values.phone}
+            onValue={set('phone')}
+            error={errors['phone']}
+            hint="With country code if abroad, e.g. +91 98450 12345."
+            autoComplete="off"
+          />
+          <TextField
+            id="patient-email"
+            label="Email"
+            type="email"
+            value={values.email}
+            onValue={set('email')}
+            error={errors['email']}
+            autoComplete="off"
+          />
+          <TextAreaField
+            id="patient-address"
+            label="Address"
+            value={values.address}
+            onValue={set('address')}
+            error={errors['address']}
+            rows={3}
+            wide
+          />
+          {!original && branches.length > 1 && (
+            <SelectField
+              id="patient-branch"
+              label="Branch"
+              value={branchId}
+              onValue={setBranchId}
+              options={branches.map((branch) => ({ value: branch.id, label: branch.name }))}
+              error={errors['branchId']}
+            />
+          )}
+        </div>
+        {!original && branches.length === 0 && (
+          <ErrorMessage>You are not assigned to a branch yet; ask an administrator.</ErrorMessage>
+        )}
+        <ErrorMessage>{formError}</ErrorMessage>
+        <div className="actions">
+          <button type="button" className="button" onClick={cancel}>
+            Cancel
+          </button>
+          <button type="submit" className="button primary" disabled={busy}>
+            {busy ? 'Saving…' : original ? 'Save changes' : 'Register patient'}
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}
