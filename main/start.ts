@@ -1,9 +1,10 @@
 /**
- * `npm start`: the desktop shell when Electron is installed, otherwise the browser host on
- * 127.0.0.1 serving the user interface (built into dist/renderer by `prestart`). The desktop
- * shell lands with the desktop-app issue, so for now both paths end in the browser host; the
- * Electron check stays so the switch is one branch when it does.
+ * `npm start`: the desktop shell when Electron's binary is installed (bundled by
+ * build/build-electron.mjs, then launched), otherwise the browser host on 127.0.0.1 serving the
+ * user interface (built into dist/renderer by `prestart`). The database key is protected either
+ * way: by the OS keystore or a passphrase in Electron, by the passphrase in the browser host.
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
@@ -68,17 +69,21 @@ async function readPassphrase(fromEnv: string | undefined, dataDir: string): Pro
   return chosen;
 }
 
+/** Bundles the Electron side and runs the desktop app; resolves with its exit code. */
+async function runDesktopApp(electron: string): Promise<number> {
+  const { buildElectron } = await import('../build/build-electron.mjs');
+  await buildElectron();
+  const entry = fileURLToPath(new URL('../dist/main/main.cjs', import.meta.url));
+  const child = spawn(electron, [entry], { stdio: 'inherit' });
+  return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+}
+
 try {
   const electron = locateElectronBinary();
-  if (electron === null) {
-    process.stdout.write('The Electron binary is not installed, so Chairside is served by the browser host instead.\n');
-  } else {
-    // TODO: spawn `electron` with the main/electron entry once the desktop-app issue adds it.
-    process.stdout.write(
-      `Electron is installed (${electron}), but the desktop shell lands with the desktop-app issue; ` +
-        'Chairside is served by the browser host instead.\n',
-    );
+  if (electron !== null) {
+    process.exit(await runDesktopApp(electron));
   }
+  process.stdout.write('The Electron binary is not installed, so Chairside is served by the browser host instead.\n');
   const env = parseSetting(envSchema, process.env);
   const dataDir = env.CHAIRSIDE_DATA_DIR ?? join(homedir(), '.chairside', 'clinic');
   const staticDir = builtRenderer();
