@@ -5,13 +5,18 @@
  * way: by the OS keystore or a passphrase in Electron, by the passphrase in the browser host.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { ClinicCore } from './core/clinic-core.js';
 import { clinicFilesState } from './core/clinic-files.js';
+import { passphraseKeyProvider } from './core/keys/passphrase-key-provider.js';
+import { cryptoRandom } from './core/platform/sources.js';
+import { DEMO_USERS, populateDemoClinic } from './demo/demo-clinic.js';
 import {
   DEFAULT_PORT,
   StartupError,
@@ -78,23 +83,55 @@ async function runDesktopApp(electron: string): Promise<number> {
   return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
 }
 
+const DEMO_PATIENTS = 3000;
+
+/**
+ * `--demo`: a throwaway clinic in a new temporary folder, filled through the API with synthetic
+ * users and patients. Its passphrase is random: the data is synthetic and meant to be discarded.
+ */
+async function createDemoClinic(): Promise<{ dataDir: string; passphrase: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'chairside-demo-'));
+  const passphrase = randomBytes(24).toString('base64url');
+  process.stdout.write(`Creating a demo clinic with ${DEMO_PATIENTS} synthetic patients in ${dataDir}\n`);
+  // Filling goes through the pipeline like any client, so it needs a higher write limit than a person.
+  const core = await ClinicCore.open({
+    dataDir,
+    keyProvider: passphraseKeyProvider(passphrase, cryptoRandom),
+    rateLimits: { writesPerMinute: 100_000 },
+  });
+  try {
+    await populateDemoClinic(core, {
+      patients: DEMO_PATIENTS,
+      onProgress: (done, total) => process.stdout.write(`  patients: ${done}/${total}\n`),
+    });
+  } finally {
+    await core.close();
+  }
+  process.stdout.write('Demo users (synthetic data only):\n');
+  for (const user of DEMO_USERS) {
+    process.stdout.write(`  ${user.role.padEnd(12)} ${user.username.padEnd(10)} ${user.password}\n`);
+  }
+  return { dataDir, passphrase };
+}
+
 try {
-  const electron = locateElectronBinary();
+  const demo = process.argv.includes('--demo');
+  const electron = demo ? null : locateElectronBinary();
   if (electron !== null) {
     process.exit(await runDesktopApp(electron));
   }
-  process.stdout.write('The Electron binary is not installed, so Chairside is served by the browser host instead.\n');
-  const env = parseSetting(envSchema, process.env);
-  const dataDir = env.CHAIRSIDE_DATA_DIR ?? join(homedir(), '.chairside', 'clinic');
-  const staticDir = builtRenderer();
-  await runBrowserHost(
-    {
-      dataDir,
-      port: env.CHAIRSIDE_PORT ?? DEFAULT_PORT,
-      passphrase: await readPassphrase(env.CHAIRSIDE_DB_PASSPHRASE, dataDir),
-    },
-    staticDir !== undefined ? { staticDir } : {},
+  process.stdout.write(
+    demo
+      ? 'The demo runs in the browser host.\n'
+      : 'The Electron binary is not installed, so Chairside is served by the browser host instead.\n',
   );
+  const env = parseSetting(envSchema, process.env);
+  const staticDir = builtRenderer();
+  const port = env.CHAIRSIDE_PORT ?? DEFAULT_PORT;
+  const clinic = demo ? await createDemoClinic() : null;
+  const dataDir = clinic?.dataDir ?? env.CHAIRSIDE_DATA_DIR ?? join(homedir(), '.chairside', 'clinic');
+  const passphrase = clinic?.passphrase ?? (await readPassphrase(env.CHAIRSIDE_DB_PASSPHRASE, dataDir));
+  await runBrowserHost({ dataDir, port, passphrase }, staticDir !== undefined ? { staticDir } : {});
 } catch (error) {
   reportStartupFailure(error);
 }

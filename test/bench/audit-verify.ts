@@ -15,7 +15,7 @@ import { migrate } from '../../main/core/db/migrate.js';
 import { migrations } from '../../main/core/db/migrations/index.js';
 import { nodeSha256 } from '../../main/core/platform/node-hashing.js';
 import type { BenchConfig } from './config.js';
-import { SeededRandom, seededUlid } from './prng.js';
+import { SeededRandom, seededUlid } from '../../main/demo/prng.js';
 import type { BenchRow } from './report.js';
 import { median } from './stats.js';
 import { elapsedMs } from './timing.js';

@@ -11,8 +11,8 @@ import type { DeviceIdentity } from '../../main/core/audit/audit-log.js';
 import type { ClinicCore } from '../../main/core/clinic-core.js';
 import { indexPatient } from '../../main/core/patients/patient-search.js';
 import { type TestCaller, type TestClinic, createTestClinic } from '../support/clinic-fixture.js';
-import { SeededRandom } from './prng.js';
-import { type SyntheticPatient, generatePatients } from './synthetic-patients.js';
+import { SeededRandom } from '../../main/demo/prng.js';
+import { type SyntheticPatient, generatePatients } from '../../main/demo/synthetic-patients.js';
 import { elapsedMs } from './timing.js';
 
 /** A synthetic patient as stored: with its branch and FTS rowid. */
@@ -93,7 +93,14 @@ export async function openBenchClinic(patientCount: number, seed: string): Promi
         const rowid = Number(lastInsertRowid);
         indexPatient(db, rowid, patient);
         if (medical) {
-          db.command(INSERT_MEDICAL).run({ patientId: patient.id, ...medical, now, userId: clinic.adminUserId });
+          db.command(INSERT_MEDICAL).run({
+            patientId: patient.id,
+            allergies: JSON.stringify(medical.allergies),
+            conditions: JSON.stringify(medical.conditions),
+            medications: JSON.stringify(medical.medications),
+            now,
+            userId: clinic.adminUserId,
+          });
         }
         patients.push({ ...patient, branchId, rowid });
       }

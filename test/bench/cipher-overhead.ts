@@ -22,10 +22,10 @@ import { migrate } from '../../main/core/db/migrate.js';
 import { migrations } from '../../main/core/db/migrations/index.js';
 import { indexPatient, searchPatients } from '../../main/core/patients/patient-search.js';
 import type { BenchConfig } from './config.js';
-import { SeededRandom } from './prng.js';
+import { SeededRandom } from '../../main/demo/prng.js';
 import type { BenchRow } from './report.js';
 import { median, summarize } from './stats.js';
-import { type SyntheticPatient, generatePatients } from './synthetic-patients.js';
+import { type SyntheticPatient, generatePatients } from '../../main/demo/synthetic-patients.js';
 import { elapsedMs } from './timing.js';
 
 const SECTION = '3 SQLCipher vs plain';

@@ -8,7 +8,7 @@
 import { buildMatchExpression, searchPatients } from '../../main/core/patients/patient-search.js';
 import type { BenchClinic, StoredPatient } from './bench-clinic.js';
 import type { BenchConfig } from './config.js';
-import { SeededRandom } from './prng.js';
+import { SeededRandom } from '../../main/demo/prng.js';
 import type { BenchRow } from './report.js';
 import { summarize } from './stats.js';
 import { timeAsync, timeSync } from './timing.js';

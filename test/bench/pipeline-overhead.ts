@@ -17,7 +17,7 @@ import { RateLimits } from '../../main/core/api/rate-limits.js';
 import type { AuditEntryInput } from '../../main/core/audit/audit-log.js';
 import type { BenchClinic } from './bench-clinic.js';
 import type { BenchConfig } from './config.js';
-import { SeededRandom } from './prng.js';
+import { SeededRandom } from '../../main/demo/prng.js';
 import type { BenchRow } from './report.js';
 import { type Summary, summarize } from './stats.js';
 import { sampleAsync, sampleSync, timeAsync, timeSync } from './timing.js';

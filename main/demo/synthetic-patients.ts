@@ -1,10 +1,11 @@
 /**
- * Synthetic patients for the benchmarks, generated deterministically from a seed: Indian first
+ * Synthetic patients for the demo clinic (`npm start -- --demo`) and the benchmarks, generated deterministically from a seed: Indian first
  * and last names from several regions (most of the clinic), international ones with accents,
  * apostrophes and hyphens, Indian mobile and landline numbers, a few foreign numbers, dates of
  * birth from 1940 on, and a medical history for some. Common names are common (Zipf weights), so
  * a prefix like "s" or a name like "Priya Sharma" matches as many rows as it would in a clinic.
  */
+import type { MedicalHistory } from '../../shared/schemas/patients.js';
 import { SeededRandom, ZipfPicker, seededUlid } from './prng.js';
 
 /** Names separated by commas (names themselves may hold spaces, hyphens and apostrophes). */
@@ -72,8 +73,8 @@ export interface SyntheticPatient {
   readonly sex: 'female' | 'male' | 'other' | 'unknown';
   readonly phone: string | null;
   readonly email: string | null;
-  /** Present for about a third of patients: JSON columns of patient_medical. */
-  readonly medical: { allergies: string; conditions: string; medications: string } | null;
+  /** Present for about a third of patients. */
+  readonly medical: Pick<MedicalHistory, 'allergies' | 'conditions' | 'medications'> | null;
 }
 
 const indianFirst = new ZipfPicker(INDIAN_FIRST, 0.7);
@@ -110,14 +111,11 @@ function dateOfBirthFor(random: SeededRandom): string | null {
 
 function medicalFor(random: SeededRandom): SyntheticPatient['medical'] {
   if (random.next() >= 0.33) return null;
-  const allergies =
-    random.next() < 0.5 ? [{ substance: random.pick(ALLERGIES), severity: 'moderate', reaction: null }] : [];
-  const conditions = random.next() < 0.6 ? [{ name: random.pick(CONDITIONS), note: null }] : [];
-  const medications = random.next() < 0.5 ? [{ name: random.pick(MEDICATIONS), dose: '5 mg' }] : [];
   return {
-    allergies: JSON.stringify(allergies),
-    conditions: JSON.stringify(conditions),
-    medications: JSON.stringify(medications),
+    allergies:
+      random.next() < 0.5 ? [{ substance: random.pick(ALLERGIES), severity: 'moderate' as const, reaction: null }] : [],
+    conditions: random.next() < 0.6 ? [{ name: random.pick(CONDITIONS), note: null }] : [],
+    medications: random.next() < 0.5 ? [{ name: random.pick(MEDICATIONS), dose: '5 mg' }] : [],
   };
 }
 
