@@ -8,8 +8,7 @@ import type { ChannelInput, ChannelName, ChannelOutput } from './registry.js';
 
 /** The answer to one call: the output, or the error envelope's body. */
 export type InvokeResponse<K extends ChannelName> =
-  | { readonly ok: true; readonly output: ChannelOutput<K> }
-  | { readonly ok: false; readonly error: ApiErrorBody };
+  { readonly ok: true; readonly output: ChannelOutput<K> } | { readonly ok: false; readonly error: ApiErrorBody };
 
 /** A change committed by a write channel, announced to the windows of this device (no patient data). */
 export interface ChangeEvent {

@@ -1,0 +1,30 @@
+/** Every schema step of the PostgreSQL storage, in order. Append only; never edit a released step. */
+import type { PostgresMigration } from '../migrate.js';
+import { clinicsMigration } from './0010-clinics.js';
+import { changesMigration } from './0020-changes.js';
+import { auditLogMigration } from './0030-audit-log.js';
+import { securityEventsMigration } from './0040-security-events.js';
+
+export const postgresMigrations: readonly PostgresMigration[] = [
+  clinicsMigration,
+  changesMigration,
+  auditLogMigration,
+  securityEventsMigration,
+];
+
+/** The tables the app role works with; every one carries clinic_id under forced row-level security. */
+export const TENANT_TABLES = [
+  'clinics',
+  'clinic_counters',
+  'enrollment_codes',
+  'devices',
+  'changes',
+  'audit_heads',
+  'audit_leaves',
+  'audit_entries',
+  'audit_checkpoints',
+  'security_events',
+] as const;
+
+/** The append-only log tables: the app role has INSERT and SELECT on them, nothing else. */
+export const LOG_TABLES = ['changes', 'audit_leaves', 'audit_entries', 'audit_checkpoints', 'security_events'] as const;

@@ -1,0 +1,856 @@
+/**
+ * PostgreSQL storage, for several stateless server instances sharing one database. Every table
+ * carries clinic_id under FORCED row-level security (migrations/tenant-table.ts); the server
+ * connects as an app role that owns nothing, cannot bypass row security, and may only insert
+ * into and read the log tables. Every ClinicStore operation is one transaction that first runs
+ * `SELECT set_config('chairside.clinic_id', $1, true)` (SET LOCAL, parameterized), so a query
+ * that forgot its clinic still sees only this clinic's rows. The queries below never name a
+ * clinic: the policy filters reads and the column default fills inserts.
+ *
+ * What this guards against: a bug in a query (a missing filter, a wrong join). It does not
+ * guard against an attacker running arbitrary SQL as the app role, who could set any clinic;
+ * that is kept out by parameterized SQL only.
+ *
+ * Per-clinic counters are rows of clinic_counters, locked inside the append transaction
+ * (`SELECT ... FOR UPDATE`, then `UPDATE ... RETURNING`), so appends of one clinic serialise and
+ * commit in the order of their numbers: a reader paging by server_seq never skips a row that
+ * commits later with a smaller number, as it could with a bare sequence.
+ */
+import pg from 'pg';
+import type { Clock } from '../../../shared/clock.js';
+import { auditLeafHash, overlapRange, planAuditAppend } from '../audit-append.js';
+import { countFreshChanges, planChangeAppend, type StoredChangeDigest } from '../change-append.js';
+import { generateEnrollmentCode, hashEnrollmentCode } from '../enrollment-code.js';
+import { checkLeafRange, leafHashesFromRows } from '../leaf-range.js';
+import { newUuid } from '../node-crypto.js';
+import {
+  type AppendAuditResult,
+  type AppendChangesResult,
+  type AuditBatch,
+  type AuditChainHead,
+  type AuditEntryPage,
+  type AuditEntryRecord,
+  type ChangeBatch,
+  type ChangePage,
+  type CheckpointInput,
+  type CheckpointRecord,
+  type Clinic,
+  type ClinicStore,
+  type CreateClinicInput,
+  type CreateEnrollmentCodeInput,
+  type CreatedEnrollmentCode,
+  type Device,
+  type EnrolledDevice,
+  type EnrollmentCodeRecord,
+  type PageQuery,
+  type RedeemEnrollmentCodeInput,
+  type RevokeDeviceInput,
+  type SecurityEvent,
+  type SecurityEventInput,
+  type SecurityEventPage,
+  type StoredChange,
+  type SyncStorage,
+  CheckpointRejectedError,
+  DeviceRevokedError,
+  DuplicateDeviceError,
+  EnrollmentCodeError,
+  UnknownClinicError,
+  UnknownDeviceError,
+  auditBatchSchema,
+  auditChainHeadSchema,
+  auditEntryRecordSchema,
+  changeBatchSchema,
+  checkpointInputSchema,
+  checkpointRecordSchema,
+  clinicIdSchema,
+  clinicSchema,
+  createClinicInputSchema,
+  createEnrollmentCodeInputSchema,
+  deviceIdSchema,
+  deviceSchema,
+  enrollmentCodeRecordSchema,
+  pageQuerySchema,
+  parseInput,
+  parseStoredRow,
+  redeemEnrollmentCodeInputSchema,
+  revokeDeviceInputSchema,
+  securityEventInputSchema,
+  securityEventSchema,
+  storedChangeSchema,
+} from '../storage.js';
+import { SCHEMA } from './migrate.js';
+
+/** How to reach the database, as the app role, and the server clock. */
+export interface PostgresSyncStorageOptions {
+  /** Connection settings of the app role (never the owner or a superuser). */
+  readonly connection: pg.PoolConfig;
+  readonly clock: Clock;
+}
+
+/** Thrown at open when the configured role could bypass row-level security. */
+export class UnconfinedRoleError extends Error {
+  override readonly name = 'UnconfinedRoleError';
+}
+
+const INT8_OID = 20;
+// bigint columns (sequence numbers, times in ms) as JS numbers; a value past 2^53 is refused
+// rather than rounded.
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === INT8_OID && format !== 'binary') {
+      return (text: string) => {
+        const value = Number(text);
+        if (!Number.isSafeInteger(value)) throw new RangeError('a bigint column holds a value past 2^53');
+        return value;
+      };
+    }
+    return format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid, 'text');
+  }) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+/**
+ * Opens the storage; refuses a role that is a superuser, bypasses row security, or owns (or
+ * may become the owner of) any of the storage's tables, since RLS would not bind it.
+ */
+export async function openPostgresSyncStorage(options: PostgresSyncStorageOptions): Promise<SyncStorage> {
+  const pool = new pg.Pool({ ...options.connection, types });
+  // An idle client dropped by the server must not crash the process; the next checkout reconnects.
+  pool.on('error', () => undefined);
+  try {
+    const { rows } = await pool.query<{ rolsuper: boolean; rolbypassrls: boolean; owns: boolean }>(
+      `SELECT r.rolsuper, r.rolbypassrls,
+              EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                      WHERE n.nspname = $1 AND pg_has_role(current_user, c.relowner, 'MEMBER')) AS owns
+         FROM pg_roles r WHERE r.rolname = current_user`,
+      [SCHEMA],
+    );
+    const role = rows[0];
+    if (!role || role.rolsuper || role.rolbypassrls || role.owns) {
+      throw new UnconfinedRoleError('the sync server must connect as a role that row-level security binds');
+    }
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  return new PostgresSyncStorage(pool, options.clock);
+}
+
+type Settings = ReadonlyArray<readonly [name: string, value: string]>;
+type Run = <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
+
+/** Runs fn in a transaction on its own connection after setting each custom setting for that transaction only. */
+async function inTransaction<T>(
+  pool: pg.Pool,
+  settings: Settings,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    try {
+      await client.query('BEGIN');
+      for (const [name, value] of settings) await client.query('SELECT set_config($1, $2, true)', [name, value]);
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError;
+      });
+      throw error;
+    }
+  } finally {
+    // A connection whose rollback failed is discarded, never handed to the next clinic.
+    client.release(broken);
+  }
+}
+
+function isUniqueViolation(error: unknown, constraint: string): boolean {
+  return error instanceof pg.DatabaseError && error.code === '23505' && error.constraint === constraint;
+}
+
+interface ClinicRow {
+  readonly clinic_id: string;
+  readonly name: string;
+  readonly created_at: number;
+}
+
+const clinicFromRow = (row: ClinicRow): Clinic =>
+  parseStoredRow(clinicSchema, { clinicId: row.clinic_id, name: row.name, createdAt: row.created_at }, 'clinic');
+
+class PostgresSyncStorage implements SyncStorage {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly clock: Clock,
+  ) {}
+
+  async createClinic(input: CreateClinicInput): Promise<Clinic> {
+    const { name } = parseInput(createClinicInputSchema, input);
+    const clinic: Clinic = { clinicId: newUuid(), name, createdAt: this.clock.now() };
+    await inTransaction(this.pool, [['chairside.clinic_id', clinic.clinicId]], async (client) => {
+      await client.query(`INSERT INTO ${SCHEMA}.clinics (clinic_id, name, created_at) VALUES ($1, $2, $3)`, [
+        clinic.clinicId,
+        clinic.name,
+        clinic.createdAt,
+      ]);
+      await client.query(
+        `INSERT INTO ${SCHEMA}.clinic_counters (counter, value)
+         VALUES ('changes', 0), ('audit_leaves', 0), ('security_events', 0)`,
+      );
+    });
+    return clinic;
+  }
+
+  async listClinics(): Promise<Clinic[]> {
+    // The one cross-clinic read: clinic records only, under the catalog scope (see the migration).
+    const rows = await inTransaction(this.pool, [['chairside.scope', 'catalog']], async (client) => {
+      return (
+        await client.query<ClinicRow>(
+          `SELECT clinic_id, name, created_at FROM ${SCHEMA}.clinics ORDER BY created_at, clinic_id`,
+        )
+      ).rows;
+    });
+    return rows.map(clinicFromRow);
+  }
+
+  async getClinic(clinicId: string): Promise<Clinic | null> {
+    if (!clinicIdSchema.safeParse(clinicId).success) return null;
+    const row = await inTransaction(this.pool, [['chairside.clinic_id', clinicId]], async (client) => {
+      return (await client.query<ClinicRow>(`SELECT clinic_id, name, created_at FROM ${SCHEMA}.clinics`)).rows[0];
+    });
+    return row ? clinicFromRow(row) : null;
+  }
+
+  async clinic(clinicId: string): Promise<ClinicStore> {
+    if (!(await this.getClinic(clinicId))) throw new UnknownClinicError('no such clinic');
+    return this.storeFor(clinicId);
+  }
+
+  async redeemEnrollmentCode(input: RedeemEnrollmentCodeInput): Promise<EnrolledDevice> {
+    const parsed = parseInput(redeemEnrollmentCodeInputSchema, input);
+    const codeHash = hashEnrollmentCode(parsed.code);
+    if (codeHash === null) throw new EnrollmentCodeError('unknown');
+    // Presenting the hash makes that one code row visible (its policy); the rest of the
+    // transaction runs as the code's clinic.
+    return inTransaction(this.pool, [['chairside.enrollment_code_hash', codeHash]], async (client) => {
+      const code = (
+        await client.query<{ clinic_id: string; code_id: string; expires_at: number; redeemed_at: number | null }>(
+          `SELECT clinic_id, code_id, expires_at, redeemed_at FROM ${SCHEMA}.enrollment_codes
+            WHERE code_hash = $1 FOR UPDATE`,
+          [codeHash],
+        )
+      ).rows[0];
+      if (!code) throw new EnrollmentCodeError('unknown');
+      await client.query('SELECT set_config($1, $2, true)', ['chairside.clinic_id', code.clinic_id]);
+      const now = this.clock.now();
+      if (code.redeemed_at !== null) throw new EnrollmentCodeError('redeemed');
+      if (now >= code.expires_at) throw new EnrollmentCodeError('expired');
+      if ((await client.query(`SELECT 1 FROM ${SCHEMA}.devices WHERE device_id = $1`, [parsed.deviceId])).rowCount) {
+        throw new DuplicateDeviceError('this device id is already enrolled');
+      }
+      await client.query(
+        `UPDATE ${SCHEMA}.enrollment_codes SET redeemed_at = $1, redeemed_by_device = $2 WHERE code_id = $3`,
+        [now, parsed.deviceId, code.code_id],
+      );
+      try {
+        const row = (
+          await client.query<DeviceRow>(
+            `INSERT INTO ${SCHEMA}.devices (device_id, name, public_key, enrollment_code_id, enrolled_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING ${DEVICE_COLUMNS}`,
+            [parsed.deviceId, parsed.name, Buffer.from(parsed.publicKey), code.code_id, now],
+          )
+        ).rows[0]!;
+        return { clinicId: code.clinic_id, device: deviceFromRow(row) };
+      } catch (error) {
+        // Two codes enrolling one device id at once: the loser sees the key violation.
+        if (isUniqueViolation(error, 'devices_pkey'))
+          throw new DuplicateDeviceError('this device id is already enrolled');
+        throw error;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (!this.pool.ended) await this.pool.end();
+  }
+
+  private storeFor(clinicId: string): PostgresClinicStore {
+    const run: Run = (fn) => inTransaction(this.pool, [['chairside.clinic_id', clinicId]], fn);
+    return new PostgresClinicStore(clinicId, run, this.clock);
+  }
+}
+
+interface DeviceRow {
+  readonly device_id: string;
+  readonly name: string;
+  readonly public_key: Buffer;
+  readonly enrollment_code_id: string;
+  readonly enrolled_at: number;
+  readonly revoked_at: number | null;
+  readonly revoked_reason: string | null;
+}
+
+interface ChangeRow {
+  readonly server_seq: number;
+  readonly change_id: string;
+  readonly tx_id: string;
+  readonly device_id: string;
+  readonly user_id: string;
+  readonly entity: string;
+  readonly row_id: string;
+  readonly op: string;
+  readonly fields: string;
+  readonly hlc: string;
+  readonly schema_version: number;
+  readonly received_at: number;
+}
+
+interface AuditEntryRow {
+  readonly device_id: string;
+  readonly epoch: number;
+  readonly seq: number;
+  readonly body: string;
+  readonly prev_hash: string;
+  readonly hash: string;
+  readonly device_time: number;
+  readonly received_at: number;
+  readonly leaf_index: number;
+}
+
+interface CheckpointRow {
+  readonly tree_size: number;
+  readonly root_hash: Buffer;
+  readonly note: string;
+  readonly created_at: number;
+}
+
+interface SecurityEventRow {
+  readonly event_seq: number;
+  readonly kind: string;
+  readonly device_id: string | null;
+  readonly user_id: string | null;
+  readonly details: string;
+  readonly occurred_at: number;
+}
+
+const DEVICE_COLUMNS = 'device_id, name, public_key, enrollment_code_id, enrolled_at, revoked_at, revoked_reason';
+const CHANGE_COLUMNS =
+  'server_seq, change_id, tx_id, device_id, user_id, entity, row_id, op, fields, hlc, schema_version, received_at';
+const AUDIT_ENTRY_COLUMNS = 'device_id, epoch, seq, body, prev_hash, hash, device_time, received_at, leaf_index';
+const CHECKPOINT_COLUMNS = 'tree_size, root_hash, note, created_at';
+
+const deviceFromRow = (row: DeviceRow): Device =>
+  parseStoredRow(
+    deviceSchema,
+    {
+      deviceId: row.device_id,
+      name: row.name,
+      publicKey: row.public_key,
+      enrollmentCodeId: row.enrollment_code_id,
+      enrolledAt: row.enrolled_at,
+      revokedAt: row.revoked_at,
+      revokedReason: row.revoked_reason,
+    },
+    'device',
+  );
+
+const changeFromRow = (row: ChangeRow): StoredChange =>
+  parseStoredRow(
+    storedChangeSchema,
+    {
+      serverSeq: row.server_seq,
+      changeId: row.change_id,
+      txId: row.tx_id,
+      deviceId: row.device_id,
+      userId: row.user_id,
+      entity: row.entity,
+      rowId: row.row_id,
+      op: row.op,
+      fields: JSON.parse(row.fields) as unknown,
+      hlc: row.hlc,
+      schemaVersion: row.schema_version,
+      receivedAt: row.received_at,
+    },
+    'change',
+  );
+
+const auditEntryFromRow = (row: AuditEntryRow): AuditEntryRecord =>
+  parseStoredRow(
+    auditEntryRecordSchema,
+    {
+      deviceId: row.device_id,
+      epoch: row.epoch,
+      seq: row.seq,
+      body: row.body,
+      prevHash: row.prev_hash,
+      hash: row.hash,
+      deviceTime: row.device_time,
+      receivedAt: row.received_at,
+      leafIndex: row.leaf_index,
+    },
+    'audit entry',
+  );
+
+const checkpointFromRow = (row: CheckpointRow): CheckpointRecord =>
+  parseStoredRow(
+    checkpointRecordSchema,
+    { size: row.tree_size, rootHash: row.root_hash, note: row.note, createdAt: row.created_at },
+    'checkpoint',
+  );
+
+const securityEventFromRow = (row: SecurityEventRow): SecurityEvent =>
+  parseStoredRow(
+    securityEventSchema,
+    {
+      eventSeq: row.event_seq,
+      kind: row.kind,
+      deviceId: row.device_id,
+      userId: row.user_id,
+      details: JSON.parse(row.details) as unknown,
+      occurredAt: row.occurred_at,
+    },
+    'security event',
+  );
+
+type Counter = 'changes' | 'audit_leaves' | 'security_events';
+
+/** One clinic's view of the database: every call is a transaction with this clinic set. */
+class PostgresClinicStore implements ClinicStore {
+  constructor(
+    readonly clinicId: string,
+    private readonly run: Run,
+    private readonly clock: Clock,
+  ) {}
+
+  async getClinic(): Promise<Clinic> {
+    const row = await this.run(
+      async (client) =>
+        (await client.query<ClinicRow>(`SELECT clinic_id, name, created_at FROM ${SCHEMA}.clinics`)).rows[0],
+    );
+    if (!row) throw new UnknownClinicError('no such clinic');
+    return clinicFromRow(row);
+  }
+
+  async createEnrollmentCode(input: CreateEnrollmentCodeInput): Promise<CreatedEnrollmentCode> {
+    const { ttlMs, createdBy } = parseInput(createEnrollmentCodeInputSchema, input);
+    const code = generateEnrollmentCode();
+    const createdAt = this.clock.now();
+    const record: EnrollmentCodeRecord = {
+      codeId: newUuid(),
+      createdAt,
+      expiresAt: createdAt + ttlMs,
+      createdBy,
+      redeemedAt: null,
+      redeemedByDevice: null,
+    };
+    await this.run((client) =>
+      client.query(
+        `INSERT INTO ${SCHEMA}.enrollment_codes (code_id, code_hash, created_at, expires_at, created_by)
+         VALUES ($1, $2, $3, $4, $5)`,
+        [record.codeId, hashEnrollmentCode(code), record.createdAt, record.expiresAt, record.createdBy],
+      ),
+    );
+    return { code, record };
+  }
+
+  async listEnrollmentCodes(): Promise<EnrollmentCodeRecord[]> {
+    const rows = await this.run(
+      async (client) =>
+        (
+          await client.query<{
+            code_id: string;
+            created_at: number;
+            expires_at: number;
+            created_by: string | null;
+            redeemed_at: number | null;
+            redeemed_by_device: string | null;
+          }>(
+            `SELECT code_id, created_at, expires_at, created_by, redeemed_at, redeemed_by_device
+               FROM ${SCHEMA}.enrollment_codes ORDER BY created_at, code_id`,
+          )
+        ).rows,
+    );
+    return rows.map((row) =>
+      parseStoredRow(
+        enrollmentCodeRecordSchema,
+        {
+          codeId: row.code_id,
+          createdAt: row.created_at,
+          expiresAt: row.expires_at,
+          createdBy: row.created_by,
+          redeemedAt: row.redeemed_at,
+          redeemedByDevice: row.redeemed_by_device,
+        },
+        'enrollment code',
+      ),
+    );
+  }
+
+  async getDevice(deviceId: string): Promise<Device | null> {
+    if (!deviceIdSchema.safeParse(deviceId).success) return null;
+    return this.run((client) => readDevice(client, deviceId));
+  }
+
+  async listDevices(): Promise<Device[]> {
+    const rows = await this.run(
+      async (client) =>
+        (
+          await client.query<DeviceRow>(
+            `SELECT ${DEVICE_COLUMNS} FROM ${SCHEMA}.devices ORDER BY enrolled_at, device_id`,
+          )
+        ).rows,
+    );
+    return rows.map(deviceFromRow);
+  }
+
+  async revokeDevice(input: RevokeDeviceInput): Promise<Device> {
+    const { deviceId, reason } = parseInput(revokeDeviceInputSchema, input);
+    return this.run(async (client) => {
+      const row = (
+        await client.query<DeviceRow>(
+          `SELECT ${DEVICE_COLUMNS} FROM ${SCHEMA}.devices WHERE device_id = $1 FOR UPDATE`,
+          [deviceId],
+        )
+      ).rows[0];
+      if (!row) throw new UnknownDeviceError('no such device in this clinic');
+      if (row.revoked_at !== null) return deviceFromRow(row);
+      const updated = await client.query<DeviceRow>(
+        `UPDATE ${SCHEMA}.devices SET revoked_at = $1, revoked_reason = $2 WHERE device_id = $3 RETURNING ${DEVICE_COLUMNS}`,
+        [this.clock.now(), reason, deviceId],
+      );
+      return deviceFromRow(updated.rows[0]!);
+    });
+  }
+
+  async isDeviceRevoked(deviceId: string): Promise<boolean> {
+    if (!deviceIdSchema.safeParse(deviceId).success) return true;
+    const row = await this.run(
+      async (client) =>
+        (
+          await client.query<{ revoked_at: number | null }>(
+            `SELECT revoked_at FROM ${SCHEMA}.devices WHERE device_id = $1`,
+            [deviceId],
+          )
+        ).rows[0],
+    );
+    return !row || row.revoked_at !== null;
+  }
+
+  async appendChanges(input: ChangeBatch): Promise<AppendChangesResult> {
+    const batch = parseInput(changeBatchSchema, input);
+    return this.run(async (client) => {
+      await requireActiveDevice(client, batch.deviceId);
+      // Lock the counter first: appends of this clinic run one at a time from here to commit,
+      // so the duplicate check below sees every batch committed before this one.
+      await lockCounter(client, 'changes');
+      const stored = new Map<string, StoredChangeDigest>();
+      const existing = await client.query<{ change_id: string; server_seq: number; content_hash: string }>(
+        `SELECT change_id, server_seq, content_hash FROM ${SCHEMA}.changes WHERE change_id = ANY($1::text[])`,
+        [batch.changes.map((change) => change.changeId)],
+      );
+      for (const row of existing.rows) {
+        stored.set(row.change_id, { serverSeq: row.server_seq, contentHash: row.content_hash });
+      }
+      const fresh = countFreshChanges(batch.changes, stored);
+      const firstSeq = fresh > 0 ? (await advanceCounter(client, 'changes', fresh)) - fresh + 1 : 1;
+      const plan = planChangeAppend(batch.changes, stored, firstSeq);
+      if (plan.fresh.length > 0) {
+        const column = <T>(pick: (numbered: (typeof plan.fresh)[number]) => T) => plan.fresh.map(pick);
+        await client.query(
+          `INSERT INTO ${SCHEMA}.changes (${CHANGE_COLUMNS}, content_hash)
+           SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                $8::text[], $9::text[], $10::text[], $11::integer[], $12::bigint[], $13::text[])`,
+          [
+            column((n) => n.serverSeq),
+            column((n) => n.change.changeId),
+            column((n) => n.change.txId),
+            column((n) => n.change.deviceId),
+            column((n) => n.change.userId),
+            column((n) => n.change.entity),
+            column((n) => n.change.rowId),
+            column((n) => n.change.op),
+            column((n) => n.fieldsJson),
+            column((n) => n.change.hlc),
+            column((n) => n.change.schemaVersion),
+            column(() => this.clock.now()),
+            column((n) => n.contentHash),
+          ],
+        );
+      }
+      return { changes: plan.result };
+    });
+  }
+
+  async pullChanges(query: PageQuery): Promise<ChangePage> {
+    const { after, limit } = parseInput(pageQuerySchema, query);
+    const rows = await this.run(
+      async (client) =>
+        (
+          await client.query<ChangeRow>(
+            `SELECT ${CHANGE_COLUMNS} FROM ${SCHEMA}.changes WHERE server_seq > $1 ORDER BY server_seq LIMIT $2`,
+            [after, limit + 1],
+          )
+        ).rows,
+    );
+    const changes = rows.slice(0, limit).map(changeFromRow);
+    return { changes, hasMore: rows.length > limit, cursor: changes.at(-1)?.serverSeq ?? after };
+  }
+
+  async auditChainHead(deviceId: string, epoch: number): Promise<AuditChainHead | null> {
+    if (!deviceIdSchema.safeParse(deviceId).success || !Number.isSafeInteger(epoch)) return null;
+    return this.run((client) => readHead(client, deviceId, epoch));
+  }
+
+  async appendAuditEntries(input: AuditBatch): Promise<AppendAuditResult> {
+    const batch = parseInput(auditBatchSchema, input);
+    return this.run(async (client) => {
+      await requireActiveDevice(client, batch.deviceId);
+      // The leaf counter's lock serialises audit appends (and checkpoints) of this clinic.
+      await lockCounter(client, 'audit_leaves');
+      const newest = await client.query<{ epoch: number | null }>(
+        `SELECT max(epoch) AS epoch FROM ${SCHEMA}.audit_heads WHERE device_id = $1`,
+        [batch.deviceId],
+      );
+      const head = await readHead(client, batch.deviceId, batch.epoch);
+      const overlap = overlapRange(batch, head);
+      const storedHashes = new Map<number, string>();
+      if (overlap) {
+        const rows = await client.query<{ seq: number; hash: string }>(
+          `SELECT seq, hash FROM ${SCHEMA}.audit_entries WHERE device_id = $1 AND epoch = $2 AND seq BETWEEN $3 AND $4`,
+          [batch.deviceId, batch.epoch, overlap[0], overlap[1]],
+        );
+        for (const row of rows.rows) storedHashes.set(row.seq, row.hash);
+      }
+      const plan = planAuditAppend(batch, { newestEpoch: newest.rows[0]?.epoch ?? null, head, storedHashes });
+      if (plan.fresh.length === 0) return { appended: [], duplicates: plan.duplicates, head: head! };
+
+      const receivedAt = this.clock.now();
+      const firstLeaf = (await advanceCounter(client, 'audit_leaves', plan.fresh.length)) - plan.fresh.length;
+      const appended = plan.fresh.map((entry, i): AuditEntryRecord => ({
+        deviceId: batch.deviceId,
+        epoch: batch.epoch,
+        seq: entry.seq,
+        body: entry.body,
+        prevHash: entry.prevHash,
+        hash: entry.hash,
+        deviceTime: entry.deviceTime,
+        receivedAt,
+        leafIndex: firstLeaf + i,
+      }));
+      await client.query(
+        `INSERT INTO ${SCHEMA}.audit_leaves (leaf_index, leaf_hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])`,
+        [appended.map((record) => record.leafIndex), appended.map((record) => Buffer.from(auditLeafHash(record)))],
+      );
+      await client.query(
+        `INSERT INTO ${SCHEMA}.audit_entries (${AUDIT_ENTRY_COLUMNS})
+         SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::text[], $5::text[], $6::text[],
+                              $7::bigint[], $8::bigint[], $9::bigint[])`,
+        [
+          appended.map((r) => r.deviceId),
+          appended.map((r) => r.epoch),
+          appended.map((r) => r.seq),
+          appended.map((r) => r.body),
+          appended.map((r) => r.prevHash),
+          appended.map((r) => r.hash),
+          appended.map((r) => r.deviceTime),
+          appended.map((r) => r.receivedAt),
+          appended.map((r) => r.leafIndex),
+        ],
+      );
+      const last = appended.at(-1)!;
+      const newHead: AuditChainHead = { seq: last.seq, hash: last.hash };
+      if (head) {
+        await client.query(
+          `UPDATE ${SCHEMA}.audit_heads SET head_seq = $1, head_hash = $2, updated_at = $3 WHERE device_id = $4 AND epoch = $5`,
+          [newHead.seq, newHead.hash, receivedAt, batch.deviceId, batch.epoch],
+        );
+      } else {
+        await client.query(
+          `INSERT INTO ${SCHEMA}.audit_heads (device_id, epoch, head_seq, head_hash, updated_at) VALUES ($1, $2, $3, $4, $5)`,
+          [batch.deviceId, batch.epoch, newHead.seq, newHead.hash, receivedAt],
+        );
+      }
+      return { appended, duplicates: plan.duplicates, head: newHead };
+    });
+  }
+
+  async listAuditEntries(query: PageQuery): Promise<AuditEntryPage> {
+    const { after, limit } = parseInput(pageQuerySchema, query);
+    const rows = await this.run(
+      async (client) =>
+        (
+          await client.query<AuditEntryRow>(
+            `SELECT ${AUDIT_ENTRY_COLUMNS} FROM ${SCHEMA}.audit_entries WHERE leaf_index >= $1 ORDER BY leaf_index LIMIT $2`,
+            [after, limit + 1],
+          )
+        ).rows,
+    );
+    const entries = rows.slice(0, limit).map(auditEntryFromRow);
+    const last = entries.at(-1);
+    return { entries, hasMore: rows.length > limit, cursor: last ? last.leafIndex + 1 : after };
+  }
+
+  async auditLogSize(): Promise<number> {
+    return this.run((client) => counterValue(client, 'audit_leaves'));
+  }
+
+  async auditLeafHashes(start: number, end: number): Promise<Uint8Array[]> {
+    return this.run(async (client) => {
+      checkLeafRange(start, end, await counterValue(client, 'audit_leaves'));
+      const rows = await client.query<{ leaf_index: number; leaf_hash: Buffer }>(
+        `SELECT leaf_index, leaf_hash FROM ${SCHEMA}.audit_leaves
+          WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index`,
+        [start, end],
+      );
+      return leafHashesFromRows(rows.rows, start, end);
+    });
+  }
+
+  async storeCheckpoint(input: CheckpointInput): Promise<CheckpointRecord> {
+    const checkpoint = parseInput(checkpointInputSchema, input);
+    return this.run(async (client) => {
+      const size = await lockCounter(client, 'audit_leaves');
+      if (checkpoint.size > size) {
+        throw new CheckpointRejectedError('beyond_log', `size ${checkpoint.size} exceeds the log's ${size} leaves`);
+      }
+      const existing = await readCheckpoint(client, 'WHERE tree_size = $1', [checkpoint.size]);
+      if (existing) {
+        if (Buffer.compare(existing.rootHash, checkpoint.rootHash) !== 0) {
+          throw new CheckpointRejectedError('conflict', `another root is stored for size ${checkpoint.size}`);
+        }
+        return existing;
+      }
+      const latest = await readCheckpoint(client, 'ORDER BY tree_size DESC LIMIT 1', []);
+      if (latest && checkpoint.size < latest.size) {
+        throw new CheckpointRejectedError('rollback', `a checkpoint of size ${latest.size} is already stored`);
+      }
+      const record: CheckpointRecord = { ...checkpoint, createdAt: this.clock.now() };
+      await client.query(
+        `INSERT INTO ${SCHEMA}.audit_checkpoints (tree_size, root_hash, note, created_at) VALUES ($1, $2, $3, $4)`,
+        [record.size, Buffer.from(record.rootHash), record.note, record.createdAt],
+      );
+      return record;
+    });
+  }
+
+  async latestCheckpoint(): Promise<CheckpointRecord | null> {
+    return this.run((client) => readCheckpoint(client, 'ORDER BY tree_size DESC LIMIT 1', []));
+  }
+
+  async getCheckpoint(size: number): Promise<CheckpointRecord | null> {
+    if (!Number.isSafeInteger(size) || size < 0) return null;
+    return this.run((client) => readCheckpoint(client, 'WHERE tree_size = $1', [size]));
+  }
+
+  async appendSecurityEvent(input: SecurityEventInput): Promise<SecurityEvent> {
+    const event = parseInput(securityEventInputSchema, input);
+    return this.run(async (client) => {
+      const record: SecurityEvent = {
+        ...event,
+        eventSeq: await advanceCounter(client, 'security_events', 1),
+        occurredAt: this.clock.now(),
+      };
+      await client.query(
+        `INSERT INTO ${SCHEMA}.security_events (event_seq, kind, device_id, user_id, details, occurred_at)
+         VALUES ($1, $2, $3, $4, $5, $6)`,
+        [
+          record.eventSeq,
+          record.kind,
+          record.deviceId,
+          record.userId,
+          JSON.stringify(record.details),
+          record.occurredAt,
+        ],
+      );
+      return record;
+    });
+  }
+
+  async listSecurityEvents(query: PageQuery): Promise<SecurityEventPage> {
+    const { after, limit } = parseInput(pageQuerySchema, query);
+    const rows = await this.run(
+      async (client) =>
+        (
+          await client.query<SecurityEventRow>(
+            `SELECT event_seq, kind, device_id, user_id, details, occurred_at FROM ${SCHEMA}.security_events
+              WHERE event_seq > $1 ORDER BY event_seq LIMIT $2`,
+            [after, limit + 1],
+          )
+        ).rows,
+    );
+    const events = rows.slice(0, limit).map(securityEventFromRow);
+    return { events, hasMore: rows.length > limit, cursor: events.at(-1)?.eventSeq ?? after };
+  }
+}
+
+async function readDevice(client: pg.PoolClient, deviceId: string): Promise<Device | null> {
+  const row = (
+    await client.query<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM ${SCHEMA}.devices WHERE device_id = $1`, [deviceId])
+  ).rows[0];
+  return row ? deviceFromRow(row) : null;
+}
+
+async function requireActiveDevice(client: pg.PoolClient, deviceId: string): Promise<void> {
+  // FOR SHARE: a revocation committing meanwhile waits for this push, never interleaves with it.
+  const row = (
+    await client.query<{ revoked_at: number | null }>(
+      `SELECT revoked_at FROM ${SCHEMA}.devices WHERE device_id = $1 FOR SHARE`,
+      [deviceId],
+    )
+  ).rows[0];
+  if (!row) throw new UnknownDeviceError('no such device in this clinic');
+  if (row.revoked_at !== null) throw new DeviceRevokedError('the device is revoked');
+}
+
+async function readHead(client: pg.PoolClient, deviceId: string, epoch: number): Promise<AuditChainHead | null> {
+  const row = (
+    await client.query<{ head_seq: number; head_hash: string }>(
+      `SELECT head_seq, head_hash FROM ${SCHEMA}.audit_heads WHERE device_id = $1 AND epoch = $2`,
+      [deviceId, epoch],
+    )
+  ).rows[0];
+  return row ? parseStoredRow(auditChainHeadSchema, { seq: row.head_seq, hash: row.head_hash }, 'audit head') : null;
+}
+
+// `where` is one of the constant clauses above, never caller text.
+async function readCheckpoint(
+  client: pg.PoolClient,
+  where: 'WHERE tree_size = $1' | 'ORDER BY tree_size DESC LIMIT 1',
+  params: unknown[],
+): Promise<CheckpointRecord | null> {
+  const row = (
+    await client.query<CheckpointRow>(`SELECT ${CHECKPOINT_COLUMNS} FROM ${SCHEMA}.audit_checkpoints ${where}`, params)
+  ).rows[0];
+  return row ? checkpointFromRow(row) : null;
+}
+
+async function counterValue(client: pg.PoolClient, counter: Counter): Promise<number> {
+  const row = (
+    await client.query<{ value: number }>(`SELECT value FROM ${SCHEMA}.clinic_counters WHERE counter = $1`, [counter])
+  ).rows[0];
+  if (!row) throw new UnknownClinicError('no such clinic');
+  return row.value;
+}
+
+/** Locks the clinic's counter row until commit and returns its value. */
+async function lockCounter(client: pg.PoolClient, counter: Counter): Promise<number> {
+  const row = (
+    await client.query<{ value: number }>(`SELECT value FROM ${SCHEMA}.clinic_counters WHERE counter = $1 FOR UPDATE`, [
+      counter,
+    ])
+  ).rows[0];
+  if (!row) throw new UnknownClinicError('no such clinic');
+  return row.value;
+}
+
+/** Adds `by` to the clinic's counter (locking its row until commit) and returns the new value. */
+async function advanceCounter(client: pg.PoolClient, counter: Counter, by: number): Promise<number> {
+  const row = (
+    await client.query<{ value: number }>(
+      `UPDATE ${SCHEMA}.clinic_counters SET value = value + $1 WHERE counter = $2 RETURNING value`,
+      [by, counter],
+    )
+  ).rows[0];
+  if (!row) throw new UnknownClinicError('no such clinic');
+  return row.value;
+}

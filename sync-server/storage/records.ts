@@ -1,0 +1,391 @@
+/**
+ * The shapes that cross the storage boundary, as zod schemas: what callers pass in (parsed
+ * before anything is written) and what the storage returns (rows read back from a database are
+ * parsed too, so a corrupted or tampered row fails loudly instead of flowing on).
+ *
+ * Times are integer milliseconds since the Unix epoch (UTC) everywhere; hashes are lower-case
+ * hex text, except Merkle hashes and keys, which are bytes.
+ *
+ * The change and audit-entry inputs are the wire shapes of the sync protocol; they belong in
+ * shared/ once devices push them (see docs/sync-protocol.md).
+ */
+import { z } from 'zod';
+import { auditEntryBodySchema } from '../../shared/audit-chain.js';
+import { encodedHlcSchema, hlcDeviceIdSchema } from '../../shared/sync/hlc.js';
+import { InvalidInputError } from './errors.js';
+
+/** Most changes in one pushed batch (one local transaction). */
+export const MAX_CHANGES_PER_BATCH = 1000;
+/** Most audit entries in one pushed batch. */
+export const MAX_AUDIT_ENTRIES_PER_BATCH = 1000;
+/** Largest page a read returns. */
+export const MAX_PAGE_SIZE = 1000;
+/** Most leaf hashes one read returns (32 bytes each: 2 MiB). */
+export const MAX_LEAF_HASHES_PER_READ = 65_536;
+/** Largest canonical JSON of one change's fields, in UTF-16 units. */
+export const MAX_CHANGE_FIELDS_LENGTH = 64 * 1024;
+/** Largest canonical body of one audit entry. */
+export const MAX_AUDIT_BODY_LENGTH = 16 * 1024;
+/** Largest signed checkpoint note (the C2SP signed-note limit used in shared/merkle). */
+export const MAX_CHECKPOINT_NOTE_LENGTH = 128 * 1024;
+/** Longest an enrollment code may stay valid: codes are for enrolling a device now, not later. */
+export const MAX_ENROLLMENT_CODE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+
+const ID_PATTERN = /^[0-9A-Za-z_-]{1,64}$/;
+const HEX_HASH_PATTERN = /^[0-9a-f]{64}$/;
+
+/** Milliseconds since the Unix epoch. */
+export const timeMsSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** A clinic id: a UUID the storage generated. */
+export const clinicIdSchema = z.uuid();
+/** A device id as the hybrid logical clock accepts it (ULIDs fit). */
+export const deviceIdSchema = hlcDeviceIdSchema;
+/** A ULID, UUIDv7 or similar client-made id: 1 to 64 ASCII letters, digits, `_` or `-`. */
+export const recordIdSchema = z.string().regex(ID_PATTERN, 'must be an id of 1 to 64 letters, digits, _ or -');
+/** A SHA-256 digest as lower-case hex. */
+export const hexHashSchema = z.string().regex(HEX_HASH_PATTERN, 'must be a lower-case hex SHA-256');
+/** 32 raw bytes (a Merkle hash or an Ed25519 public key), copied into a plain Uint8Array. */
+export const bytes32Schema = z
+  .custom<Uint8Array>((value) => value instanceof Uint8Array, 'must be bytes')
+  .refine((bytes) => bytes.length === 32, 'must be 32 bytes')
+  .transform((bytes) => new Uint8Array(bytes));
+const positiveIntSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const countSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/** A field value a change may carry: scalars only (rows are flat; money is in minor units). */
+export const fieldValueSchema = z.union([
+  z.string(),
+  z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER),
+  z.boolean(),
+  z.null(),
+]);
+/** A short machine name: table, field, event kind. */
+const machineNameSchema = z.string().regex(/^[a-z][a-z0-9_.]{0,63}$/, 'must be a lower-case machine name');
+/** Details of a security event: flat scalars, never patient data. */
+export const detailsSchema = z
+  .record(z.string().min(1).max(64), fieldValueSchema)
+  .refine((details) => Object.keys(details).length <= 32, 'at most 32 details');
+
+// ---- clinics and enrollment ----
+
+/** A clinic the server holds. */
+export const clinicSchema = z.strictObject({
+  clinicId: clinicIdSchema,
+  name: z.string().min(1).max(200),
+  createdAt: timeMsSchema,
+});
+export type Clinic = z.infer<typeof clinicSchema>;
+
+/** Input of SyncStorage.createClinic. */
+export const createClinicInputSchema = z.strictObject({ name: z.string().trim().min(1).max(200) });
+export type CreateClinicInput = z.input<typeof createClinicInputSchema>;
+
+/** An enrollment code as stored: never the code itself, which exists only in the creator's answer. */
+export const enrollmentCodeRecordSchema = z.strictObject({
+  codeId: z.uuid(),
+  createdAt: timeMsSchema,
+  expiresAt: timeMsSchema,
+  createdBy: recordIdSchema.nullable(),
+  redeemedAt: timeMsSchema.nullable(),
+  redeemedByDevice: deviceIdSchema.nullable(),
+});
+export type EnrollmentCodeRecord = z.infer<typeof enrollmentCodeRecordSchema>;
+
+/** Input of ClinicStore.createEnrollmentCode. */
+export const createEnrollmentCodeInputSchema = z.strictObject({
+  ttlMs: z.number().int().min(1).max(MAX_ENROLLMENT_CODE_TTL_MS),
+  /** The admin user who asked for it, for the audit trail. */
+  createdBy: recordIdSchema.nullable(),
+});
+export type CreateEnrollmentCodeInput = z.input<typeof createEnrollmentCodeInputSchema>;
+
+/** A freshly made code: the text to hand to the admin once, and what was stored. */
+export interface CreatedEnrollmentCode {
+  readonly code: string;
+  readonly record: EnrollmentCodeRecord;
+}
+
+/** An enrolled device. */
+export const deviceSchema = z.strictObject({
+  deviceId: deviceIdSchema,
+  name: z.string().min(1).max(100),
+  /** Raw 32-byte Ed25519 public key; requests and audit heads are signed with its private half. */
+  publicKey: bytes32Schema,
+  enrollmentCodeId: z.uuid(),
+  enrolledAt: timeMsSchema,
+  revokedAt: timeMsSchema.nullable(),
+  revokedReason: z.string().min(1).max(500).nullable(),
+});
+export type Device = z.infer<typeof deviceSchema>;
+
+/** Input of SyncStorage.redeemEnrollmentCode: the code and the device it enrolls. */
+export const redeemEnrollmentCodeInputSchema = z.strictObject({
+  code: z.string().min(1).max(100),
+  deviceId: deviceIdSchema,
+  name: z.string().trim().min(1).max(100),
+  publicKey: bytes32Schema,
+});
+export type RedeemEnrollmentCodeInput = z.input<typeof redeemEnrollmentCodeInputSchema>;
+
+/** What a successful redemption returns: the clinic the code belonged to and the new device. */
+export interface EnrolledDevice {
+  readonly clinicId: string;
+  readonly device: Device;
+}
+
+/** Input of ClinicStore.revokeDevice. */
+export const revokeDeviceInputSchema = z.strictObject({
+  deviceId: deviceIdSchema,
+  reason: z.string().trim().min(1).max(500),
+});
+export type RevokeDeviceInput = z.input<typeof revokeDeviceInputSchema>;
+
+// ---- changes ----
+
+/** Kinds of change: deletions are tombstones, never physical deletes. */
+export const changeOpSchema = z.enum(['insert', 'update', 'delete']);
+
+/** One replicated change as a device pushes it (one row of its outbox). */
+export const changeInputSchema = z
+  .strictObject({
+    changeId: recordIdSchema,
+    txId: recordIdSchema,
+    deviceId: deviceIdSchema,
+    userId: recordIdSchema,
+    entity: machineNameSchema,
+    rowId: recordIdSchema,
+    op: changeOpSchema,
+    fields: z.record(machineNameSchema, fieldValueSchema),
+    /** Encoded hybrid logical clock (`encodeHlc`), kept as text: its string order is its clock order. */
+    hlc: z.string().max(82),
+    schemaVersion: positiveIntSchema,
+  })
+  .superRefine((change, context) => {
+    const hlc = encodedHlcSchema.safeParse(change.hlc);
+    if (!hlc.success) {
+      context.addIssue({ code: 'custom', path: ['hlc'], message: 'must be an encoded hybrid logical clock' });
+    } else if (hlc.data.deviceId !== change.deviceId) {
+      context.addIssue({ code: 'custom', path: ['hlc'], message: 'clock of another device' });
+    }
+    if (JSON.stringify(change.fields).length > MAX_CHANGE_FIELDS_LENGTH) {
+      context.addIssue({ code: 'custom', path: ['fields'], message: 'fields are too large' });
+    }
+  });
+export type ChangeInput = z.infer<typeof changeInputSchema>;
+
+/**
+ * The changes of one local transaction, pushed by one (authenticated) device. They are applied
+ * together or not at all.
+ */
+export const changeBatchSchema = z
+  .strictObject({
+    deviceId: deviceIdSchema,
+    txId: recordIdSchema,
+    changes: z.array(changeInputSchema).min(1).max(MAX_CHANGES_PER_BATCH),
+  })
+  .superRefine((batch, context) => {
+    const seen = new Set<string>();
+    batch.changes.forEach((change, index) => {
+      if (change.deviceId !== batch.deviceId) {
+        context.addIssue({ code: 'custom', path: ['changes', index, 'deviceId'], message: 'not the pushing device' });
+      }
+      if (change.txId !== batch.txId) {
+        context.addIssue({ code: 'custom', path: ['changes', index, 'txId'], message: 'not the batch transaction' });
+      }
+      if (seen.has(change.changeId)) {
+        context.addIssue({ code: 'custom', path: ['changes', index, 'changeId'], message: 'repeated in the batch' });
+      }
+      seen.add(change.changeId);
+    });
+  });
+export type ChangeBatch = z.input<typeof changeBatchSchema>;
+
+/** A change as stored: the pushed change, its server sequence number and receipt time. */
+export const storedChangeSchema = z.strictObject({
+  serverSeq: positiveIntSchema,
+  changeId: recordIdSchema,
+  txId: recordIdSchema,
+  deviceId: deviceIdSchema,
+  userId: recordIdSchema,
+  entity: machineNameSchema,
+  rowId: recordIdSchema,
+  op: changeOpSchema,
+  fields: z.record(z.string(), fieldValueSchema),
+  hlc: z.string(),
+  schemaVersion: positiveIntSchema,
+  receivedAt: timeMsSchema,
+});
+export type StoredChange = z.infer<typeof storedChangeSchema>;
+
+/** The server sequence number given to each change of a batch, in batch order. */
+export interface AppendedChange {
+  readonly changeId: string;
+  readonly serverSeq: number;
+  /** False when the change was already stored (an idempotent re-push): nothing was inserted. */
+  readonly inserted: boolean;
+}
+
+/** Result of ClinicStore.appendChanges. */
+export interface AppendChangesResult {
+  readonly changes: readonly AppendedChange[];
+}
+
+/** A cursor read: entries after `after`, at most `limit` of them. */
+export const pageQuerySchema = z.strictObject({
+  after: countSchema,
+  limit: z.number().int().min(1).max(MAX_PAGE_SIZE),
+});
+export type PageQuery = z.input<typeof pageQuerySchema>;
+
+/** One page of changes in server order; `cursor` is what to pass as `after` next. */
+export interface ChangePage {
+  readonly changes: readonly StoredChange[];
+  readonly hasMore: boolean;
+  readonly cursor: number;
+}
+
+// ---- device audit chains and the clinic's Merkle log ----
+
+/** One audit entry as a device pushes it; its hash was verified by the caller. */
+export const auditEntryInputSchema = z.strictObject({
+  seq: positiveIntSchema,
+  /** Canonical JSON of the entry body, exactly as hashed. */
+  body: z.string().min(2).max(MAX_AUDIT_BODY_LENGTH),
+  prevHash: hexHashSchema,
+  hash: hexHashSchema,
+});
+export type AuditEntryInput = z.infer<typeof auditEntryInputSchema>;
+
+/** Consecutive entries of one device chain in one epoch. */
+export const auditBatchSchema = z
+  .strictObject({
+    deviceId: deviceIdSchema,
+    epoch: positiveIntSchema,
+    entries: z.array(auditEntryInputSchema).min(1).max(MAX_AUDIT_ENTRIES_PER_BATCH),
+  })
+  .transform((batch, context) => {
+    // The body is what was hashed, so its own device, epoch and sequence must be the ones the
+    // entry is filed under; the device time is read from it.
+    const entries = batch.entries.map((entry, index) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(entry.body);
+      } catch {
+        parsed = undefined;
+      }
+      const body = auditEntryBodySchema.safeParse(parsed);
+      if (!body.success) {
+        context.addIssue({ code: 'custom', path: ['entries', index, 'body'], message: 'not an audit entry body' });
+        return { ...entry, deviceTime: 0 };
+      }
+      if (body.data.deviceId !== batch.deviceId || body.data.epoch !== batch.epoch || body.data.seq !== entry.seq) {
+        context.addIssue({
+          code: 'custom',
+          path: ['entries', index, 'body'],
+          message: 'body names another device, epoch or sequence',
+        });
+      }
+      return { ...entry, deviceTime: body.data.time };
+    });
+    return { ...batch, entries };
+  });
+export type AuditBatch = z.input<typeof auditBatchSchema>;
+export type ParsedAuditBatch = z.output<typeof auditBatchSchema>;
+
+/** The newest accepted entry of one device chain in one epoch. */
+export const auditChainHeadSchema = z.strictObject({ seq: positiveIntSchema, hash: hexHashSchema });
+export type AuditChainHead = z.infer<typeof auditChainHeadSchema>;
+
+/** An accepted audit entry with the server's receipt time and its leaf in the clinic's Merkle log. */
+export const auditEntryRecordSchema = z.strictObject({
+  deviceId: deviceIdSchema,
+  epoch: positiveIntSchema,
+  seq: positiveIntSchema,
+  body: z.string(),
+  prevHash: hexHashSchema,
+  hash: hexHashSchema,
+  /** The time the device wrote in the entry (its clock, not trusted). */
+  deviceTime: timeMsSchema,
+  /** When the server accepted it (the server's clock). */
+  receivedAt: timeMsSchema,
+  leafIndex: countSchema,
+});
+export type AuditEntryRecord = z.infer<typeof auditEntryRecordSchema>;
+
+/** Result of ClinicStore.appendAuditEntries. */
+export interface AppendAuditResult {
+  /** The entries stored now, in order, with their leaf indexes. */
+  readonly appended: readonly AuditEntryRecord[];
+  /** Entries of the batch the server already held, identical (an idempotent re-push). */
+  readonly duplicates: number;
+  readonly head: AuditChainHead;
+}
+
+/** One page of audit entries in leaf order; `cursor` is a leaf count (pass it as `after`). */
+export interface AuditEntryPage {
+  readonly entries: readonly AuditEntryRecord[];
+  readonly hasMore: boolean;
+  readonly cursor: number;
+}
+
+/** A signed tree head of the clinic's Merkle log (a C2SP checkpoint note). */
+export const checkpointRecordSchema = z.strictObject({
+  size: countSchema,
+  rootHash: bytes32Schema,
+  /** The signed note text, exactly as published. */
+  note: z.string().min(1).max(MAX_CHECKPOINT_NOTE_LENGTH),
+  createdAt: timeMsSchema,
+});
+export type CheckpointRecord = z.infer<typeof checkpointRecordSchema>;
+
+/** Input of ClinicStore.storeCheckpoint. */
+export const checkpointInputSchema = checkpointRecordSchema.omit({ createdAt: true });
+export type CheckpointInput = z.input<typeof checkpointInputSchema>;
+
+// ---- security events ----
+
+/** A security event: a refused chain, a revoked device's request, an enrollment failure. */
+export const securityEventSchema = z.strictObject({
+  eventSeq: positiveIntSchema,
+  kind: machineNameSchema,
+  deviceId: deviceIdSchema.nullable(),
+  userId: recordIdSchema.nullable(),
+  details: detailsSchema,
+  occurredAt: timeMsSchema,
+});
+export type SecurityEvent = z.infer<typeof securityEventSchema>;
+
+/** Input of ClinicStore.appendSecurityEvent. */
+export const securityEventInputSchema = securityEventSchema.omit({ eventSeq: true, occurredAt: true });
+export type SecurityEventInput = z.input<typeof securityEventInputSchema>;
+
+/** One page of security events, oldest first. */
+export interface SecurityEventPage {
+  readonly events: readonly SecurityEvent[];
+  readonly hasMore: boolean;
+  readonly cursor: number;
+}
+
+/** Parses caller input; a failure becomes InvalidInputError naming the first problem (no values). */
+export function parseInput<Schema extends z.ZodType>(schema: Schema, input: unknown): z.output<Schema> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue && issue.path.length > 0 ? issue.path.join('.') : 'input';
+  throw new InvalidInputError(`${where}: ${issue?.message ?? 'invalid'}`);
+}
+
+/** Thrown when a row read back from a database does not parse: corruption or tampering, never input. */
+export class StoredRowError extends Error {
+  override readonly name = 'StoredRowError';
+}
+
+/** Parses a row read back from a database into its record; throws StoredRowError (no values in the message). */
+export function parseStoredRow<Schema extends z.ZodType>(schema: Schema, row: unknown, what: string): z.output<Schema> {
+  const result = schema.safeParse(row);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  throw new StoredRowError(
+    `a stored ${what} row is invalid at ${issue?.path.join('.') || 'row'}: ${issue?.message ?? ''}`,
+  );
+}

@@ -1,0 +1,5 @@
+/** Every schema step of the catalog file, in order. Append only; never edit a released step. */
+import type { SqliteMigration } from '../../migrate.js';
+import { catalogMigration } from './0010-catalog.js';
+
+export const catalogMigrations: readonly SqliteMigration[] = [catalogMigration];

@@ -1,0 +1,13 @@
+/** Every schema step of a clinic file, in order. Append only; never edit a released step. */
+import type { SqliteMigration } from '../../migrate.js';
+import { clinicMigration } from './0010-clinic.js';
+import { changesMigration } from './0020-changes.js';
+import { auditLogMigration } from './0030-audit-log.js';
+import { securityEventsMigration } from './0040-security-events.js';
+
+export const clinicMigrations: readonly SqliteMigration[] = [
+  clinicMigration,
+  changesMigration,
+  auditLogMigration,
+  securityEventsMigration,
+];

@@ -1,0 +1,805 @@
+/**
+ * Embedded storage: one SQLCipher database file per clinic (`clinics/<clinic id>.db`), each with
+ * its own raw 32-byte key, plus a small encrypted catalog (`catalog.db`) listing the clinics and
+ * mapping enrollment-code hashes to clinics. A ClinicStore holds its own clinic's file handle and
+ * nothing else, so no query it runs can reach another clinic's rows; even a path mix-up cannot,
+ * since another clinic's file does not open with this clinic's key.
+ *
+ * For a LAN relay or a single-instance server: one process owns the files. better-sqlite3 is
+ * synchronous, so each operation's transaction (BEGIN IMMEDIATE) runs without interleaving;
+ * the counters are still rows updated inside the transaction, as in PostgreSQL.
+ */
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3-multiple-ciphers';
+import type { Clock } from '../../../shared/clock.js';
+import { overlapRange, planAuditAppend, auditLeafHash } from '../audit-append.js';
+import { countFreshChanges, planChangeAppend, type StoredChangeDigest } from '../change-append.js';
+import { generateEnrollmentCode, hashEnrollmentCode } from '../enrollment-code.js';
+import { checkLeafRange, leafHashesFromRows } from '../leaf-range.js';
+import { newUuid } from '../node-crypto.js';
+import {
+  type AppendAuditResult,
+  type AppendChangesResult,
+  type AuditBatch,
+  type AuditChainHead,
+  type AuditEntryPage,
+  type AuditEntryRecord,
+  type ChangeBatch,
+  type ChangePage,
+  type CheckpointInput,
+  type CheckpointRecord,
+  type Clinic,
+  type ClinicStore,
+  type CreateClinicInput,
+  type CreateEnrollmentCodeInput,
+  type CreatedEnrollmentCode,
+  type Device,
+  type EnrolledDevice,
+  type EnrollmentCodeRecord,
+  type PageQuery,
+  type RedeemEnrollmentCodeInput,
+  type RevokeDeviceInput,
+  type SecurityEvent,
+  type SecurityEventInput,
+  type SecurityEventPage,
+  type StoredChange,
+  type SyncStorage,
+  CheckpointRejectedError,
+  DeviceRevokedError,
+  DuplicateDeviceError,
+  EnrollmentCodeError,
+  UnknownClinicError,
+  UnknownDeviceError,
+  auditBatchSchema,
+  auditChainHeadSchema,
+  auditEntryRecordSchema,
+  changeBatchSchema,
+  checkpointInputSchema,
+  checkpointRecordSchema,
+  clinicIdSchema,
+  clinicSchema,
+  createClinicInputSchema,
+  createEnrollmentCodeInputSchema,
+  deviceIdSchema,
+  deviceSchema,
+  enrollmentCodeRecordSchema,
+  pageQuerySchema,
+  parseInput,
+  parseStoredRow,
+  redeemEnrollmentCodeInputSchema,
+  revokeDeviceInputSchema,
+  securityEventInputSchema,
+  securityEventSchema,
+  storedChangeSchema,
+} from '../storage.js';
+import type { ServerKeySource } from './key-source.js';
+import { migrateSqlite } from './migrate.js';
+import { catalogMigrations } from './migrations/catalog/index.js';
+import { clinicMigrations } from './migrations/clinic/index.js';
+import { openEncryptedDatabase } from './open-database.js';
+
+/** Where and how the embedded storage keeps its files. */
+export interface SqliteSyncStorageOptions {
+  /** Directory of catalog.db and clinics/; created with mode 0700 when missing. */
+  readonly dataDir: string;
+  readonly keys: ServerKeySource;
+  readonly clock: Clock;
+  /** Page cache per open file, in MiB (default 16). */
+  readonly cacheMiB?: number;
+}
+
+/** The catalog file of a data directory. */
+export function catalogFilePath(dataDir: string): string {
+  return join(dataDir, 'catalog.db');
+}
+
+/** The database file of one clinic; the id is checked to be a UUID, so it cannot leave the folder. */
+export function clinicFilePath(dataDir: string, clinicId: string): string {
+  return join(dataDir, 'clinics', `${clinicIdSchema.parse(clinicId)}.db`);
+}
+
+/** Opens (creating when missing) the embedded storage in `dataDir`. */
+export async function openSqliteSyncStorage(options: SqliteSyncStorageOptions): Promise<SyncStorage> {
+  mkdirSync(join(options.dataDir, 'clinics'), { recursive: true, mode: 0o700 });
+  const path = catalogFilePath(options.dataDir);
+  const catalog = openEncryptedDatabase(path, await options.keys.catalogKey(), {
+    create: !existsSync(path),
+    cacheMiB: options.cacheMiB ?? 16,
+  });
+  try {
+    migrateSqlite(catalog, catalogMigrations, options.clock.now());
+  } catch (error) {
+    catalog.close();
+    throw error;
+  }
+  return new SqliteSyncStorage(options, catalog);
+}
+
+/** Prepared statements built once per connection, by SQL text. Values are always bound. */
+class Statements {
+  private readonly cache = new Map<string, Database.Statement<unknown[], unknown>>();
+
+  constructor(private readonly db: Database.Database) {}
+
+  get(sql: string): Database.Statement<unknown[], unknown> {
+    let statement = this.cache.get(sql);
+    if (!statement) {
+      statement = this.db.prepare<unknown[], unknown>(sql);
+      this.cache.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+interface ClinicRow {
+  readonly clinic_id: string;
+  readonly name: string;
+  readonly created_at: number;
+}
+
+const clinicFromRow = (row: ClinicRow): Clinic =>
+  parseStoredRow(clinicSchema, { clinicId: row.clinic_id, name: row.name, createdAt: row.created_at }, 'clinic');
+
+class SqliteSyncStorage implements SyncStorage {
+  private readonly catalogSql: Statements;
+  // Promises, so two concurrent first requests for a clinic open its file once.
+  private readonly stores = new Map<string, Promise<SqliteClinicStore>>();
+  private closed = false;
+
+  constructor(
+    private readonly options: SqliteSyncStorageOptions,
+    private readonly catalog: Database.Database,
+  ) {
+    this.catalogSql = new Statements(catalog);
+  }
+
+  async createClinic(input: CreateClinicInput): Promise<Clinic> {
+    this.checkOpen();
+    const { name } = parseInput(createClinicInputSchema, input);
+    const clinicId = newUuid();
+    const createdAt = this.options.clock.now();
+    const path = clinicFilePath(this.options.dataDir, clinicId);
+    const db = openEncryptedDatabase(path, await this.options.keys.clinicKey(clinicId), {
+      create: true,
+      cacheMiB: this.options.cacheMiB ?? 16,
+    });
+    try {
+      migrateSqlite(db, clinicMigrations, createdAt);
+      db.prepare('INSERT INTO clinic (singleton, clinic_id, name, created_at) VALUES (1, ?, ?, ?)').run(
+        clinicId,
+        name,
+        createdAt,
+      );
+      // The catalog row comes last: a clinic is listed only once its file is complete.
+      this.catalogSql
+        .get('INSERT INTO clinics (clinic_id, name, created_at) VALUES (?, ?, ?)')
+        .run(clinicId, name, createdAt);
+    } catch (error) {
+      db.close();
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+      throw error;
+    }
+    this.stores.set(clinicId, Promise.resolve(this.storeFor(clinicId, db)));
+    return { clinicId, name, createdAt };
+  }
+
+  async listClinics(): Promise<Clinic[]> {
+    this.checkOpen();
+    const rows = this.catalogSql
+      .get('SELECT clinic_id, name, created_at FROM clinics ORDER BY created_at, clinic_id')
+      .all() as ClinicRow[];
+    return rows.map(clinicFromRow);
+  }
+
+  async getClinic(clinicId: string): Promise<Clinic | null> {
+    this.checkOpen();
+    if (!clinicIdSchema.safeParse(clinicId).success) return null;
+    const row = this.catalogSql
+      .get('SELECT clinic_id, name, created_at FROM clinics WHERE clinic_id = ?')
+      .get(clinicId);
+    return row ? clinicFromRow(row as ClinicRow) : null;
+  }
+
+  async clinic(clinicId: string): Promise<ClinicStore> {
+    return this.openStore(clinicId);
+  }
+
+  async redeemEnrollmentCode(input: RedeemEnrollmentCodeInput): Promise<EnrolledDevice> {
+    this.checkOpen();
+    const parsed = parseInput(redeemEnrollmentCodeInputSchema, input);
+    const codeHash = hashEnrollmentCode(parsed.code);
+    if (codeHash === null) throw new EnrollmentCodeError('unknown');
+    const lookup = this.catalogSql
+      .get('SELECT clinic_id FROM enrollment_code_lookup WHERE code_hash = ?')
+      .get(codeHash) as { clinic_id: string } | undefined;
+    if (!lookup) throw new EnrollmentCodeError('unknown');
+    const store = await this.openStore(lookup.clinic_id);
+    // The clinic file decides: redeeming and registering are one transaction there.
+    const device = store.redeemAndRegister(codeHash, parsed);
+    return { clinicId: store.clinicId, device };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const stores = await Promise.allSettled(this.stores.values());
+    for (const store of stores) if (store.status === 'fulfilled') store.value.closeFile();
+    this.stores.clear();
+    this.catalog.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error('the storage is closed');
+  }
+
+  private openStore(clinicId: string): Promise<SqliteClinicStore> {
+    this.checkOpen();
+    if (!clinicIdSchema.safeParse(clinicId).success) return Promise.reject(new UnknownClinicError('no such clinic'));
+    let store = this.stores.get(clinicId);
+    if (!store) {
+      store = this.loadStore(clinicId);
+      this.stores.set(clinicId, store);
+      // A failed open is not cached: the next request tries again.
+      store.catch(() => this.stores.delete(clinicId));
+    }
+    return store;
+  }
+
+  private async loadStore(clinicId: string): Promise<SqliteClinicStore> {
+    const listed = this.catalogSql.get('SELECT 1 FROM clinics WHERE clinic_id = ?').get(clinicId);
+    if (!listed) throw new UnknownClinicError('no such clinic');
+    const db = openEncryptedDatabase(
+      clinicFilePath(this.options.dataDir, clinicId),
+      await this.options.keys.clinicKey(clinicId),
+      { create: false, cacheMiB: this.options.cacheMiB ?? 16 },
+    );
+    try {
+      migrateSqlite(db, clinicMigrations, this.options.clock.now());
+      const own = db.prepare('SELECT clinic_id FROM clinic').get() as { clinic_id: string } | undefined;
+      if (own?.clinic_id !== clinicId) throw new Error('the clinic file belongs to another clinic');
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return this.storeFor(clinicId, db);
+  }
+
+  private storeFor(clinicId: string, db: Database.Database): SqliteClinicStore {
+    // The store's only reach into the catalog: registering its own codes' hashes, for redemption.
+    const registerCodeLookup = (codeHash: string, expiresAt: number) => {
+      this.catalogSql
+        .get('INSERT INTO enrollment_code_lookup (code_hash, clinic_id, expires_at) VALUES (?, ?, ?)')
+        .run(codeHash, clinicId, expiresAt);
+    };
+    return new SqliteClinicStore(clinicId, db, this.options.clock, registerCodeLookup);
+  }
+}
+
+interface DeviceRow {
+  readonly device_id: string;
+  readonly name: string;
+  readonly public_key: Buffer;
+  readonly enrollment_code_id: string;
+  readonly enrolled_at: number;
+  readonly revoked_at: number | null;
+  readonly revoked_reason: string | null;
+}
+
+interface ChangeRow {
+  readonly server_seq: number;
+  readonly change_id: string;
+  readonly tx_id: string;
+  readonly device_id: string;
+  readonly user_id: string;
+  readonly entity: string;
+  readonly row_id: string;
+  readonly op: string;
+  readonly fields: string;
+  readonly hlc: string;
+  readonly schema_version: number;
+  readonly received_at: number;
+}
+
+interface AuditEntryRow {
+  readonly device_id: string;
+  readonly epoch: number;
+  readonly seq: number;
+  readonly body: string;
+  readonly prev_hash: string;
+  readonly hash: string;
+  readonly device_time: number;
+  readonly received_at: number;
+  readonly leaf_index: number;
+}
+
+interface CheckpointRow {
+  readonly tree_size: number;
+  readonly root_hash: Buffer;
+  readonly note: string;
+  readonly created_at: number;
+}
+
+interface SecurityEventRow {
+  readonly event_seq: number;
+  readonly kind: string;
+  readonly device_id: string | null;
+  readonly user_id: string | null;
+  readonly details: string;
+  readonly occurred_at: number;
+}
+
+const DEVICE_COLUMNS = 'device_id, name, public_key, enrollment_code_id, enrolled_at, revoked_at, revoked_reason';
+const CHANGE_COLUMNS =
+  'server_seq, change_id, tx_id, device_id, user_id, entity, row_id, op, fields, hlc, schema_version, received_at';
+const AUDIT_ENTRY_COLUMNS = 'device_id, epoch, seq, body, prev_hash, hash, device_time, received_at, leaf_index';
+
+const deviceFromRow = (row: DeviceRow): Device =>
+  parseStoredRow(
+    deviceSchema,
+    {
+      deviceId: row.device_id,
+      name: row.name,
+      publicKey: row.public_key,
+      enrollmentCodeId: row.enrollment_code_id,
+      enrolledAt: row.enrolled_at,
+      revokedAt: row.revoked_at,
+      revokedReason: row.revoked_reason,
+    },
+    'device',
+  );
+
+const changeFromRow = (row: ChangeRow): StoredChange =>
+  parseStoredRow(
+    storedChangeSchema,
+    {
+      serverSeq: row.server_seq,
+      changeId: row.change_id,
+      txId: row.tx_id,
+      deviceId: row.device_id,
+      userId: row.user_id,
+      entity: row.entity,
+      rowId: row.row_id,
+      op: row.op,
+      fields: JSON.parse(row.fields) as unknown,
+      hlc: row.hlc,
+      schemaVersion: row.schema_version,
+      receivedAt: row.received_at,
+    },
+    'change',
+  );
+
+const auditEntryFromRow = (row: AuditEntryRow): AuditEntryRecord =>
+  parseStoredRow(
+    auditEntryRecordSchema,
+    {
+      deviceId: row.device_id,
+      epoch: row.epoch,
+      seq: row.seq,
+      body: row.body,
+      prevHash: row.prev_hash,
+      hash: row.hash,
+      deviceTime: row.device_time,
+      receivedAt: row.received_at,
+      leafIndex: row.leaf_index,
+    },
+    'audit entry',
+  );
+
+const checkpointFromRow = (row: CheckpointRow): CheckpointRecord =>
+  parseStoredRow(
+    checkpointRecordSchema,
+    { size: row.tree_size, rootHash: row.root_hash, note: row.note, createdAt: row.created_at },
+    'checkpoint',
+  );
+
+const securityEventFromRow = (row: SecurityEventRow): SecurityEvent =>
+  parseStoredRow(
+    securityEventSchema,
+    {
+      eventSeq: row.event_seq,
+      kind: row.kind,
+      deviceId: row.device_id,
+      userId: row.user_id,
+      details: JSON.parse(row.details) as unknown,
+      occurredAt: row.occurred_at,
+    },
+    'security event',
+  );
+
+type Counter = 'changes' | 'audit_leaves' | 'security_events';
+
+/** One clinic's file. Every method runs against this file only. */
+class SqliteClinicStore implements ClinicStore {
+  private readonly sql: Statements;
+
+  constructor(
+    readonly clinicId: string,
+    private readonly db: Database.Database,
+    private readonly clock: Clock,
+    private readonly registerCodeLookup: (codeHash: string, expiresAt: number) => void,
+  ) {
+    this.sql = new Statements(db);
+  }
+
+  async getClinic(): Promise<Clinic> {
+    return clinicFromRow(this.sql.get('SELECT clinic_id, name, created_at FROM clinic').get() as ClinicRow);
+  }
+
+  async createEnrollmentCode(input: CreateEnrollmentCodeInput): Promise<CreatedEnrollmentCode> {
+    const { ttlMs, createdBy } = parseInput(createEnrollmentCodeInputSchema, input);
+    const code = generateEnrollmentCode();
+    const codeHash = hashEnrollmentCode(code)!;
+    const createdAt = this.clock.now();
+    const record: EnrollmentCodeRecord = {
+      codeId: newUuid(),
+      createdAt,
+      expiresAt: createdAt + ttlMs,
+      createdBy,
+      redeemedAt: null,
+      redeemedByDevice: null,
+    };
+    // Lookup first: a lookup without a code redeems as "unknown"; a code without a lookup never would.
+    this.registerCodeLookup(codeHash, record.expiresAt);
+    this.sql
+      .get(
+        'INSERT INTO enrollment_codes (code_id, code_hash, created_at, expires_at, created_by) VALUES (?, ?, ?, ?, ?)',
+      )
+      .run(record.codeId, codeHash, record.createdAt, record.expiresAt, record.createdBy);
+    return { code, record };
+  }
+
+  async listEnrollmentCodes(): Promise<EnrollmentCodeRecord[]> {
+    const rows = this.sql
+      .get(
+        'SELECT code_id, created_at, expires_at, created_by, redeemed_at, redeemed_by_device FROM enrollment_codes ORDER BY created_at, code_id',
+      )
+      .all() as Array<{
+      code_id: string;
+      created_at: number;
+      expires_at: number;
+      created_by: string | null;
+      redeemed_at: number | null;
+      redeemed_by_device: string | null;
+    }>;
+    return rows.map((row) =>
+      parseStoredRow(
+        enrollmentCodeRecordSchema,
+        {
+          codeId: row.code_id,
+          createdAt: row.created_at,
+          expiresAt: row.expires_at,
+          createdBy: row.created_by,
+          redeemedAt: row.redeemed_at,
+          redeemedByDevice: row.redeemed_by_device,
+        },
+        'enrollment code',
+      ),
+    );
+  }
+
+  /** Redeems a code of this clinic and registers its device in one transaction (see SyncStorage). */
+  redeemAndRegister(codeHash: string, device: { deviceId: string; name: string; publicKey: Uint8Array }): Device {
+    return this.write(() => {
+      const now = this.clock.now();
+      const code = this.sql
+        .get('SELECT code_id, expires_at, redeemed_at FROM enrollment_codes WHERE code_hash = ?')
+        .get(codeHash) as { code_id: string; expires_at: number; redeemed_at: number | null } | undefined;
+      if (!code) throw new EnrollmentCodeError('unknown');
+      if (code.redeemed_at !== null) throw new EnrollmentCodeError('redeemed');
+      if (now >= code.expires_at) throw new EnrollmentCodeError('expired');
+      if (this.sql.get('SELECT 1 FROM devices WHERE device_id = ?').get(device.deviceId)) {
+        throw new DuplicateDeviceError('this device id is already enrolled');
+      }
+      this.sql
+        .get('UPDATE enrollment_codes SET redeemed_at = ?, redeemed_by_device = ? WHERE code_id = ?')
+        .run(now, device.deviceId, code.code_id);
+      this.sql
+        .get(
+          'INSERT INTO devices (device_id, name, public_key, enrollment_code_id, enrolled_at) VALUES (?, ?, ?, ?, ?)',
+        )
+        .run(device.deviceId, device.name, Buffer.from(device.publicKey), code.code_id, now);
+      return this.readDevice(device.deviceId)!;
+    });
+  }
+
+  async getDevice(deviceId: string): Promise<Device | null> {
+    if (!deviceIdSchema.safeParse(deviceId).success) return null;
+    return this.readDevice(deviceId);
+  }
+
+  async listDevices(): Promise<Device[]> {
+    const rows = this.sql.get(`SELECT ${DEVICE_COLUMNS} FROM devices ORDER BY enrolled_at, device_id`).all();
+    return (rows as DeviceRow[]).map(deviceFromRow);
+  }
+
+  async revokeDevice(input: RevokeDeviceInput): Promise<Device> {
+    const { deviceId, reason } = parseInput(revokeDeviceInputSchema, input);
+    return this.write(() => {
+      const device = this.readDevice(deviceId);
+      if (!device) throw new UnknownDeviceError('no such device in this clinic');
+      if (device.revokedAt !== null) return device;
+      this.sql
+        .get('UPDATE devices SET revoked_at = ?, revoked_reason = ? WHERE device_id = ?')
+        .run(this.clock.now(), reason, deviceId);
+      return this.readDevice(deviceId)!;
+    });
+  }
+
+  async isDeviceRevoked(deviceId: string): Promise<boolean> {
+    if (!deviceIdSchema.safeParse(deviceId).success) return true;
+    const row = this.sql.get('SELECT revoked_at FROM devices WHERE device_id = ?').get(deviceId) as
+      { revoked_at: number | null } | undefined;
+    return !row || row.revoked_at !== null;
+  }
+
+  async appendChanges(input: ChangeBatch): Promise<AppendChangesResult> {
+    const batch = parseInput(changeBatchSchema, input);
+    return this.write(() => {
+      this.requireActiveDevice(batch.deviceId);
+      const ids = JSON.stringify(batch.changes.map((change) => change.changeId));
+      const rows = this.sql
+        .get(
+          'SELECT change_id, server_seq, content_hash FROM changes WHERE change_id IN (SELECT value FROM json_each(?))',
+        )
+        .all(ids) as Array<{ change_id: string; server_seq: number; content_hash: string }>;
+      const stored = new Map<string, StoredChangeDigest>(
+        rows.map((row) => [row.change_id, { serverSeq: row.server_seq, contentHash: row.content_hash }]),
+      );
+      const fresh = countFreshChanges(batch.changes, stored);
+      const firstSeq = fresh > 0 ? this.advanceCounter('changes', fresh) - fresh + 1 : 1;
+      const plan = planChangeAppend(batch.changes, stored, firstSeq);
+      const receivedAt = this.clock.now();
+      const insert = this.sql.get(
+        `INSERT INTO changes (${CHANGE_COLUMNS}, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const { change, serverSeq, fieldsJson, contentHash } of plan.fresh) {
+        insert.run(
+          serverSeq,
+          change.changeId,
+          change.txId,
+          change.deviceId,
+          change.userId,
+          change.entity,
+          change.rowId,
+          change.op,
+          fieldsJson,
+          change.hlc,
+          change.schemaVersion,
+          receivedAt,
+          contentHash,
+        );
+      }
+      return { changes: plan.result };
+    });
+  }
+
+  async pullChanges(query: PageQuery): Promise<ChangePage> {
+    const { after, limit } = parseInput(pageQuerySchema, query);
+    const rows = this.sql
+      .get(`SELECT ${CHANGE_COLUMNS} FROM changes WHERE server_seq > ? ORDER BY server_seq LIMIT ?`)
+      .all(after, limit + 1) as ChangeRow[];
+    const changes = rows.slice(0, limit).map(changeFromRow);
+    return { changes, hasMore: rows.length > limit, cursor: changes.at(-1)?.serverSeq ?? after };
+  }
+
+  async auditChainHead(deviceId: string, epoch: number): Promise<AuditChainHead | null> {
+    if (!deviceIdSchema.safeParse(deviceId).success || !Number.isSafeInteger(epoch)) return null;
+    return this.readHead(deviceId, epoch);
+  }
+
+  async appendAuditEntries(input: AuditBatch): Promise<AppendAuditResult> {
+    const batch = parseInput(auditBatchSchema, input);
+    return this.write(() => {
+      this.requireActiveDevice(batch.deviceId);
+      const newest = this.sql
+        .get('SELECT max(epoch) AS epoch FROM audit_heads WHERE device_id = ?')
+        .get(batch.deviceId) as {
+        epoch: number | null;
+      };
+      const head = this.readHead(batch.deviceId, batch.epoch);
+      const overlap = overlapRange(batch, head);
+      const storedHashes = new Map<number, string>();
+      if (overlap) {
+        const rows = this.sql
+          .get('SELECT seq, hash FROM audit_entries WHERE device_id = ? AND epoch = ? AND seq BETWEEN ? AND ?')
+          .all(batch.deviceId, batch.epoch, overlap[0], overlap[1]) as Array<{ seq: number; hash: string }>;
+        for (const row of rows) storedHashes.set(row.seq, row.hash);
+      }
+      const plan = planAuditAppend(batch, { newestEpoch: newest.epoch, head, storedHashes });
+      if (plan.fresh.length === 0) return { appended: [], duplicates: plan.duplicates, head: head! };
+
+      const receivedAt = this.clock.now();
+      const firstLeaf = this.advanceCounter('audit_leaves', plan.fresh.length) - plan.fresh.length;
+      const insertLeaf = this.sql.get('INSERT INTO audit_leaves (leaf_index, leaf_hash) VALUES (?, ?)');
+      const insertEntry = this.sql.get(
+        `INSERT INTO audit_entries (${AUDIT_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      const appended = plan.fresh.map((entry, i): AuditEntryRecord => {
+        const record: AuditEntryRecord = {
+          deviceId: batch.deviceId,
+          epoch: batch.epoch,
+          seq: entry.seq,
+          body: entry.body,
+          prevHash: entry.prevHash,
+          hash: entry.hash,
+          deviceTime: entry.deviceTime,
+          receivedAt,
+          leafIndex: firstLeaf + i,
+        };
+        insertLeaf.run(record.leafIndex, Buffer.from(auditLeafHash(record)));
+        insertEntry.run(
+          record.deviceId,
+          record.epoch,
+          record.seq,
+          record.body,
+          record.prevHash,
+          record.hash,
+          record.deviceTime,
+          record.receivedAt,
+          record.leafIndex,
+        );
+        return record;
+      });
+      const last = appended.at(-1)!;
+      const newHead: AuditChainHead = { seq: last.seq, hash: last.hash };
+      if (head) {
+        this.sql
+          .get('UPDATE audit_heads SET head_seq = ?, head_hash = ?, updated_at = ? WHERE device_id = ? AND epoch = ?')
+          .run(newHead.seq, newHead.hash, receivedAt, batch.deviceId, batch.epoch);
+      } else {
+        this.sql
+          .get('INSERT INTO audit_heads (device_id, epoch, head_seq, head_hash, updated_at) VALUES (?, ?, ?, ?, ?)')
+          .run(batch.deviceId, batch.epoch, newHead.seq, newHead.hash, receivedAt);
+      }
+      return { appended, duplicates: plan.duplicates, head: newHead };
+    });
+  }
+
+  async listAuditEntries(query: PageQuery): Promise<AuditEntryPage> {
+    const { after, limit } = parseInput(pageQuerySchema, query);
+    const rows = this.sql
+      .get(`SELECT ${AUDIT_ENTRY_COLUMNS} FROM audit_entries WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?`)
+      .all(after, limit + 1) as AuditEntryRow[];
+    const entries = rows.slice(0, limit).map(auditEntryFromRow);
+    const last = entries.at(-1);
+    return { entries, hasMore: rows.length > limit, cursor: last ? last.leafIndex + 1 : after };
+  }
+
+  async auditLogSize(): Promise<number> {
+    return this.counterValue('audit_leaves');
+  }
+
+  async auditLeafHashes(start: number, end: number): Promise<Uint8Array[]> {
+    const size = this.counterValue('audit_leaves');
+    checkLeafRange(start, end, size);
+    const rows = this.sql
+      .get(
+        'SELECT leaf_index, leaf_hash FROM audit_leaves WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index',
+      )
+      .all(start, end) as Array<{ leaf_index: number; leaf_hash: Buffer }>;
+    return leafHashesFromRows(rows, start, end);
+  }
+
+  async storeCheckpoint(input: CheckpointInput): Promise<CheckpointRecord> {
+    const checkpoint = parseInput(checkpointInputSchema, input);
+    return this.write(() => {
+      const size = this.counterValue('audit_leaves');
+      if (checkpoint.size > size) {
+        throw new CheckpointRejectedError('beyond_log', `size ${checkpoint.size} exceeds the log's ${size} leaves`);
+      }
+      const existing = this.readCheckpoint(checkpoint.size);
+      if (existing) {
+        if (Buffer.compare(existing.rootHash, checkpoint.rootHash) !== 0) {
+          throw new CheckpointRejectedError('conflict', `another root is stored for size ${checkpoint.size}`);
+        }
+        return existing;
+      }
+      const latest = this.sql.get('SELECT max(tree_size) AS size FROM audit_checkpoints').get() as {
+        size: number | null;
+      };
+      if (latest.size !== null && checkpoint.size < latest.size) {
+        throw new CheckpointRejectedError('rollback', `a checkpoint of size ${latest.size} is already stored`);
+      }
+      const record: CheckpointRecord = { ...checkpoint, createdAt: this.clock.now() };
+      this.sql
+        .get('INSERT INTO audit_checkpoints (tree_size, root_hash, note, created_at) VALUES (?, ?, ?, ?)')
+        .run(record.size, Buffer.from(record.rootHash), record.note, record.createdAt);
+      return record;
+    });
+  }
+
+  async latestCheckpoint(): Promise<CheckpointRecord | null> {
+    const row = this.sql
+      .get('SELECT tree_size, root_hash, note, created_at FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1')
+      .get() as CheckpointRow | undefined;
+    return row ? checkpointFromRow(row) : null;
+  }
+
+  async getCheckpoint(size: number): Promise<CheckpointRecord | null> {
+    if (!Number.isSafeInteger(size) || size < 0) return null;
+    return this.readCheckpoint(size);
+  }
+
+  async appendSecurityEvent(input: SecurityEventInput): Promise<SecurityEvent> {
+    const event = parseInput(securityEventInputSchema, input);
+    return this.write(() => {
+      const record: SecurityEvent = {
+        ...event,
+        eventSeq: this.advanceCounter('security_events', 1),
+        occurredAt: this.clock.now(),
+      };
+      this.sql
+        .get(
+          'INSERT INTO security_events (event_seq, kind, device_id, user_id, details, occurred_at) VALUES (?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          record.eventSeq,
+          record.kind,
+          record.deviceId,
+          record.userId,
+          JSON.stringify(record.details),
+          record.occurredAt,
+        );
+      return record;
+    });
+  }
+
+  async listSecurityEvents(query: PageQuery): Promise<SecurityEventPage> {
+    const { after, limit } = parseInput(pageQuerySchema, query);
+    const rows = this.sql
+      .get(
+        'SELECT event_seq, kind, device_id, user_id, details, occurred_at FROM security_events WHERE event_seq > ? ORDER BY event_seq LIMIT ?',
+      )
+      .all(after, limit + 1) as SecurityEventRow[];
+    const events = rows.slice(0, limit).map(securityEventFromRow);
+    return { events, hasMore: rows.length > limit, cursor: events.at(-1)?.eventSeq ?? after };
+  }
+
+  /** Closes the file (the storage's close does this). */
+  closeFile(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private write<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  private readDevice(deviceId: string): Device | null {
+    const row = this.sql.get(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE device_id = ?`).get(deviceId);
+    return row ? deviceFromRow(row as DeviceRow) : null;
+  }
+
+  private requireActiveDevice(deviceId: string): void {
+    const row = this.sql.get('SELECT revoked_at FROM devices WHERE device_id = ?').get(deviceId) as
+      { revoked_at: number | null } | undefined;
+    if (!row) throw new UnknownDeviceError('no such device in this clinic');
+    if (row.revoked_at !== null) throw new DeviceRevokedError('the device is revoked');
+  }
+
+  private readHead(deviceId: string, epoch: number): AuditChainHead | null {
+    const row = this.sql
+      .get('SELECT head_seq, head_hash FROM audit_heads WHERE device_id = ? AND epoch = ?')
+      .get(deviceId, epoch) as { head_seq: number; head_hash: string } | undefined;
+    return row ? parseStoredRow(auditChainHeadSchema, { seq: row.head_seq, hash: row.head_hash }, 'audit head') : null;
+  }
+
+  private readCheckpoint(size: number): CheckpointRecord | null {
+    const row = this.sql
+      .get('SELECT tree_size, root_hash, note, created_at FROM audit_checkpoints WHERE tree_size = ?')
+      .get(size) as CheckpointRow | undefined;
+    return row ? checkpointFromRow(row) : null;
+  }
+
+  private counterValue(counter: Counter): number {
+    return (this.sql.get('SELECT value FROM counters WHERE counter = ?').get(counter) as { value: number }).value;
+  }
+
+  /** Adds `by` to a counter inside the caller's transaction and returns the new value. */
+  private advanceCounter(counter: Counter, by: number): number {
+    const row = this.sql
+      .get('UPDATE counters SET value = value + ? WHERE counter = ? RETURNING value')
+      .get(by, counter);
+    return (row as { value: number }).value;
+  }
+}
