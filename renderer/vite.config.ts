@@ -13,7 +13,7 @@ import { defineConfig } from 'vite';
 export default defineConfig({
   // Vite sets import.meta.dirname when it bundles this config; Node does when a test imports it.
   root: import.meta.dirname,
-  // Relative asset URLs: the same build works from http://127.0.0.1:<port>/ and from a file in Electron.
+  // Relative asset URLs: the same build works from http://127.0.0.1:<port>/ and from app://chairside/ in Electron.
   base: './',
   plugins: [react()],
   build: {

@@ -13,7 +13,7 @@ const LANDING_PAGE = `<!doctype html>
   <body>
     <h1>Chairside</h1>
     <p>Chairside's API is running on this computer.</p>
-    <p>The user interface arrives with the desktop-app work; until then this address serves the API only.</p>
+    <p>This host serves the API only: the user interface is not built here. Run <code>npm run build:renderer</code> and start Chairside with <code>npm start</code> to use it.</p>
   </body>
 </html>
 `;

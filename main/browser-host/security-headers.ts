@@ -23,8 +23,8 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
-  // Every /api answer can hold patient data. The placeholder page gets it too; hashed renderer
-  // assets may relax it once the static seam serves a built renderer.
+  // Every /api answer can hold patient data. The UI's files get it too: they are small, served
+  // from loopback, and a stale cached UI after an update would be worse than a reload.
   'cache-control': 'no-store',
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',
