@@ -35,48 +35,31 @@ function FieldFrame({ id, label, error, hint, children, wide }: FieldFrameProps)
   );
 }
 
-type TextFieldProps = Omit<ComponentPropsWithRef<'input'>, 'onChange' | 'value' | 'id'> & {
+/** What every field takes besides the attributes of its control. */
+interface FieldProps {
   readonly id: string;
   readonly label: string;
   readonly value: string;
   readonly onValue: (value: string) => void;
   readonly error?: string | undefined;
   readonly hint?: ReactNode;
+  /** Marks the control as the one a dialog focuses first. */
   readonly autoFocusField?: boolean;
   /** Spans the whole row of a form grid. */
   readonly wide?: boolean;
-};
-
-export function TextField({ id, label, value, onValue, error, hint, autoFocusField, wide, ...rest }: TextFieldProps) {
-  return (
-    <FieldFrame id={id} label={label} error={error} hint={hint} wide={wide}>
-      <input
-        id={id}
-        name={id}
-        value={value}
-        onChange={(event: ChangeEvent<HTMLInputElement>) => onValue(event.target.value)}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={describedBy(id, error, hint)}
-        data-autofocus={autoFocusField ? '' : undefined}
-        {...rest}
-      />
-    </FieldFrame>
-  );
 }
 
-type TextAreaFieldProps = Omit<ComponentPropsWithRef<'textarea'>, 'onChange' | 'value' | 'id'> & {
-  readonly id: string;
-  readonly label: string;
-  readonly value: string;
-  readonly onValue: (value: string) => void;
-  readonly error?: string | undefined;
-  readonly hint?: ReactNode;
-  readonly autoFocusField?: boolean;
-  /** Spans the whole row of a form grid. */
-  readonly wide?: boolean;
-};
+/** A field's control element's props, without the ones FieldProps replaces. */
+type ControlProps<Tag extends 'input' | 'textarea' | 'select'> = Omit<
+  ComponentPropsWithRef<Tag>,
+  'onChange' | 'value' | 'id'
+>;
 
-export function TextAreaField({
+/**
+ * Splits a field's props into the frame's (label, hint, error), its control's (name, value, change
+ * handler and the ARIA ties to hint and error) and the rest, which go to the control as given.
+ */
+function splitFieldProps<Props extends FieldProps>({
   id,
   label,
   value,
@@ -86,46 +69,51 @@ export function TextAreaField({
   autoFocusField,
   wide,
   ...rest
-}: TextAreaFieldProps) {
+}: Props) {
+  return {
+    frame: { id, label, error, hint, wide },
+    control: {
+      id,
+      name: id,
+      value,
+      onChange: (event: ChangeEvent<HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement>) =>
+        onValue(event.target.value),
+      'aria-invalid': error ? true : undefined,
+      'aria-describedby': describedBy(id, error, hint),
+      'data-autofocus': autoFocusField ? '' : undefined,
+    },
+    rest,
+  };
+}
+
+export function TextField(props: FieldProps & ControlProps<'input'>) {
+  const { frame, control, rest } = splitFieldProps(props);
   return (
-    <FieldFrame id={id} label={label} error={error} hint={hint} wide={wide}>
-      <textarea
-        id={id}
-        name={id}
-        value={value}
-        onChange={(event) => onValue(event.target.value)}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={describedBy(id, error, hint)}
-        data-autofocus={autoFocusField ? '' : undefined}
-        {...rest}
-      />
+    <FieldFrame {...frame}>
+      <input {...control} {...rest} />
     </FieldFrame>
   );
 }
 
-type SelectFieldProps = Omit<ComponentPropsWithRef<'select'>, 'onChange' | 'value' | 'id'> & {
-  readonly id: string;
-  readonly label: string;
-  readonly value: string;
-  readonly onValue: (value: string) => void;
-  readonly options: ReadonlyArray<{ readonly value: string; readonly label: string }>;
-  readonly error?: string | undefined;
-  readonly hint?: ReactNode;
-  readonly wide?: boolean;
-};
-
-export function SelectField({ id, label, value, onValue, options, error, hint, wide, ...rest }: SelectFieldProps) {
+export function TextAreaField(props: FieldProps & ControlProps<'textarea'>) {
+  const { frame, control, rest } = splitFieldProps(props);
   return (
-    <FieldFrame id={id} label={label} error={error} hint={hint} wide={wide}>
-      <select
-        id={id}
-        name={id}
-        value={value}
-        onChange={(event) => onValue(event.target.value)}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={describedBy(id, error, hint)}
-        {...rest}
-      >
+    <FieldFrame {...frame}>
+      <textarea {...control} {...rest} />
+    </FieldFrame>
+  );
+}
+
+export type SelectOptions = ReadonlyArray<{ readonly value: string; readonly label: string }>;
+
+export function SelectField({
+  options,
+  ...props
+}: FieldProps & ControlProps<'select'> & { readonly options: SelectOptions }) {
+  const { frame, control, rest } = splitFieldProps(props);
+  return (
+    <FieldFrame {...frame}>
+      <select {...control} {...rest}>
         {options.map((option) => (
           <option key={option.value} value={option.value}>
             {option.label}
@@ -134,4 +122,9 @@ export function SelectField({ id, label, value, onValue, options, error, hint, w
       </select>
     </FieldFrame>
   );
+}
+
+/** A username: typed as it is, never capitalised or spell-checked. */
+export function UsernameField(props: Omit<FieldProps & ControlProps<'input'>, 'label'>) {
+  return <TextField label="Username" autoCapitalize="none" spellCheck={false} {...props} />;
 }

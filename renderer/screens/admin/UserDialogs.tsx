@@ -1,18 +1,19 @@
 /** The dialogs of user administration, checked with the shared schemas and password policy. */
-import { type FormEvent, useRef, useState } from 'react';
-import { flushSync } from 'react-dom';
+import { type FormEvent, type ReactNode, useState } from 'react';
 import { usersCreate, usersUpdate } from '../../../shared/api/users.js';
-import { passwordProblem } from '../../../shared/password-policy.js';
 import { type Role, roles } from '../../../shared/permissions.js';
 import type { Branch, UserSummary } from '../../../shared/schemas/users.js';
 import type { ChannelInput } from '../../../shared/api/registry.js';
 import { ApiError, errorMessage } from '../../api/api-error.js';
 import { useApi } from '../../app/contexts.js';
 import { Dialog } from '../../components/Dialog.js';
-import { SelectField, TextField } from '../../components/fields.js';
+import { SelectField, TextField, UsernameField } from '../../components/fields.js';
+import { FormDialog } from '../../components/FormDialog.js';
 import { ErrorMessage } from '../../components/status.js';
-import { type FieldErrors, fieldErrorsOf, focusFirstInvalid } from '../../lib/form-errors.js';
-import { PASSWORD_HINT } from '../start/password-hint.js';
+import { type FieldErrors, fieldErrorsOf } from '../../lib/form-errors.js';
+import { useFieldErrors } from '../../lib/use-field-errors.js';
+import { useSubmission } from '../../lib/use-submission.js';
+import { PasswordWithConfirm, checkNewPassword } from '../start/PasswordWithConfirm.js';
 
 const ROLE_OPTIONS = roles.map((role) => ({ value: role, label: role }));
 
@@ -85,6 +86,68 @@ function BranchScopeField({
   );
 }
 
+interface UserProfile {
+  readonly displayName: string;
+  readonly role: Role;
+  readonly scope: BranchScope;
+}
+
+/**
+ * A user's name, role and branches, as the new-user and change-user dialogs ask them; `username`
+ * goes between the name and the role.
+ */
+function UserProfileFields({
+  idPrefix,
+  branches,
+  profile,
+  onProfile,
+  errors,
+  username,
+  focus,
+}: {
+  readonly idPrefix: string;
+  readonly branches: readonly Branch[];
+  readonly profile: UserProfile;
+  readonly onProfile: (profile: UserProfile) => void;
+  readonly errors: FieldErrors;
+  readonly username?: ReactNode;
+  /** The field the dialog focuses first. */
+  readonly focus: 'name' | 'role';
+}) {
+  return (
+    <>
+      <div className="form-grid">
+        <TextField
+          id={`${idPrefix}-display-name`}
+          label="Name"
+          value={profile.displayName}
+          onValue={(displayName) => onProfile({ ...profile, displayName })}
+          error={errors['displayName']}
+          autoComplete="off"
+          autoFocusField={focus === 'name'}
+        />
+        {username}
+        <SelectField
+          id={`${idPrefix}-role`}
+          label="Role"
+          value={profile.role}
+          onValue={(role) => onProfile({ ...profile, role: role as Role })}
+          options={ROLE_OPTIONS}
+          error={errors['role']}
+          autoFocusField={focus === 'role'}
+        />
+      </div>
+      <BranchScopeField
+        idPrefix={idPrefix}
+        branches={branches}
+        scope={profile.scope}
+        onScope={(scope) => onProfile({ ...profile, scope })}
+        error={errors['branchIds']}
+      />
+    </>
+  );
+}
+
 function branchScopeError(scope: BranchScope): string | undefined {
   return !scope.allBranches && scope.branchIds.length === 0
     ? 'Choose at least one branch, or all branches.'
@@ -101,19 +164,17 @@ export function CreateUserDialog({
   readonly onCreated: (user: UserSummary) => void;
 }) {
   const api = useApi();
-  const formRef = useRef<HTMLFormElement>(null);
+  const { formRef, errors, showErrors } = useFieldErrors();
   const [username, setUsername] = useState('');
-  const [displayName, setDisplayName] = useState('');
-  const [role, setRole] = useState<Role>('Receptionist');
-  const [scope, setScope] = useState<BranchScope>({
-    allBranches: false,
-    branchIds: branches.length === 1 ? [branches[0]!.id] : [],
+  const [profile, setProfile] = useState<UserProfile>({
+    displayName: '',
+    role: 'Receptionist',
+    scope: { allBranches: false, branchIds: branches.length === 1 ? [branches[0]!.id] : [] },
   });
+  const { displayName, role, scope } = profile;
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [error, setError] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { error, setError, busy, run } = useSubmission(failureText);
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -127,97 +188,56 @@ export function CreateUserDialog({
       password,
     });
     const found: Record<string, string> = parsed.success ? {} : { ...fieldErrorsOf(parsed.error) };
-    const policy = passwordProblem(password, username);
-    if (password.length > 0 && policy !== null) found['password'] ??= policy;
-    if (confirm !== password) found['confirm'] = 'The two passwords differ.';
+    checkNewPassword(found, { passwordKey: 'password', password, confirm, username });
     const scopeError = branchScopeError(scope);
     if (scopeError) found['branchIds'] = scopeError;
-    if (!parsed.success || Object.keys(found).length > 0) {
-      flushSync(() => setErrors(found));
-      focusFirstInvalid(formRef.current);
-      return;
-    }
-    setErrors({});
-    setBusy(true);
-    try {
-      onCreated(await api.invoke('users.create', parsed.data));
-    } catch (failure) {
-      setError(failureText(failure));
-      setBusy(false);
-    }
+    if (showErrors(found) || !parsed.success) return;
+    const input = parsed.data;
+    await run(async () => onCreated(await api.invoke('users.create', input)));
   }
 
   return (
-    <Dialog title="New user" onDismiss={onCancel} className="dialog-wide">
-      <form ref={formRef} onSubmit={(event) => void submit(event)} noValidate>
-        <div className="form-grid">
-          <TextField
-            id="new-user-display-name"
-            label="Name"
-            value={displayName}
-            onValue={setDisplayName}
-            error={errors['displayName']}
-            autoComplete="off"
-            autoFocusField
-          />
-          <TextField
+    <FormDialog
+      title="New user"
+      onDismiss={onCancel}
+      className="dialog-wide"
+      formRef={formRef}
+      onSubmit={submit}
+      error={error}
+      busy={busy}
+      onCancel={onCancel}
+      submitLabel="Create user"
+      busyLabel="Creating…"
+    >
+      <UserProfileFields
+        idPrefix="new-user"
+        branches={branches}
+        profile={profile}
+        onProfile={setProfile}
+        errors={errors}
+        username={
+          <UsernameField
             id="new-user-username"
-            label="Username"
             value={username}
             onValue={setUsername}
             error={errors['username']}
             autoComplete="off"
-            autoCapitalize="none"
-            spellCheck={false}
           />
-          <SelectField
-            id="new-user-role"
-            label="Role"
-            value={role}
-            onValue={(value) => setRole(value as Role)}
-            options={ROLE_OPTIONS}
-            error={errors['role']}
-          />
-        </div>
-        <BranchScopeField
+        }
+        focus="name"
+      />
+      <div className="form-grid">
+        <PasswordWithConfirm
           idPrefix="new-user"
-          branches={branches}
-          scope={scope}
-          onScope={setScope}
-          error={errors['branchIds']}
+          password={password}
+          onPassword={setPassword}
+          confirm={confirm}
+          onConfirm={setConfirm}
+          passwordError={errors['password']}
+          confirmError={errors['confirm']}
         />
-        <div className="form-grid">
-          <TextField
-            id="new-user-password"
-            label="Password"
-            type="password"
-            value={password}
-            onValue={setPassword}
-            error={errors['password']}
-            hint={PASSWORD_HINT}
-            autoComplete="new-password"
-          />
-          <TextField
-            id="new-user-confirm"
-            label="Password again"
-            type="password"
-            value={confirm}
-            onValue={setConfirm}
-            error={errors['confirm']}
-            autoComplete="new-password"
-          />
-        </div>
-        <ErrorMessage>{error}</ErrorMessage>
-        <div className="actions">
-          <button type="button" className="button" onClick={onCancel}>
-            Cancel
-          </button>
-          <button type="submit" className="button primary" disabled={busy}>
-            {busy ? 'Creating…' : 'Create user'}
-          </button>
-        </div>
-      </form>
-    </Dialog>
+      </div>
+    </FormDialog>
   );
 }
 
@@ -233,13 +253,14 @@ export function EditUserDialog({
   readonly onSaved: (user: UserSummary) => void;
 }) {
   const api = useApi();
-  const formRef = useRef<HTMLFormElement>(null);
-  const [displayName, setDisplayName] = useState(user.displayName);
-  const [role, setRole] = useState<Role>(user.role);
-  const [scope, setScope] = useState<BranchScope>({ allBranches: user.allBranches, branchIds: user.branchIds });
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [error, setError] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { formRef, errors, showErrors } = useFieldErrors();
+  const [profile, setProfile] = useState<UserProfile>({
+    displayName: user.displayName,
+    role: user.role,
+    scope: { allBranches: user.allBranches, branchIds: user.branchIds },
+  });
+  const { displayName, role, scope } = profile;
+  const { error, setError, busy, run } = useSubmission(failureText);
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -259,70 +280,38 @@ export function EditUserDialog({
     const found: Record<string, string> = parsed.success ? {} : { ...fieldErrorsOf(parsed.error) };
     const scopeError = branchScopeError(scope);
     if (scopeError) found['branchIds'] = scopeError;
-    if (!parsed.success || Object.keys(found).length > 0) {
-      flushSync(() => setErrors(found));
-      focusFirstInvalid(formRef.current);
-      return;
-    }
-    setErrors({});
-    if (Object.keys(parsed.data).length === 1) {
+    if (showErrors(found) || !parsed.success) return;
+    const input = parsed.data;
+    if (Object.keys(input).length === 1) {
       onCancel();
       return;
     }
-    setBusy(true);
-    try {
-      onSaved(await api.invoke('users.update', parsed.data));
-    } catch (failure) {
-      setError(failureText(failure));
-      setBusy(false);
-    }
+    await run(async () => onSaved(await api.invoke('users.update', input)));
   }
 
   return (
-    <Dialog
+    <FormDialog
       title={`Change ${user.displayName}`}
       description={<p>A new role or branches applies from their next sign-in; their open sessions end now.</p>}
       onDismiss={onCancel}
       className="dialog-wide"
+      formRef={formRef}
+      onSubmit={submit}
+      error={error}
+      busy={busy}
+      onCancel={onCancel}
+      submitLabel="Save"
+      busyLabel="Saving…"
     >
-      <form ref={formRef} onSubmit={(event) => void submit(event)} noValidate>
-        <div className="form-grid">
-          <TextField
-            id="edit-user-display-name"
-            label="Name"
-            value={displayName}
-            onValue={setDisplayName}
-            error={errors['displayName']}
-            autoComplete="off"
-          />
-          <SelectField
-            id="edit-user-role"
-            label="Role"
-            value={role}
-            onValue={(value) => setRole(value as Role)}
-            options={ROLE_OPTIONS}
-            error={errors['role']}
-            data-autofocus=""
-          />
-        </div>
-        <BranchScopeField
-          idPrefix="edit-user"
-          branches={branches}
-          scope={scope}
-          onScope={setScope}
-          error={errors['branchIds']}
-        />
-        <ErrorMessage>{error}</ErrorMessage>
-        <div className="actions">
-          <button type="button" className="button" onClick={onCancel}>
-            Cancel
-          </button>
-          <button type="submit" className="button primary" disabled={busy}>
-            {busy ? 'Saving…' : 'Save'}
-          </button>
-        </div>
-      </form>
-    </Dialog>
+      <UserProfileFields
+        idPrefix="edit-user"
+        branches={branches}
+        profile={profile}
+        onProfile={setProfile}
+        errors={errors}
+        focus="role"
+      />
+    </FormDialog>
   );
 }
 
@@ -336,74 +325,48 @@ export function ResetPasswordDialog({
   readonly onReset: () => void;
 }) {
   const api = useApi();
-  const formRef = useRef<HTMLFormElement>(null);
+  const { formRef, errors, showErrors } = useFieldErrors();
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [error, setError] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { error, setError, busy, run } = useSubmission(failureText);
 
   async function submit(event: FormEvent) {
     event.preventDefault();
     setError('');
     const found: Record<string, string> = {};
-    const policy = password === '' ? 'This field is required.' : passwordProblem(password, user.username);
-    if (policy !== null) found['password'] = policy;
-    if (confirm !== password) found['confirm'] = 'The two passwords differ.';
-    if (Object.keys(found).length > 0) {
-      flushSync(() => setErrors(found));
-      focusFirstInvalid(formRef.current);
-      return;
-    }
-    setErrors({});
-    setBusy(true);
-    try {
+    checkNewPassword(found, { passwordKey: 'password', password, confirm, username: user.username, required: true });
+    if (showErrors(found)) return;
+    await run(async () => {
       await api.invoke('users.resetPassword', { userId: user.id, newPassword: password });
       onReset();
-    } catch (failure) {
-      setError(failureText(failure));
-      setBusy(false);
-    }
+    });
   }
 
   return (
-    <Dialog
+    <FormDialog
       title={`Reset the password of ${user.displayName}`}
       description={<p>Their open sessions end now. Tell them the new password in person.</p>}
       onDismiss={onCancel}
+      formRef={formRef}
+      onSubmit={submit}
+      error={error}
+      busy={busy}
+      onCancel={onCancel}
+      submitLabel="Reset password"
+      busyLabel="Saving…"
     >
-      <form ref={formRef} onSubmit={(event) => void submit(event)} noValidate>
-        <TextField
-          id="reset-password"
-          label="New password"
-          type="password"
-          value={password}
-          onValue={setPassword}
-          error={errors['password']}
-          hint={PASSWORD_HINT}
-          autoComplete="new-password"
-          autoFocusField
-        />
-        <TextField
-          id="reset-confirm"
-          label="New password again"
-          type="password"
-          value={confirm}
-          onValue={setConfirm}
-          error={errors['confirm']}
-          autoComplete="new-password"
-        />
-        <ErrorMessage>{error}</ErrorMessage>
-        <div className="actions">
-          <button type="button" className="button" onClick={onCancel}>
-            Cancel
-          </button>
-          <button type="submit" className="button primary" disabled={busy}>
-            {busy ? 'Saving…' : 'Reset password'}
-          </button>
-        </div>
-      </form>
-    </Dialog>
+      <PasswordWithConfirm
+        idPrefix="reset"
+        label="New password"
+        password={password}
+        onPassword={setPassword}
+        confirm={confirm}
+        onConfirm={setConfirm}
+        passwordError={errors['password']}
+        confirmError={errors['confirm']}
+        autoFocusField
+      />
+    </FormDialog>
   );
 }
 

@@ -2,13 +2,12 @@
 import { type FormEvent, useState } from 'react';
 import { patientsArchive } from '../../../shared/api/patients.js';
 import type { PatientRecord } from '../../../shared/schemas/patients.js';
-import { errorMessage } from '../../api/api-error.js';
 import { useApi } from '../../app/contexts.js';
-import { Dialog } from '../../components/Dialog.js';
 import { TextAreaField } from '../../components/fields.js';
-import { ErrorMessage } from '../../components/status.js';
+import { FormDialog } from '../../components/FormDialog.js';
 import { fieldErrorsOf } from '../../lib/form-errors.js';
 import { fullName } from '../../lib/format.js';
+import { useSubmission } from '../../lib/use-submission.js';
 
 export interface ArchiveDialogProps {
   readonly patient: PatientRecord;
@@ -20,8 +19,7 @@ export function ArchiveDialog({ patient, onArchived, onCancel }: ArchiveDialogPr
   const api = useApi();
   const [reason, setReason] = useState('');
   const [reasonError, setReasonError] = useState<string | undefined>();
-  const [error, setError] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { error, setError, busy, run } = useSubmission();
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -31,18 +29,12 @@ export function ArchiveDialog({ patient, onArchived, onCancel }: ArchiveDialogPr
       return;
     }
     setReasonError(undefined);
-    setBusy(true);
     setError('');
-    try {
-      onArchived(await api.invoke('patients.archive', parsed.data));
-    } catch (failure) {
-      setError(errorMessage(failure));
-      setBusy(false);
-    }
+    await run(async () => onArchived(await api.invoke('patients.archive', parsed.data)));
   }
 
   return (
-    <Dialog
+    <FormDialog
       title={`Archive ${fullName(patient)}?`}
       description={
         <p>
@@ -50,32 +42,28 @@ export function ArchiveDialog({ patient, onArchived, onCancel }: ArchiveDialogPr
         </p>
       }
       onDismiss={onCancel}
+      onSubmit={submit}
+      error={error}
+      busy={busy}
+      onCancel={onCancel}
+      submitLabel="Archive patient"
+      busyLabel="Archiving…"
+      danger
     >
-      <form onSubmit={(event) => void submit(event)} noValidate>
-        <TextAreaField
-          id="archive-reason"
-          label="Reason"
-          value={reason}
-          onValue={(value) => {
-            setReason(value);
-            setReasonError(undefined);
-          }}
-          error={reasonError}
-          hint="For example “moved away” or “registered twice”."
-          rows={3}
-          maxLength={200}
-          autoFocusField
-        />
-        <ErrorMessage>{error}</ErrorMessage>
-        <div className="actions">
-          <button type="button" className="button" onClick={onCancel}>
-            Cancel
-          </button>
-          <button type="submit" className="button danger" disabled={busy}>
-            {busy ? 'Archiving…' : 'Archive patient'}
-          </button>
-        </div>
-      </form>
-    </Dialog>
+      <TextAreaField
+        id="archive-reason"
+        label="Reason"
+        value={reason}
+        onValue={(value) => {
+          setReason(value);
+          setReasonError(undefined);
+        }}
+        error={reasonError}
+        hint="For example “moved away” or “registered twice”."
+        rows={3}
+        maxLength={200}
+        autoFocusField
+      />
+    </FormDialog>
   );
 }

@@ -2,15 +2,16 @@
  * The Dentist's editor for allergies, conditions and medications: rows added and removed, each
  * checked with the shared schemas; saving replaces the history and returns the derived alerts.
  */
-import { type FormEvent, useRef, useState } from 'react';
+import { type FormEvent, useState } from 'react';
 import { flushSync } from 'react-dom';
 import { patientsUpdateMedicalHistory } from '../../../shared/api/patients.js';
 import type { MedicalAlert, MedicalHistory } from '../../../shared/schemas/patients.js';
-import { errorMessage } from '../../api/api-error.js';
 import { useApi } from '../../app/contexts.js';
 import { SelectField, TextField } from '../../components/fields.js';
-import { ErrorMessage } from '../../components/status.js';
-import { type FieldErrors, fieldErrorsOf, focusFirstInvalid } from '../../lib/form-errors.js';
+import { FormFooter } from '../../components/FormFooter.js';
+import { fieldErrorsOf } from '../../lib/form-errors.js';
+import { useFieldErrors } from '../../lib/use-field-errors.js';
+import { useSubmission } from '../../lib/use-submission.js';
 
 type Severity = MedicalHistory['allergies'][number]['severity'];
 interface AllergyRow {
@@ -45,7 +46,7 @@ export interface MedicalHistoryEditorProps {
 
 export function MedicalHistoryEditor({ patientId, history, onSaved, onCancel }: MedicalHistoryEditorProps) {
   const api = useApi();
-  const formRef = useRef<HTMLFormElement>(null);
+  const { formRef, errors, setErrors, showErrors } = useFieldErrors();
   const [allergies, setAllergies] = useState<AllergyRow[]>(() =>
     history.allergies.map((a) => ({ substance: a.substance, severity: a.severity, reaction: a.reaction ?? '' })),
   );
@@ -55,9 +56,7 @@ export function MedicalHistoryEditor({ patientId, history, onSaved, onCancel }: 
   const [medications, setMedications] = useState<MedicationRow[]>(() =>
     history.medications.map((m) => ({ name: m.name, dose: m.dose ?? '' })),
   );
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [error, setError] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { error, setError, busy, run } = useSubmission();
 
   /** A corrected field stops showing its old error. */
   const clear = (key: string) => setErrors(({ [key]: _cleared, ...rest }) => rest);
@@ -94,19 +93,15 @@ export function MedicalHistoryEditor({ patientId, history, onSaved, onCancel }: 
       medications: medications.map((m) => ({ name: m.name, dose: optional(m.dose) })),
     });
     if (!parsed.success) {
-      flushSync(() => setErrors(fieldErrorsOf(parsed.error)));
-      focusFirstInvalid(formRef.current);
+      showErrors(fieldErrorsOf(parsed.error));
       return;
     }
     setErrors({});
-    setBusy(true);
-    try {
-      const saved = await api.invoke('patients.updateMedicalHistory', parsed.data);
+    const input = parsed.data;
+    await run(async () => {
+      const saved = await api.invoke('patients.updateMedicalHistory', input);
       onSaved(saved.medicalHistory, saved.alerts);
-    } catch (failure) {
-      setError(errorMessage(failure));
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -241,15 +236,13 @@ export function MedicalHistoryEditor({ patientId, history, onSaved, onCancel }: 
             Add medication
           </button>
         </fieldset>
-        <ErrorMessage>{error}</ErrorMessage>
-        <div className="actions">
-          <button type="button" className="button" onClick={onCancel}>
-            Cancel
-          </button>
-          <button type="submit" className="button primary" disabled={busy}>
-            {busy ? 'Saving…' : 'Save medical history'}
-          </button>
-        </div>
+        <FormFooter
+          error={error}
+          busy={busy}
+          onCancel={onCancel}
+          submitLabel="Save medical history"
+          busyLabel="Saving…"
+        />
       </form>
     </section>
   );

@@ -3,8 +3,7 @@
  * patientDemographicsSchema before sending; each field shows its own error. Editing sends only
  * the fields that changed (patients.update changes only the fields given).
  */
-import { type FormEvent, useEffect, useRef, useState } from 'react';
-import { flushSync } from 'react-dom';
+import { type FormEvent, useEffect, useState } from 'react';
 import { type PatientRecord, patientDemographicsSchema } from '../../../shared/schemas/patients.js';
 import type { Branch } from '../../../shared/schemas/users.js';
 import type { ChannelInput } from '../../../shared/api/registry.js';
@@ -13,8 +12,11 @@ import { useApi } from '../../app/contexts.js';
 import { useHeadingFocus } from '../../app/use-heading-focus.js';
 import type { Navigate } from '../../app/views.js';
 import { SelectField, TextAreaField, TextField } from '../../components/fields.js';
+import { FormFooter } from '../../components/FormFooter.js';
 import { ErrorMessage, Loading } from '../../components/status.js';
-import { type FieldErrors, fieldErrorsOf, focusFirstInvalid } from '../../lib/form-errors.js';
+import { fieldErrorsOf } from '../../lib/form-errors.js';
+import { useFieldErrors } from '../../lib/use-field-errors.js';
+import { useSubmission } from '../../lib/use-submission.js';
 import { fullName } from '../../lib/format.js';
 
 interface FormValues {
@@ -124,18 +126,21 @@ function PatientForm({
 }) {
   const api = useApi();
   const headingRef = useHeadingFocus();
-  const formRef = useRef<HTMLFormElement>(null);
+  const { formRef, errors, setErrors, showErrors } = useFieldErrors();
   const [values, setValues] = useState<FormValues>(original ? valuesOf(original) : EMPTY);
   const [branchId, setBranchId] = useState(branches[0]?.id ?? '');
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [formError, setFormError] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { error: formError, setError: setFormError, busy, run } = useSubmission();
 
-  const set = (field: keyof FormValues) => (value: string) => {
-    setValues((current) => ({ ...current, [field]: value }));
-    // A corrected field stops showing its old error; the rest stay until the next save.
-    setErrors(({ [field]: _fixed, ...rest }) => rest);
-  };
+  /** A field's value, its change handler and its error. */
+  const bind = (field: keyof FormValues) => ({
+    value: values[field],
+    onValue: (value: string) => {
+      setValues((current) => ({ ...current, [field]: value }));
+      // A corrected field stops showing its old error; the rest stay until the next save.
+      setErrors(({ [field]: _fixed, ...rest }) => rest);
+    },
+    error: errors[field],
+  });
   const cancel = () => navigate(original ? { name: 'patient', patientId: original.id } : { name: 'patients' });
 
   async function submit(event: FormEvent) {
@@ -144,18 +149,13 @@ function PatientForm({
     const parsed = patientDemographicsSchema.safeParse(demographicsInput(values));
     const found: Record<string, string> = parsed.success ? {} : { ...fieldErrorsOf(parsed.error) };
     if (!original && branchId === '') found['branchId'] = 'Choose the branch the patient is registered at.';
-    if (!parsed.success || Object.keys(found).length > 0) {
-      flushSync(() => setErrors(found));
-      focusFirstInvalid(formRef.current);
-      return;
-    }
-    setErrors({});
-    setBusy(true);
-    try {
+    if (showErrors(found) || !parsed.success) return;
+    const input = parsed.data;
+    await run(async () => {
       if (original) {
         const changes: ChannelInput<'patients.update'> = { patientId: original.id };
         for (const field of DEMOGRAPHIC_FIELDS) {
-          const next = parsed.data[field] ?? null;
+          const next = input[field] ?? null;
           if (next !== (original[field] ?? null)) Object.assign(changes, { [field]: next });
         }
         if (Object.keys(changes).length === 1) {
@@ -165,17 +165,14 @@ function PatientForm({
         await api.invoke('patients.update', changes);
         navigate({ name: 'patient', patientId: original.id, notice: 'Changes saved.' });
       } else {
-        const created = await api.invoke('patients.create', { ...parsed.data, branchId });
+        const created = await api.invoke('patients.create', { ...input, branchId });
         navigate({
           name: 'patient',
           patientId: created.id,
           notice: `${fullName(created)} is registered as ${created.patientNumber}.`,
         });
       }
-    } catch (failure) {
-      setFormError(errorMessage(failure));
-      setBusy(false);
-    }
+    });
   }
 
   return (
@@ -185,66 +182,20 @@ function PatientForm({
       </h1>
       <form ref={formRef} className="card" onSubmit={(event) => void submit(event)} noValidate>
         <div className="form-grid">
-          <TextField
-            id="patient-first-name"
-            label="First name"
-            value={values.firstName}
-            onValue={set('firstName')}
-            error={errors['firstName']}
-            autoComplete="off"
-          />
-          <TextField
-            id="patient-last-name"
-            label="Last name"
-            value={values.lastName}
-            onValue={set('lastName')}
-            error={errors['lastName']}
-            autoComplete="off"
-          />
-          <TextField
-            id="patient-dob"
-            label="Date of birth"
-            type="date"
-            value={values.dateOfBirth}
-            onValue={set('dateOfBirth')}
-            error={errors['dateOfBirth']}
-          />
-          <SelectField
-            id="patient-sex"
-            label="Sex"
-            value={values.sex}
-            onValue={set('sex')}
-            options={SEX_OPTIONS}
-            error={errors['sex']}
-          />
+          <TextField id="patient-first-name" label="First name" {...bind('firstName')} autoComplete="off" />
+          <TextField id="patient-last-name" label="Last name" {...bind('lastName')} autoComplete="off" />
+          <TextField id="patient-dob" label="Date of birth" type="date" {...bind('dateOfBirth')} />
+          <SelectField id="patient-sex" label="Sex" {...bind('sex')} options={SEX_OPTIONS} />
           <TextField
             id="patient-phone"
             label="Phone"
             type="tel"
-            value={values.phone}
-            onValue={set('phone')}
-            error={errors['phone']}
+            {...bind('phone')}
             hint="With country code if abroad, e.g. +91 98450 12345."
             autoComplete="off"
           />
-          <TextField
-            id="patient-email"
-            label="Email"
-            type="email"
-            value={values.email}
-            onValue={set('email')}
-            error={errors['email']}
-            autoComplete="off"
-          />
-          <TextAreaField
-            id="patient-address"
-            label="Address"
-            value={values.address}
-            onValue={set('address')}
-            error={errors['address']}
-            rows={3}
-            wide
-          />
+          <TextField id="patient-email" label="Email" type="email" {...bind('email')} autoComplete="off" />
+          <TextAreaField id="patient-address" label="Address" {...bind('address')} rows={3} wide />
           {!original && branches.length > 1 && (
             <SelectField
               id="patient-branch"
@@ -259,15 +210,13 @@ function PatientForm({
         {!original && branches.length === 0 && (
           <ErrorMessage>You are not assigned to a branch yet; ask an administrator.</ErrorMessage>
         )}
-        <ErrorMessage>{formError}</ErrorMessage>
-        <div className="actions">
-          <button type="button" className="button" onClick={cancel}>
-            Cancel
-          </button>
-          <button type="submit" className="button primary" disabled={busy}>
-            {busy ? 'Saving…' : original ? 'Save changes' : 'Register patient'}
-          </button>
-        </div>
+        <FormFooter
+          error={formError}
+          busy={busy}
+          onCancel={cancel}
+          submitLabel={original ? 'Save changes' : 'Register patient'}
+          busyLabel="Saving…"
+        />
       </form>
     </section>
   );

@@ -3,16 +3,15 @@
  * password policy main applies, before anything is sent. Joining an existing clinic is shown
  * but not offered yet: it needs sync.
  */
-import { type FormEvent, useRef, useState } from 'react';
-import { flushSync } from 'react-dom';
+import { type FormEvent, useState } from 'react';
 import { setupCreateClinic } from '../../../shared/api/setup.js';
-import { passwordProblem } from '../../../shared/password-policy.js';
 import { ApiError, errorMessage } from '../../api/api-error.js';
 import { useApi } from '../../app/contexts.js';
-import { TextField } from '../../components/fields.js';
-import { ErrorMessage } from '../../components/status.js';
-import { type FieldErrors, fieldErrorsOf, focusFirstInvalid, hasErrors } from '../../lib/form-errors.js';
-import { PASSWORD_HINT } from './password-hint.js';
+import { TextField, UsernameField } from '../../components/fields.js';
+import { FormFooter } from '../../components/FormFooter.js';
+import { fieldErrorsOf } from '../../lib/form-errors.js';
+import { useFieldErrors } from '../../lib/use-field-errors.js';
+import { PasswordWithConfirm, checkNewPassword } from './PasswordWithConfirm.js';
 
 export interface CreatedClinic {
   readonly clinicName: string;
@@ -22,14 +21,13 @@ export interface CreatedClinic {
 
 export function SetupScreen({ onCreated }: { readonly onCreated: (created: CreatedClinic) => void }) {
   const api = useApi();
-  const formRef = useRef<HTMLFormElement>(null);
+  const { formRef, errors, showErrors } = useFieldErrors();
   const [clinicName, setClinicName] = useState('');
   const [branchName, setBranchName] = useState('');
   const [username, setUsername] = useState('');
   const [displayName, setDisplayName] = useState('');
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
-  const [errors, setErrors] = useState<FieldErrors>({});
   const [formError, setFormError] = useState('');
   const [busy, setBusy] = useState(false);
 
@@ -42,15 +40,8 @@ export function SetupScreen({ onCreated }: { readonly onCreated: (created: Creat
       admin: { username, displayName, password },
     });
     const found: Record<string, string> = parsed.success ? {} : { ...fieldErrorsOf(parsed.error) };
-    const policy = passwordProblem(password, username);
-    if (password.length > 0 && policy !== null) found['admin.password'] ??= policy;
-    if (confirm !== password) found['confirm'] = 'The two passwords differ.';
-    if (!parsed.success || hasErrors(found)) {
-      flushSync(() => setErrors(found));
-      focusFirstInvalid(formRef.current);
-      return;
-    }
-    setErrors({});
+    checkNewPassword(found, { passwordKey: 'admin.password', password, confirm, username });
+    if (showErrors(found) || !parsed.success) return;
     setBusy(true);
     try {
       const created = await api.invoke('setup.createClinic', parsed.data);
@@ -61,8 +52,7 @@ export function SetupScreen({ onCreated }: { readonly onCreated: (created: Creat
       });
     } catch (error) {
       if (error instanceof ApiError && error.code === 'PASSWORD_REJECTED') {
-        flushSync(() => setErrors({ 'admin.password': error.message }));
-        focusFirstInvalid(formRef.current);
+        showErrors({ 'admin.password': error.message });
       } else {
         setFormError(errorMessage(error));
       }
@@ -117,15 +107,12 @@ export function SetupScreen({ onCreated }: { readonly onCreated: (created: Creat
           <fieldset className="form-section">
             <legend>Administrator</legend>
             <div className="form-grid">
-              <TextField
+              <UsernameField
                 id="setup-username"
-                label="Username"
                 value={username}
                 onValue={setUsername}
                 error={errors['admin.username']}
                 autoComplete="username"
-                autoCapitalize="none"
-                spellCheck={false}
               />
               <TextField
                 id="setup-display-name"
@@ -135,33 +122,18 @@ export function SetupScreen({ onCreated }: { readonly onCreated: (created: Creat
                 error={errors['admin.displayName']}
                 autoComplete="name"
               />
-              <TextField
-                id="setup-password"
-                label="Password"
-                type="password"
-                value={password}
-                onValue={setPassword}
-                error={errors['admin.password']}
-                hint={PASSWORD_HINT}
-                autoComplete="new-password"
-              />
-              <TextField
-                id="setup-confirm"
-                label="Password again"
-                type="password"
-                value={confirm}
-                onValue={setConfirm}
-                error={errors['confirm']}
-                autoComplete="new-password"
+              <PasswordWithConfirm
+                idPrefix="setup"
+                password={password}
+                onPassword={setPassword}
+                confirm={confirm}
+                onConfirm={setConfirm}
+                passwordError={errors['admin.password']}
+                confirmError={errors['confirm']}
               />
             </div>
           </fieldset>
-          <ErrorMessage>{formError}</ErrorMessage>
-          <div className="actions">
-            <button type="submit" className="button primary" disabled={busy}>
-              {busy ? 'Creating the clinic…' : 'Create clinic'}
-            </button>
-          </div>
+          <FormFooter error={formError} busy={busy} submitLabel="Create clinic" busyLabel="Creating the clinic…" />
         </form>
       </div>
     </main>

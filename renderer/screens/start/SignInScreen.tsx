@@ -2,8 +2,9 @@
 import { type FormEvent, useRef, useState } from 'react';
 import { errorMessage } from '../../api/api-error.js';
 import { type SessionGrant, useApi } from '../../app/contexts.js';
-import { TextField } from '../../components/fields.js';
-import { ErrorMessage, Notice } from '../../components/status.js';
+import { TextField, UsernameField } from '../../components/fields.js';
+import { FormFooter } from '../../components/FormFooter.js';
+import { Notice } from '../../components/status.js';
 
 export interface SignInScreenProps {
   readonly clinicName: string | null;
@@ -46,14 +47,11 @@ export function SignInScreen({ clinicName, initialUsername, notice, onSignedIn }
         <h1>Sign in{clinicName !== null ? ` to ${clinicName}` : ''}</h1>
         <Notice>{notice}</Notice>
         <form onSubmit={(event) => void submit(event)} noValidate>
-          <TextField
+          <UsernameField
             id="sign-in-username"
-            label="Username"
             value={username}
             onValue={setUsername}
             autoComplete="username"
-            autoCapitalize="none"
-            spellCheck={false}
             autoFocus={initialUsername === ''}
           />
           <TextField
@@ -66,12 +64,7 @@ export function SignInScreen({ clinicName, initialUsername, notice, onSignedIn }
             ref={passwordRef}
             autoFocus={initialUsername !== ''}
           />
-          <ErrorMessage>{error}</ErrorMessage>
-          <div className="actions">
-            <button type="submit" className="button primary" disabled={busy}>
-              {busy ? 'Signing in…' : 'Sign in'}
-            </button>
-          </div>
+          <FormFooter error={error} busy={busy} submitLabel="Sign in" busyLabel="Signing in…" />
         </form>
       </div>
     </main>
