@@ -3,6 +3,7 @@ import { branchesCreate, branchesList } from '../../../shared/api/branches.js';
 import type { Branch } from '../../../shared/schemas/users.js';
 import { ApiError } from '../api/api-error.js';
 import { handle } from '../api/handler.js';
+import { recordRowChange } from '../sync/change-recorder.js';
 
 interface BranchRow {
   id: string;
@@ -30,6 +31,7 @@ export const branchesHandlers = {
       if (clash) throw new ApiError('CONFLICT', 'A branch with that name exists.');
       const id = ctx.services.sources.ids.next();
       ctx.db.command('INSERT INTO branches (id, name, created_at) VALUES (?, ?, ?)').run([id, input.name, ctx.now]);
+      recordRowChange(ctx, 'branch', id, undefined);
       ctx.audit.entityId = id;
       return { id, name: input.name, createdAt: ctx.now };
     },

@@ -10,6 +10,7 @@ import {
 import { medicalAlertsFor } from '../../../shared/medical-alerts.js';
 import { ApiError } from '../api/api-error.js';
 import { type RunContext, handle } from '../api/handler.js';
+import { readReplicatedFields, recordRowChange } from '../sync/change-recorder.js';
 import { indexPatient, searchPatients } from './patient-search.js';
 import {
   type PatientRow,
@@ -70,6 +71,7 @@ export const patientsHandlers = {
           userId,
         });
       const row = reindex(ctx, id);
+      recordRowChange(ctx, 'patient', id, undefined);
       ctx.audit.entityId = id;
       ctx.audit.details = { branchId: input.branchId };
       return toPatientRecord(ctx.db, row, ctx.can('medical.read'));
@@ -82,6 +84,7 @@ export const patientsHandlers = {
       const row = patientInScope(ctx, patientId);
       const changed = Object.keys(changes).filter((key) => changes[key as keyof typeof changes] !== undefined);
       if (changed.length === 0) throw new ApiError('VALIDATION_FAILED', 'Nothing to change.');
+      const before = readReplicatedFields(ctx.db, 'patient', row.id);
       ctx.db
         .command(
           `UPDATE patients SET first_name = @firstName, last_name = @lastName, date_of_birth = @dateOfBirth, sex = @sex,
@@ -100,6 +103,7 @@ export const patientsHandlers = {
           now: ctx.now,
           userId: ctx.caller!.userId,
         });
+      recordRowChange(ctx, 'patient', row.id, before);
       // Field names only: the audit trail records what changed, never the values.
       ctx.audit.details = { changed: changed.join(',') };
       return toPatientRecord(ctx.db, reindex(ctx, row.id), ctx.can('medical.read'));
@@ -132,9 +136,12 @@ export const patientsHandlers = {
     run(ctx, input) {
       const row = patientInScope(ctx, input.patientId);
       if (row.archived_at !== null) throw new ApiError('CONFLICT', 'This patient is already archived.');
+      const before = readReplicatedFields(ctx.db, 'patient', row.id);
       ctx.db
         .command('UPDATE patients SET archived_at = ?, archive_reason = ?, updated_at = ?, updated_by = ? WHERE id = ?')
         .run([ctx.now, input.reason, ctx.now, ctx.caller!.userId, row.id]);
+      // Archiving is an update (archived_at, archive_reason), not a tombstone: the record stays.
+      recordRowChange(ctx, 'patient', row.id, before);
       return toPatientRecord(ctx.db, findPatient(ctx.db, row.id)!, ctx.can('medical.read'));
     },
   }),
@@ -143,7 +150,9 @@ export const patientsHandlers = {
     run(ctx, input) {
       const row = patientInScope(ctx, input.patientId);
       const { patientId: _patientId, ...history } = input;
+      const before = readReplicatedFields(ctx.db, 'patient_medical', row.id);
       writeMedicalHistory(ctx.db, row.id, history, ctx.caller!.userId, ctx.now);
+      recordRowChange(ctx, 'patient_medical', row.id, before);
       const saved = readMedicalHistory(ctx.db, row.id);
       ctx.audit.details = {
         allergies: saved.allergies.length,

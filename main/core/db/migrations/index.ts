@@ -4,5 +4,12 @@ import { clinicMigration } from './0010-clinic.js';
 import { usersMigration } from './0020-users.js';
 import { auditMigration } from './0030-audit.js';
 import { patientsMigration } from './0040-patients.js';
+import { syncOutboxMigration } from './0050-sync-outbox.js';
 
-export const migrations: readonly Migration[] = [clinicMigration, usersMigration, auditMigration, patientsMigration];
+export const migrations: readonly Migration[] = [
+  clinicMigration,
+  usersMigration,
+  auditMigration,
+  patientsMigration,
+  syncOutboxMigration,
+];

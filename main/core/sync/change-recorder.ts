@@ -1,0 +1,151 @@
+/**
+ * Change capture: handlers call these inside the pipeline's transaction, right after their write,
+ * so the outbox row, the field clocks and the write commit or roll back together (see the Sync
+ * section of the architecture document and docs/sync-protocol.md, "Change capture and merge").
+ *
+ * Values go to the outbox only, which lives in the encrypted database; the audit trail keeps
+ * naming fields, never values.
+ */
+import { canonicalJson } from '../../../shared/canonical-json.js';
+import {
+  type ChangeOp,
+  type ChangeRecord,
+  type EntityName,
+  type FieldValue,
+  REPLICATED_ENTITIES,
+  SYNC_SCHEMA_VERSION,
+  changeRecordSchema,
+} from '../../../shared/sync/change.js';
+import { type Hlc, encodeHlc, initialHlc, parseHlc, tick } from '../../../shared/sync/hlc.js';
+import type { RunContext } from '../api/handler.js';
+import type { ReadDb, WriteDb } from '../db/access.js';
+
+/** A replicated row's fields as stored (column name → value). */
+export type RowFields = Record<string, FieldValue>;
+
+/** What a handler says about its write. */
+export interface ChangeInput {
+  readonly entity: EntityName;
+  readonly rowId: string;
+  readonly op: ChangeOp;
+  readonly fields: RowFields;
+}
+
+// One transaction id per pipeline call: the RunContext lives exactly as long as its transaction.
+const transactionIds = new WeakMap<RunContext, string>();
+
+// The column that holds each entity's row id (the table names and fields are constants in shared).
+const KEY_COLUMNS: Record<EntityName, string> = {
+  patient: 'id',
+  patient_medical: 'patient_id',
+  branch: 'id',
+  user: 'id',
+  clinical_note: 'id',
+  payment: 'id',
+  consent: 'id',
+};
+
+/**
+ * Records one change of the caller's transaction: ticks the device's hybrid logical clock with
+ * the injected clock's time, appends the outbox row and advances the field and row clocks.
+ * Returns null, writing nothing, for an update that changes no field.
+ */
+export function recordChange(ctx: RunContext, input: ChangeInput): ChangeRecord | null {
+  if (!ctx.db.inTransaction) throw new Error('recordChange must run inside the pipeline transaction');
+  if (input.op === 'update' && Object.keys(input.fields).length === 0) return null;
+  const device = ctx.services.clinic.device;
+  if (!device) throw new Error('no device identity to record a change with');
+  if (!ctx.caller) throw new Error('a replicated change needs the user who made it');
+
+  let txId = transactionIds.get(ctx);
+  if (txId === undefined) {
+    txId = ctx.services.sources.ids.next();
+    transactionIds.set(ctx, txId);
+  }
+  const hlc = encodeHlc(nextLocalHlc(ctx.db, device.deviceId, ctx.now));
+  // Parsed before anything is written: a field the entity does not declare is a bug, not data.
+  const change = changeRecordSchema.parse({
+    changeId: ctx.services.sources.ids.next(),
+    txId,
+    deviceId: device.deviceId,
+    userId: ctx.caller.userId,
+    entity: input.entity,
+    rowId: input.rowId,
+    op: input.op,
+    fields: input.fields,
+    hlc,
+    schemaVersion: SYNC_SCHEMA_VERSION,
+  } satisfies ChangeRecord);
+
+  ctx.db
+    .command(
+      `INSERT INTO sync_outbox (change_id, tx_id, device_id, user_id, entity, row_id, op, fields, hlc, schema_version,
+         created_at)
+       VALUES (@changeId, @txId, @deviceId, @userId, @entity, @rowId, @op, @fields, @hlc, @schemaVersion, @now)`,
+    )
+    .run({ ...change, fields: canonicalJson(change.fields), now: ctx.now });
+  const fieldClock = ctx.db.command(
+    `INSERT INTO sync_field_clock (entity, row_id, field, hlc) VALUES (?, ?, ?, ?)
+     ON CONFLICT (entity, row_id, field) DO UPDATE SET hlc = excluded.hlc WHERE excluded.hlc > sync_field_clock.hlc`,
+  );
+  for (const field of Object.keys(change.fields)) fieldClock.run([change.entity, change.rowId, field, hlc]);
+  if (change.op !== 'update') {
+    const column = change.op === 'insert' ? 'inserted_hlc' : 'deleted_hlc';
+    ctx.db
+      .command(
+        `INSERT INTO sync_row_clock (entity, row_id, ${column}) VALUES (?, ?, ?)
+         ON CONFLICT (entity, row_id) DO UPDATE SET ${column} = excluded.${column}
+           WHERE sync_row_clock.${column} IS NULL OR excluded.${column} > sync_row_clock.${column}`,
+      )
+      .run([change.entity, change.rowId, hlc]);
+  }
+  return change;
+}
+
+/** The replicated fields of a row as stored now, or undefined when there is no such row. */
+export function readReplicatedFields(db: ReadDb, entity: EntityName, rowId: string): RowFields | undefined {
+  const definition = REPLICATED_ENTITIES[entity];
+  if (definition.fields.length === 0) throw new Error(`${entity} has no replicated fields yet`);
+  // Identifiers come from the constant entity declarations, never from input.
+  return db
+    .query<RowFields>(
+      `SELECT ${definition.fields.join(', ')} FROM ${definition.table} WHERE ${KEY_COLUMNS[entity]} = ?`,
+    )
+    .get([rowId]);
+}
+
+/**
+ * Records the change a handler just made to one row, given the row's replicated fields before the
+ * write (undefined when the write created it): an insert with every field, or an update with the
+ * fields whose value changed. Returns null when nothing changed.
+ */
+export function recordRowChange(
+  ctx: RunContext,
+  entity: EntityName,
+  rowId: string,
+  before: RowFields | undefined,
+): ChangeRecord | null {
+  const after = readReplicatedFields(ctx.db, entity, rowId);
+  if (!after) throw new Error(`recordRowChange: the ${entity} row is missing after the write`);
+  if (!before) return recordChange(ctx, { entity, rowId, op: 'insert', fields: after });
+  return recordChange(ctx, { entity, rowId, op: 'update', fields: changedFields(before, after) });
+}
+
+/** The fields of `after` whose value differs from `before`. */
+export function changedFields(before: RowFields, after: RowFields): RowFields {
+  return Object.fromEntries(Object.entries(after).filter(([field, value]) => before[field] !== value));
+}
+
+/**
+ * The device's next timestamp. The stored clock is rebuilt with the current device id: a cloned
+ * or restored database gets a new device id but must keep counting from where it was.
+ */
+function nextLocalHlc(db: WriteDb, deviceId: string, nowMs: number): Hlc {
+  const stored = db.query<{ hlc: string }>('SELECT hlc FROM sync_clock').get();
+  const last = stored ? parseHlc(stored.hlc) : initialHlc(deviceId);
+  const next = tick({ wallMs: last.wallMs, counter: last.counter, deviceId }, nowMs);
+  db.command(
+    `INSERT INTO sync_clock (singleton, hlc) VALUES (1, ?) ON CONFLICT (singleton) DO UPDATE SET hlc = excluded.hlc`,
+  ).run([encodeHlc(next)]);
+  return next;
+}
