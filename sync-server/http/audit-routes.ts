@@ -1,0 +1,196 @@
+/**
+ * The consolidated audit log:
+ * - `POST /v1/audit` pushes a segment of the device's own hash chain with its signed head. The
+ *   server checks every hash and link of the segment (shared/audit-chain.ts), the device's
+ *   Ed25519 signature over (device, epoch, seq, head), and then the storage checks the segment
+ *   continues the stored chain (no gap, fork or rollback). A refusal is recorded as a security
+ *   event of the clinic. Accepted entries become leaves of the clinic's Merkle log and a new
+ *   checkpoint is signed.
+ * - `GET /v1/audit/checkpoint`, `/v1/audit/proof/inclusion` and `/v1/audit/proof/consistency`
+ *   serve the signed tree head and RFC 9162 proofs.
+ */
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { chainHash } from '../../shared/audit-chain.js';
+import { canonicalJson } from '../../shared/canonical-json.js';
+import { encodeBase64 } from '../../shared/merkle/base64.js';
+import { verifyEd25519 } from '../auth/server-keys.js';
+import { nodeSha256 } from '../storage/node-crypto.js';
+import {
+  AuditChainRejectedError,
+  type CheckpointRecord,
+  InvalidInputError,
+  MAX_AUDIT_ENTRIES_PER_BATCH,
+  auditEntryInputSchema,
+  deviceIdSchema,
+} from '../storage/storage.js';
+import { SyncHttpError } from './errors.js';
+import {
+  type AuthenticatedDevice,
+  type SyncServerContext,
+  base64BytesSchema,
+  defineRoute,
+  queryCountSchema,
+} from './route-context.js';
+
+/** The domain tag of a signed audit chain head. */
+export const AUDIT_HEAD_DOMAIN = 'chairside/audit-head/v1\n';
+
+/** The bytes a device signs for the head of a pushed segment: the domain tag, then canonical JSON. */
+export function auditHeadMessage(deviceId: string, epoch: number, seq: number, head: string): Uint8Array {
+  return new Uint8Array(Buffer.from(AUDIT_HEAD_DOMAIN + canonicalJson({ deviceId, epoch, head, seq }), 'utf8'));
+}
+
+const pushBodySchema = z.strictObject({
+  deviceId: deviceIdSchema,
+  epoch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  entries: z.array(auditEntryInputSchema).min(1).max(MAX_AUDIT_ENTRIES_PER_BATCH),
+  signature: base64BytesSchema(64),
+});
+type AuditPush = z.output<typeof pushBodySchema>;
+
+const inclusionQuerySchema = z.strictObject({ index: queryCountSchema, size: queryCountSchema });
+const consistencyQuerySchema = z.strictObject({ from: queryCountSchema, to: queryCountSchema });
+
+/** Why a pushed segment was refused, as recorded in the security event. */
+type AuditRefusal = 'edited' | 'gap' | 'fork' | 'rollback' | 'signature' | 'foreign_device';
+
+/** The first break inside the segment itself, or null when every hash and link holds. */
+function segmentBreak(push: AuditPush): { reason: AuditRefusal; seq: number } | null {
+  let previous: { seq: number; hash: string } | null = null;
+  for (const entry of push.entries) {
+    if (previous !== null) {
+      if (entry.seq !== previous.seq + 1)
+        return { reason: entry.seq > previous.seq + 1 ? 'gap' : 'fork', seq: entry.seq };
+      if (entry.prevHash !== previous.hash) return { reason: 'fork', seq: entry.seq };
+    }
+    if (chainHash(nodeSha256, entry.prevHash, entry.body) !== entry.hash) return { reason: 'edited', seq: entry.seq };
+    previous = entry;
+  }
+  return null;
+}
+
+function checkpointAnswer(checkpoint: CheckpointRecord) {
+  return { size: checkpoint.size, rootHash: encodeBase64(checkpoint.rootHash), note: checkpoint.note };
+}
+
+/** The audit plugin. */
+export function auditRoutes(context: SyncServerContext): FastifyPluginAsync {
+  async function refuse(
+    request: FastifyRequest,
+    auth: AuthenticatedDevice,
+    push: AuditPush,
+    reason: AuditRefusal,
+    seq: number,
+  ): Promise<never> {
+    await auth.store.appendSecurityEvent({
+      kind: 'audit.chain_rejected',
+      deviceId: auth.device.deviceId,
+      userId: null,
+      details: { reason, epoch: push.epoch, seq },
+    });
+    request.log.warn({ event: 'audit.chain_rejected', reason, epoch: push.epoch, seq }, 'audit push refused');
+    if (reason === 'signature') {
+      throw new SyncHttpError('AUDIT_SIGNATURE_INVALID', 'The signature over the chain head does not verify.');
+    }
+    if (reason === 'foreign_device') {
+      throw new SyncHttpError('FORBIDDEN', 'A device pushes only its own audit chain.');
+    }
+    throw new SyncHttpError('AUDIT_CHAIN_REJECTED', `The audit chain was refused at sequence ${seq} (${reason}).`);
+  }
+
+  return async (app) => {
+    defineRoute(app, context, {
+      method: 'POST',
+      url: '/v1/audit',
+      summary: "Pushes a segment of the device's audit chain with its signed head.",
+      authenticated: true,
+      allowOutdated: true,
+      body: pushBodySchema,
+      async handler({ request, body, auth, protocol }) {
+        if (body.deviceId !== auth.device.deviceId) return refuse(request, auth, body, 'foreign_device', 0);
+        const broken = segmentBreak(body);
+        if (broken) return refuse(request, auth, body, broken.reason, broken.seq);
+        const last = body.entries[body.entries.length - 1]!;
+        const signed = auditHeadMessage(body.deviceId, body.epoch, last.seq, last.hash);
+        if (!verifyEd25519(auth.device.publicKey, signed, body.signature)) {
+          return refuse(request, auth, body, 'signature', last.seq);
+        }
+        let appended;
+        try {
+          appended = await auth.store.appendAuditEntries({
+            deviceId: body.deviceId,
+            epoch: body.epoch,
+            entries: body.entries,
+          });
+        } catch (error) {
+          if (error instanceof AuditChainRejectedError) return refuse(request, auth, body, error.kind, error.seq);
+          if (error instanceof InvalidInputError) {
+            throw new SyncHttpError('VALIDATION_FAILED', 'An entry body does not match its device, epoch or sequence.');
+          }
+          throw error;
+        }
+        const checkpoint = await context.auditLogs.checkpoint(auth.store);
+        return {
+          appended: appended.appended.length,
+          duplicates: appended.duplicates,
+          head: appended.head,
+          leafIndexes: appended.appended.map((entry) => entry.leafIndex),
+          checkpoint: checkpointAnswer(checkpoint),
+          clientOutdated: protocol === 'outdated',
+        };
+      },
+    });
+
+    defineRoute(app, context, {
+      method: 'GET',
+      url: '/v1/audit/checkpoint',
+      summary: "The latest signed checkpoint (C2SP) of the clinic's audit log.",
+      authenticated: true,
+      async handler({ auth }) {
+        return checkpointAnswer(await context.auditLogs.checkpoint(auth.store));
+      },
+    });
+
+    defineRoute(app, context, {
+      method: 'GET',
+      url: '/v1/audit/proof/inclusion',
+      summary: 'An RFC 9162 inclusion proof of a leaf in the tree of a given size.',
+      authenticated: true,
+      query: inclusionQuerySchema,
+      async handler({ auth, query }) {
+        return context.auditLogs.withLog(auth.store, async (log) => {
+          if (query.size > log.size || query.index >= query.size) {
+            throw new SyncHttpError('NOT_FOUND', 'The log has no such leaf at that size.');
+          }
+          return {
+            index: query.index,
+            size: query.size,
+            leafHash: encodeBase64(log.leafHash(query.index)),
+            proof: log.inclusionProof(query.index, query.size).map(encodeBase64),
+          };
+        });
+      },
+    });
+
+    defineRoute(app, context, {
+      method: 'GET',
+      url: '/v1/audit/proof/consistency',
+      summary: 'An RFC 9162 consistency proof between two tree sizes.',
+      authenticated: true,
+      query: consistencyQuerySchema,
+      async handler({ auth, query }) {
+        return context.auditLogs.withLog(auth.store, async (log) => {
+          if (query.to > log.size || query.from > query.to) {
+            throw new SyncHttpError('NOT_FOUND', 'The log has no such sizes.');
+          }
+          return {
+            from: query.from,
+            to: query.to,
+            proof: log.consistencyProof(query.from, query.to).map(encodeBase64),
+          };
+        });
+      },
+    });
+  };
+}

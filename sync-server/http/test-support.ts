@@ -1,0 +1,254 @@
+/**
+ * Factories for the HTTP tests: a server over each storage (SQLite in a temporary directory,
+ * PostgreSQL in a throwaway database), its log lines captured, and a device that enrolls,
+ * signs challenges and pushes its audit chain the way a real device does. Test support only.
+ */
+import { type KeyObject, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe } from 'vitest';
+import { encodeBase64 } from '../../shared/merkle/base64.js';
+import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from '../auth/rate-limits.js';
+import { type ServerKeys, deriveServerKeys } from '../auth/server-keys.js';
+import { deviceAuthMessage } from '../auth/tokens.js';
+import { createSyncServer } from '../server.js';
+import { AuditChainBuilder, TestClock } from '../storage/conformance-fixtures.js';
+import { type TestDatabase, createTestDatabase } from '../storage/postgres/test-database.js';
+import { openPostgresSyncStorage } from '../storage/postgres/postgres-storage.js';
+import { masterKeySource } from '../storage/sqlite/key-source.js';
+import { openSqliteSyncStorage } from '../storage/sqlite/sqlite-storage.js';
+import type { AuditEntryInput, SyncStorage } from '../storage/storage.js';
+import { auditHeadMessage } from './audit-routes.js';
+import { PROTOCOL_HEADER, SYNC_PROTOCOL_VERSION } from './protocol.js';
+
+/** Budgets no test reaches unless it means to. */
+export const GENEROUS_RATE_LIMITS: RateLimitSettings = {
+  attemptsPerAddress: { ...DEFAULT_RATE_LIMITS.attemptsPerAddress, points: 10_000 },
+  failuresPerAddress: { ...DEFAULT_RATE_LIMITS.failuresPerAddress, points: 10_000 },
+  failuresPerAddressLong: { ...DEFAULT_RATE_LIMITS.failuresPerAddressLong, points: 10_000 },
+  failuresPerClinic: { ...DEFAULT_RATE_LIMITS.failuresPerClinic, points: 10_000 },
+};
+
+/** A server over a storage, with its clock, keys and every log line it wrote. */
+export interface TestServer {
+  readonly app: FastifyInstance;
+  readonly storage: SyncStorage;
+  readonly clock: TestClock;
+  readonly keys: ServerKeys;
+  readonly logs: string[];
+  /** Sends a request with the protocol header (unless given) and returns the response. */
+  call(
+    method: 'GET' | 'POST',
+    url: string,
+    options?: { body?: unknown; token?: string; headers?: Record<string, string> },
+  ): Promise<LightMyRequestResponse>;
+}
+
+/** Options of a test server. */
+export interface TestServerOptions {
+  readonly rateLimits?: RateLimitSettings;
+  readonly protocolVersion?: number;
+  readonly bodyLimit?: number;
+  /** Wraps the storage the app sees (the test keeps the real one), to delay or observe calls. */
+  readonly wrapStorage?: (storage: SyncStorage) => SyncStorage;
+}
+
+/** Builds a server over an open storage. */
+export async function startTestServer(
+  storage: SyncStorage,
+  clock: TestClock,
+  options: TestServerOptions = {},
+): Promise<TestServer> {
+  const logs: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) });
+  const keys = deriveServerKeys(randomBytes(32));
+  const app = createSyncServer({
+    storage: options.wrapStorage?.(storage) ?? storage,
+    serverKeys: keys,
+    clock,
+    logger,
+    rateLimits: options.rateLimits ?? GENEROUS_RATE_LIMITS,
+    ...(options.protocolVersion === undefined ? {} : { protocolVersion: options.protocolVersion }),
+    ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
+  });
+  await app.ready();
+  return {
+    app,
+    storage,
+    clock,
+    keys,
+    logs,
+    call(method, url, { body, token, headers } = {}) {
+      return app.inject({
+        method,
+        url,
+        headers: {
+          [PROTOCOL_HEADER]: String(options.protocolVersion ?? SYNC_PROTOCOL_VERSION),
+          ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+          ...headers,
+        },
+        ...(body === undefined ? {} : { payload: body as object }),
+      });
+    },
+  };
+}
+
+/** A storage kind the HTTP suites run against. */
+export type StorageKind = 'SQLite' | 'PostgreSQL';
+
+/**
+ * Defines a suite once per storage. `setup` opens a fresh storage and server for one test;
+ * everything it opened is closed after the test.
+ */
+export function describeEachStorage(
+  title: string,
+  define: (setup: (options?: TestServerOptions) => Promise<TestServer>, kind: StorageKind) => void,
+): void {
+  for (const kind of ['SQLite', 'PostgreSQL'] as const) {
+    describe(`${title} (${kind})`, () => {
+      let db: TestDatabase | undefined;
+      if (kind === 'PostgreSQL') {
+        beforeAll(async () => {
+          db = await createTestDatabase();
+        });
+        afterAll(async () => {
+          await db?.drop();
+        });
+      }
+      const cleanup: Array<() => Promise<void> | void> = [];
+      afterEach(async () => {
+        for (const step of cleanup.splice(0).reverse()) await step();
+      });
+      define(async (options) => {
+        const clock = new TestClock();
+        let storage: SyncStorage;
+        if (kind === 'SQLite') {
+          const dataDir = mkdtempSync(join(tmpdir(), 'chairside-sync-http-'));
+          cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
+          storage = await openSqliteSyncStorage({ dataDir, keys: masterKeySource(randomBytes(32)), clock });
+        } else {
+          storage = await openPostgresSyncStorage({ connection: db!.app, clock });
+        }
+        cleanup.push(() => storage.close());
+        const server = await startTestServer(storage, clock, options);
+        cleanup.push(() => server.app.close());
+        return server;
+      }, kind);
+    });
+  }
+}
+
+/** A clinic made in storage with a fresh enrollment code. */
+export async function seedClinic(server: TestServer, name: string): Promise<{ clinicId: string; code: string }> {
+  const clinic = await server.storage.createClinic({ name });
+  const store = await server.storage.clinic(clinic.clinicId);
+  const { code } = await store.createEnrollmentCode({ ttlMs: 60 * 60_000, createdBy: 'admin-1' });
+  return { clinicId: clinic.clinicId, code };
+}
+
+/** A device as the app runs it: its own Ed25519 key, its audit chain, its tokens. */
+export class TestDevice {
+  readonly chain: AuditChainBuilder;
+  private readonly privateKey: KeyObject;
+  readonly publicKey: Uint8Array;
+  clinicId = '';
+
+  constructor(
+    readonly server: TestServer,
+    readonly deviceId: string,
+  ) {
+    const pair = generateKeyPairSync('ed25519');
+    this.privateKey = pair.privateKey;
+    this.publicKey = new Uint8Array(pair.publicKey.export({ format: 'der', type: 'spki' }).subarray(-32));
+    this.chain = new AuditChainBuilder(deviceId, 1, server.clock.now());
+  }
+
+  /** Redeems a code over HTTP; returns the response. */
+  enroll(code: string, deviceName = `Laptop ${this.deviceId}`): Promise<LightMyRequestResponse> {
+    return this.server
+      .call('POST', '/v1/enroll', {
+        body: { code, deviceId: this.deviceId, deviceName, publicKey: encodeBase64(this.publicKey) },
+      })
+      .then((response) => {
+        if (response.statusCode === 200) this.clinicId = (response.json() as { clinicId: string }).clinicId;
+        return response;
+      });
+  }
+
+  /** Signs bytes with the device key. */
+  sign(message: Uint8Array): string {
+    return encodeBase64(new Uint8Array(sign(null, message, this.privateKey)));
+  }
+
+  /** A fresh challenge for this device (or another clinic and device). */
+  async challenge(clinicId = this.clinicId, deviceId = this.deviceId): Promise<string> {
+    const response = await this.server.call('POST', '/v1/auth/challenge', { body: { clinicId, deviceId } });
+    return (response.json() as { challenge: string }).challenge;
+  }
+
+  /** Asks for a token answering `challenge`; returns the response. */
+  requestToken(challenge: string, clinicId = this.clinicId, deviceId = this.deviceId): Promise<LightMyRequestResponse> {
+    return this.server.call('POST', '/v1/auth/token', {
+      body: { clinicId, deviceId, challenge, signature: this.sign(deviceAuthMessage(challenge)) },
+    });
+  }
+
+  /** A valid access token. */
+  async token(): Promise<string> {
+    const response = await this.requestToken(await this.challenge());
+    if (response.statusCode !== 200) throw new Error(`token refused: ${response.body}`);
+    return (response.json() as { token: string }).token;
+  }
+
+  /** The body of an audit push of these entries, with the head signed. */
+  auditPush(entries: AuditEntryInput[], epoch = 1): Record<string, unknown> {
+    const last = entries[entries.length - 1]!;
+    return {
+      deviceId: this.deviceId,
+      epoch,
+      entries,
+      signature: this.sign(auditHeadMessage(this.deviceId, epoch, last.seq, last.hash)),
+    };
+  }
+}
+
+/** Enrolls a new device into a new clinic and returns it with a token. */
+export async function enrolledDevice(
+  server: TestServer,
+  clinicName: string,
+  deviceId: string,
+): Promise<{ device: TestDevice; token: string; clinicId: string }> {
+  const { clinicId, code } = await seedClinic(server, clinicName);
+  const device = new TestDevice(server, deviceId);
+  const response = await device.enroll(code);
+  if (response.statusCode !== 200) throw new Error(`enrollment failed: ${response.body}`);
+  return { device, token: await device.token(), clinicId };
+}
+
+/** A storage whose clinic handles run `beforeAppend` before each appendChanges (to hold a write in flight). */
+export function storageWithAppendHook(storage: SyncStorage, beforeAppend: () => Promise<void>): SyncStorage {
+  const bind = (target: object, key: string | symbol): unknown => {
+    const value: unknown = Reflect.get(target, key);
+    return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+  };
+  return new Proxy(storage, {
+    get(target, key) {
+      if (key !== 'clinic') return bind(target, key);
+      return async (clinicId: string) => {
+        const store = await target.clinic(clinicId);
+        return new Proxy(store, {
+          get(inner, innerKey) {
+            if (innerKey !== 'appendChanges') return bind(inner, innerKey);
+            return async (batch: Parameters<typeof store.appendChanges>[0]) => {
+              await beforeAppend();
+              return inner.appendChanges(batch);
+            };
+          },
+        });
+      };
+    },
+  });
+}

@@ -1,0 +1,137 @@
+/**
+ * The sync server's Fastify app: `createSyncServer` wires the storage, the server keys and a
+ * clock into one plugin per area (health, devices, sync, audit), behind one error envelope,
+ * security headers on every answer, a body limit and structured logs that never carry a request
+ * body (pulled and pushed changes hold patient data). The caller listens and closes; closing
+ * waits for requests in flight, so no write a device was told succeeded is lost.
+ */
+import type { ServerOptions as HttpsServerOptions } from 'node:https';
+import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import pino, { type Logger } from 'pino';
+import type { Clock } from '../shared/clock.js';
+import { AuthRateLimits, type RateLimitSettings } from './auth/rate-limits.js';
+import type { ServerKeys } from './auth/server-keys.js';
+import { UsedChallenges } from './auth/tokens.js';
+import { ClinicAuditLogs } from './http/audit-log.js';
+import { auditRoutes } from './http/audit-routes.js';
+import { changeRoutes } from './http/change-routes.js';
+import { deviceRoutes } from './http/device-routes.js';
+import { SyncHttpError, envelopeForFrameworkError, sendSyncError } from './http/errors.js';
+import { healthRoutes } from './http/health-routes.js';
+import { SYNC_PROTOCOL_VERSION } from './http/protocol.js';
+import type { SyncServerContext } from './http/route-context.js';
+import { applySecurityHeaders } from './http/security-headers.js';
+import { nodeSha256 } from './storage/node-crypto.js';
+import { DeviceRevokedError, InvalidInputError, type SyncStorage, UnknownDeviceError } from './storage/storage.js';
+
+/** Largest request body: a push of 100 transactions fits; attachments will have their own route. */
+export const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
+
+/** What the server is built from. */
+export interface SyncServerOptions {
+  readonly storage: SyncStorage;
+  readonly serverKeys: ServerKeys;
+  readonly clock: Clock;
+  /** Where logs go (pino); a JSON logger on stdout by default. */
+  readonly logger?: Logger;
+  readonly bodyLimit?: number;
+  readonly rateLimits?: RateLimitSettings;
+  /** The protocol version this server speaks (tests override it). */
+  readonly protocolVersion?: number;
+  /** TLS certificate and key; with them the server speaks HTTPS only and sends HSTS. */
+  readonly tls?: Pick<HttpsServerOptions, 'cert' | 'key'>;
+  /** True behind a reverse proxy whose X-Forwarded-For is to be believed (rate limits key on it). */
+  readonly trustProxy?: boolean;
+}
+
+/** Builds the server; call `listen` on it. Closing it does not close the storage. */
+export function createSyncServer(options: SyncServerOptions): FastifyInstance {
+  const log = options.logger ?? pino({ level: 'info', base: { service: 'sync-server' } });
+  const tls = options.tls !== undefined;
+  const app = Fastify({
+    loggerInstance: log,
+    // Fastify's request logs would record URLs; the onResponse hook logs the route pattern instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    trustProxy: options.trustProxy ?? false,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    ...(tls ? { https: { ...options.tls, minVersion: 'TLSv1.2' as const } } : {}),
+    frameworkErrors: (error, _request, reply) => {
+      applySecurityHeaders(reply, tls);
+      const { code, message } = envelopeForFrameworkError(error);
+      void sendSyncError(reply, code, message);
+    },
+  }) as unknown as FastifyInstance;
+
+  const context: SyncServerContext = {
+    storage: options.storage,
+    keys: options.serverKeys,
+    clock: options.clock,
+    log,
+    protocolVersion: options.protocolVersion ?? SYNC_PROTOCOL_VERSION,
+    rateLimits: new AuthRateLimits(options.rateLimits),
+    usedChallenges: new UsedChallenges(),
+    auditLogs: new ClinicAuditLogs(nodeSha256, options.serverKeys),
+    routes: [],
+  };
+
+  // Devices speak JSON only; a text/plain body is what a cross-site form could send.
+  app.removeContentTypeParser('text/plain');
+  app.decorateRequest('clinicId', null);
+  app.decorateRequest('deviceId', null);
+
+  // Closing waits for requests in flight. A keep-alive connection whose request ends after close
+  // began would hold the server open, so answers given while closing also close their connection.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+
+  app.addHook('onSend', async (_request, reply, payload) => {
+    applySecurityHeaders(reply, tls);
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    // The route pattern, never the URL (its query can hold ids), and never a body.
+    request.log.info(
+      {
+        event: 'request',
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+        clinicId: request.clinicId,
+        deviceId: request.deviceId,
+      },
+      'request',
+    );
+  });
+
+  app.setErrorHandler<FastifyError | SyncHttpError>((error, request, reply) => {
+    if (error instanceof SyncHttpError) return sendSyncError(reply, error.code, error.message, error.retryAfterMs);
+    // A storage refusal no route translated: its class says what happened; its message stays here.
+    if (error instanceof InvalidInputError)
+      return sendSyncError(reply, 'VALIDATION_FAILED', 'The request is not valid.');
+    if (error instanceof DeviceRevokedError || error instanceof UnknownDeviceError) {
+      return sendSyncError(reply, 'DEVICE_REVOKED', 'This device was revoked; it must be enrolled again.');
+    }
+    const { code, message } = envelopeForFrameworkError(error);
+    // The kind of failure only: messages can quote the request or stored values.
+    if (code === 'INTERNAL') {
+      request.log.error({ event: 'request.failed', error: error.name, code: error.code ?? null }, 'request failed');
+    }
+    return sendSyncError(reply, code, message);
+  });
+
+  app.setNotFoundHandler((_request, reply) => sendSyncError(reply, 'NOT_FOUND', 'There is no such route.'));
+
+  void app.register(healthRoutes(context));
+  void app.register(deviceRoutes(context));
+  void app.register(changeRoutes(context));
+  void app.register(auditRoutes(context));
+  return app;
+}
