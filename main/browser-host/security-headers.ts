@@ -3,19 +3,9 @@
  * serves a clinic's patient records to a browser on this machine, so the page may run only its
  * own code, may not be framed or opened by another site, and nothing is cached.
  */
+import { CONTENT_SECURITY_POLICY } from '../../shared/web-content.js';
 
-/** Only this origin's scripts, styles and connections; no plugins, no framing, no <base> tricks. */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-  "form-action 'self'",
-].join('; ');
+export { CONTENT_SECURITY_POLICY };
 
 /** The headers, by name. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {

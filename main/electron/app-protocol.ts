@@ -8,6 +8,7 @@
 import { lstat, readFile } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
 import { APP_HOST, APP_SCHEME, parseAppUrl } from './app-origin.js';
+import { CONTENT_SECURITY_POLICY, UI_CONTENT_TYPES } from '../../shared/web-content.js';
 
 /**
  * How Chromium treats the scheme. `standard` gives it real origins (relative URLs, storage per
@@ -20,22 +21,7 @@ export const APP_SCHEME_PRIVILEGES = {
   privileges: { standard: true, secure: true, supportFetchAPI: true },
 } as const;
 
-/**
- * The browser host's policy (main/browser-host/security-headers.ts), word for word: only this
- * origin's scripts, styles and connections; no inline script or eval; no plugins, framing or
- * <base> tricks.
- */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-  "form-action 'self'",
-].join('; ');
+export { CONTENT_SECURITY_POLICY };
 
 /** Headers on every response of the protocol, errors included. */
 export const APP_RESPONSE_HEADERS: Readonly<Record<string, string>> = {
@@ -48,24 +34,7 @@ export const APP_RESPONSE_HEADERS: Readonly<Record<string, string>> = {
   'cache-control': 'no-store',
 };
 
-const CONTENT_TYPES: Readonly<Record<string, string>> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.webp': 'image/webp',
-  '.gif': 'image/gif',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.txt': 'text/plain; charset=utf-8',
-};
+const CONTENT_TYPES = UI_CONTENT_TYPES;
 
 /** The MIME type served for a file name; unknown kinds are plain bytes (and nosniff keeps them so). */
 export function contentTypeOf(fileName: string): string {
