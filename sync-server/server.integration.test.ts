@@ -15,7 +15,9 @@ import {
   describeEachStorage,
   enrolledDevice,
   seedClinic,
+  seedDirectoryUser,
   storageWithAppendHook,
+  validBatch,
 } from './http/test-support.js';
 
 describeEachStorage('sync server', (setup) => {
@@ -34,6 +36,7 @@ describeEachStorage('sync server', (setup) => {
         'POST /v1/auth/challenge',
         'POST /v1/auth/token',
         'POST /v1/changes',
+        'GET /v1/changes/quarantine',
         'GET /v1/changes',
         'POST /v1/audit',
         'GET /v1/audit/checkpoint',
@@ -129,15 +132,13 @@ describeEachStorage('sync server', (setup) => {
           }),
       });
       const { device, token, clinicId } = await enrolledDevice(server, 'Clinic', 'dev-1');
+      await seedDirectoryUser(server, clinicId);
       await server.app.listen({ host: '127.0.0.1', port: 0 });
       const port = (server.app.server.address() as AddressInfo).port;
       const push = fetch(`http://127.0.0.1:${port}/v1/changes`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, [PROTOCOL_HEADER]: '1' },
-        body: JSON.stringify({
-          protocolVersion: 1,
-          batches: [{ txId: 'tx1', changes: makeBatch(device.deviceId, 'tx1', 1).changes }],
-        }),
+        body: JSON.stringify({ protocolVersion: 1, batches: [validBatch(device.deviceId, 1)] }),
       });
       await entered;
       const closed = server.app.close();
@@ -231,14 +232,10 @@ describeEachStorage('sync server', (setup) => {
   describe('changes', () => {
     it('assigns server numbers and answers a re-push with the same numbers', async () => {
       const server = await setup();
-      const { device, token } = await enrolledDevice(server, 'Clinic', 'dev-1');
-      const body = {
-        protocolVersion: 1,
-        batches: [
-          { txId: 'tx1', changes: makeBatch(device.deviceId, 'tx1', 2).changes },
-          { txId: 'tx2', changes: makeBatch(device.deviceId, 'tx2', 1).changes },
-        ],
-      };
+      const { device, token, clinicId } = await enrolledDevice(server, 'Clinic', 'dev-1');
+      await seedDirectoryUser(server, clinicId);
+      const tx1 = validBatch(device.deviceId, 2);
+      const body = { protocolVersion: 1, batches: [tx1, validBatch(device.deviceId, 1)] };
       const first = await server.call('POST', '/v1/changes', { token, body });
       expect(first.statusCode).toBe(200);
       const seqs = first
@@ -249,17 +246,18 @@ describeEachStorage('sync server', (setup) => {
       expect(seqs).toEqual([1, 2, 3]);
       const again = await server.call('POST', '/v1/changes', { token, body });
       expect(again.json().batches[0].changes).toEqual([
-        { changeId: 'tx1-c1', serverSeq: 1, inserted: false },
-        { changeId: 'tx1-c2', serverSeq: 2, inserted: false },
+        { changeId: tx1.changes[0]!.changeId, serverSeq: 1, inserted: false },
+        { changeId: tx1.changes[1]!.changeId, serverSeq: 2, inserted: false },
       ]);
     });
 
     it('pulls in pages with hasMore and a cursor', async () => {
       const server = await setup();
-      const { device, token } = await enrolledDevice(server, 'Clinic', 'dev-1');
+      const { device, token, clinicId } = await enrolledDevice(server, 'Clinic', 'dev-1');
+      await seedDirectoryUser(server, clinicId);
       await server.call('POST', '/v1/changes', {
         token,
-        body: { protocolVersion: 1, batches: [{ txId: 'tx1', changes: makeBatch(device.deviceId, 'tx1', 5).changes }] },
+        body: { protocolVersion: 1, batches: [validBatch(device.deviceId, 5)] },
       });
       const first = (await server.call('GET', '/v1/changes?after=0&limit=3', { token })).json();
       expect(first.changes.map((change: { serverSeq: number }) => change.serverSeq)).toEqual([1, 2, 3]);

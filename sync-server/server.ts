@@ -42,6 +42,8 @@ export interface SyncServerOptions {
   readonly tls?: Pick<HttpsServerOptions, 'cert' | 'key'>;
   /** True behind a reverse proxy whose X-Forwarded-For is to be believed (rate limits key on it). */
   readonly trustProxy?: boolean;
+  /** How far a pushed change's clock may run ahead of the server's before it is held back (default 5 min). */
+  readonly maxClockAheadMs?: number;
 }
 
 /** Builds the server; call `listen` on it. Closing it does not close the storage. */
@@ -75,6 +77,7 @@ export function createSyncServer(options: SyncServerOptions): FastifyInstance {
     usedChallenges: new UsedChallenges(),
     auditLogs: new ClinicAuditLogs(nodeSha256, options.serverKeys),
     routes: [],
+    ...(options.maxClockAheadMs === undefined ? {} : { maxClockAheadMs: options.maxClockAheadMs }),
   };
 
   // Devices speak JSON only; a text/plain body is what a cross-site form could send.

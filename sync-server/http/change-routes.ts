@@ -3,6 +3,12 @@
  * batch each, applied atomically and idempotently by change id), `GET /v1/changes` pulls the
  * clinic's changes after a cursor, in pages. The clinic is the token's; a batch's device is the
  * token's device.
+ *
+ * Every pushed batch is re-validated (sync/validate-batch.ts) and is then accepted, quarantined
+ * as a whole (acknowledged with reasons, never in the change log, listed by
+ * `GET /v1/changes/quarantine`), or held back for a clock ahead of the server's (`retry`). The
+ * envelope (ids, the token's device, the batch's transaction) is still checked as a request: a
+ * push that breaks it is a client bug and is refused with 400, storing nothing of that batch.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
@@ -15,6 +21,7 @@ import {
   changeInputSchema,
   recordIdSchema,
 } from '../storage/storage.js';
+import { pushBatch } from '../sync/push-batch.js';
 import { SyncHttpError } from './errors.js';
 import { type SyncServerContext, defineRoute, queryCountSchema } from './route-context.js';
 
@@ -38,6 +45,11 @@ const pushBodySchema = z
     'too many changes in one push',
   );
 
+const quarantineQuerySchema = z.strictObject({
+  after: queryCountSchema.optional(),
+  limit: queryCountSchema.pipe(z.number().min(1).max(MAX_PAGE_SIZE)).optional(),
+});
+
 const pullQuerySchema = z.strictObject({
   after: queryCountSchema,
   limit: queryCountSchema.pipe(z.number().min(1).max(MAX_PAGE_SIZE)).optional(),
@@ -60,15 +72,40 @@ export function changeRoutes(context: SyncServerContext): FastifyPluginAsync {
         }
         const results = [];
         // Batches are separate transactions, applied in order; a refused batch stops the push and
-        // the ones before it stay applied (a re-push is idempotent).
+        // the ones before it stay applied (a re-push is idempotent). A quarantined batch does not
+        // stop it: it is answered, and the batches behind it go on.
         for (const [index, batch] of body.batches.entries()) {
+          const stray = batch.changes.some(
+            (change) => change.deviceId !== auth.device.deviceId || change.txId !== batch.txId,
+          );
+          const ids = new Set(batch.changes.map((change) => change.changeId));
+          if (stray || ids.size !== batch.changes.length) {
+            throw new SyncHttpError(
+              'VALIDATION_FAILED',
+              `Batch ${index} is not valid; batches before it were applied.`,
+            );
+          }
           try {
-            const result = await auth.store.appendChanges({
-              deviceId: auth.device.deviceId,
-              txId: batch.txId,
-              changes: batch.changes,
-            });
-            results.push({ txId: batch.txId, changes: result.changes });
+            const { outcome, effects } = await pushBatch(
+              auth.store,
+              auth.device.deviceId,
+              batch.txId,
+              batch.changes,
+              context.clock.now(),
+              context.maxClockAheadMs,
+            );
+            if (outcome.status !== 'accepted') {
+              request.log.info({ event: 'sync.batch_held', status: outcome.status }, 'batch not accepted');
+            }
+            for (const reason of effects.securityReasons) {
+              await auth.store.appendSecurityEvent({
+                kind: 'sync.change_quarantined',
+                deviceId: auth.device.deviceId,
+                userId: null,
+                details: { reason, txId: batch.txId },
+              });
+            }
+            results.push(outcome);
           } catch (error) {
             if (error instanceof InvalidInputError) {
               throw new SyncHttpError(
@@ -89,6 +126,35 @@ export function changeRoutes(context: SyncServerContext): FastifyPluginAsync {
           }
         }
         return { batches: results, clientOutdated: protocol === 'outdated' };
+      },
+    });
+
+    defineRoute(app, context, {
+      method: 'GET',
+      url: '/v1/changes/quarantine',
+      summary: "Lists the calling device's quarantined changes, oldest first, in pages.",
+      authenticated: true,
+      query: quarantineQuerySchema,
+      async handler({ query, auth }) {
+        const page = await auth.store.listQuarantinedChanges({
+          deviceId: auth.device.deviceId,
+          after: query.after ?? 0,
+          limit: query.limit ?? DEFAULT_PULL_LIMIT,
+        });
+        const changes = page.changes.map((change) => ({
+          quarantineSeq: change.quarantineSeq,
+          changeId: change.changeId,
+          txId: change.txId,
+          userId: change.userId,
+          entity: change.entity,
+          rowId: change.rowId,
+          op: change.op,
+          hlc: change.hlc,
+          reason: change.reason,
+          detail: change.detail,
+          quarantinedAt: change.quarantinedAt,
+        }));
+        return { changes, hasMore: page.hasMore, cursor: page.cursor };
       },
     });
 

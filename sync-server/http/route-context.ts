@@ -34,6 +34,8 @@ export interface SyncServerContext {
   readonly auditLogs: ClinicAuditLogs;
   /** Every route defined with defineRoute, for the machine-readable API description. */
   readonly routes: RouteDescription[];
+  /** How far a pushed change's clock may run ahead of the server's (sync/validate-batch.ts default otherwise). */
+  readonly maxClockAheadMs?: number;
 }
 
 /** One route as the API description lists it. */

@@ -9,7 +9,15 @@ import { expect, it } from 'vitest';
 import { deriveServerKeys } from '../auth/server-keys.js';
 import { issueToken } from '../auth/tokens.js';
 import { makeBatch } from '../storage/conformance-fixtures.js';
-import { TestDevice, describeEachStorage, enrolledDevice, seedClinic } from './test-support.js';
+import {
+  TestDevice,
+  describeEachStorage,
+  enrolledDevice,
+  seedClinic,
+  seedDirectoryUser,
+  testUlid,
+  validBatch,
+} from './test-support.js';
 
 describeEachStorage('tenant isolation over HTTP', (setup) => {
   it('refuses every attempt of a clinic A device on clinic B and leaks none of B', async () => {
@@ -27,13 +35,20 @@ describeEachStorage('tenant isolation over HTTP', (setup) => {
     const bDevice = new TestDevice(server, bravo.deviceId);
     expect((await bDevice.enroll(b.code, bravo.deviceName)).statusCode).toBe(200);
     const bToken = await bDevice.token();
-    const bBatch = makeBatch(bravo.deviceId, 'bravo-tx-Pp4Ws', 3);
-    for (const change of bBatch.changes) change.fields = { first_name: bravo.patientName };
+    await seedDirectoryUser(server, b.clinicId);
+    const bBatch = validBatch(bravo.deviceId, 3, { fields: { first_name: bravo.patientName } });
     const bPush = await server.call('POST', '/v1/changes', {
       token: bToken,
       body: { protocolVersion: 1, batches: [{ txId: bBatch.txId, changes: bBatch.changes }] },
     });
     expect(bPush.statusCode).toBe(200);
+    // And a quarantined batch (an unknown user), which B's device may list and A's may not.
+    const bQuarantined = validBatch(bravo.deviceId, 1, { userId: testUlid() });
+    const bHeld = await server.call('POST', '/v1/changes', {
+      token: bToken,
+      body: { protocolVersion: 1, batches: [bQuarantined] },
+    });
+    expect(bHeld.json().batches[0].status).toBe('quarantined');
     const bEntries = bDevice.chain.next(5, { mark: bravo.auditMark });
     expect(
       (await server.call('POST', '/v1/audit', { token: bToken, body: bDevice.auditPush(bEntries) })).statusCode,
@@ -41,11 +56,10 @@ describeEachStorage('tenant isolation over HTTP', (setup) => {
 
     // Clinic A: one valid device, one that will be revoked.
     const { device: a, token, clinicId: aClinicId } = await enrolledDevice(server, 'Alpha Dental', 'alpha-device-1');
-    const aChanges = makeBatch(a.deviceId, 'alpha-tx-1', 1).changes;
-    await server.call('POST', '/v1/changes', {
-      token,
-      body: { protocolVersion: 1, batches: [{ txId: 'alpha-tx-1', changes: aChanges }] },
-    });
+    await seedDirectoryUser(server, aClinicId);
+    const aBatch = validBatch(a.deviceId, 1);
+    const aChanges = aBatch.changes;
+    await server.call('POST', '/v1/changes', { token, body: { protocolVersion: 1, batches: [aBatch] } });
     await server.call('POST', '/v1/audit', { token, body: a.auditPush(a.chain.next(1)) });
     const revoked = new TestDevice(server, 'alpha-device-2');
     const aStore = await server.storage.clinic(aClinicId);
@@ -54,7 +68,13 @@ describeEachStorage('tenant isolation over HTTP', (setup) => {
     const revokedToken = await revoked.token();
     await aStore.revokeDevice({ deviceId: revoked.deviceId, reason: 'lost' });
 
-    const markers = [...Object.values(bravo), b.clinicId, bBatch.txId, ...bEntries.map((entry) => entry.hash)];
+    const markers = [
+      ...Object.values(bravo),
+      b.clinicId,
+      bBatch.txId,
+      bQuarantined.txId,
+      ...bEntries.map((entry) => entry.hash),
+    ];
     const responses: Array<[string, LightMyRequestResponse]> = [];
     const attempt = async (name: string, response: Promise<LightMyRequestResponse>) => {
       responses.push([name, await response]);
@@ -69,6 +89,7 @@ describeEachStorage('tenant isolation over HTTP', (setup) => {
     // The clinic named in headers, query and body.
     for (const url of [
       '/v1/changes?after=0',
+      '/v1/changes/quarantine?after=0',
       '/v1/audit/checkpoint',
       '/v1/audit/proof/inclusion?index=0&size=1',
       '/v1/audit/proof/consistency?from=1&to=1',
@@ -172,6 +193,7 @@ describeEachStorage('tenant isolation over HTTP', (setup) => {
     const own = [
       await server.call('GET', '/v1/changes?after=0', { token: fresh }),
       await server.call('GET', '/v1/audit/checkpoint', { token: fresh }),
+      await server.call('GET', '/v1/changes/quarantine', { token: fresh }),
       await server.call('GET', '/v1/audit/proof/inclusion?index=0&size=1', { token: fresh }),
     ];
     for (const response of own) {
@@ -179,14 +201,22 @@ describeEachStorage('tenant isolation over HTTP', (setup) => {
       for (const marker of markers) expect(response.body).not.toContain(marker);
     }
     expect(own[0]!.json().changes).toHaveLength(1);
+    expect(own[2]!.json().changes).toEqual([]);
 
     // B is unchanged and no log line carries B's data.
     const bStore = await server.storage.clinic(b.clinicId);
     expect((await bStore.pullChanges({ after: 0, limit: 100 })).changes).toHaveLength(3);
+    expect(
+      (await bStore.listQuarantinedChanges({ deviceId: bravo.deviceId, after: 0, limit: 10 })).changes,
+    ).toHaveLength(1);
     expect(await bStore.auditLogSize()).toBe(5);
     const logText = server.logs.join('');
     expect(server.logs.length).toBeGreaterThan(40);
-    for (const marker of [...Object.values(bravo).filter((value) => value !== bravo.deviceId), bBatch.txId]) {
+    for (const marker of [
+      ...Object.values(bravo).filter((value) => value !== bravo.deviceId),
+      bBatch.txId,
+      bQuarantined.txId,
+    ]) {
       expect(logText).not.toContain(marker);
     }
     // B's own requests logged B's ids; no line about an attack names B's clinic.

@@ -20,7 +20,8 @@ import { type TestDatabase, createTestDatabase } from '../storage/postgres/test-
 import { openPostgresSyncStorage } from '../storage/postgres/postgres-storage.js';
 import { masterKeySource } from '../storage/sqlite/key-source.js';
 import { openSqliteSyncStorage } from '../storage/sqlite/sqlite-storage.js';
-import type { AuditEntryInput, SyncStorage } from '../storage/storage.js';
+import type { AuditEntryInput, ChangeInput, SyncStorage } from '../storage/storage.js';
+import { encodeHlc } from '../../shared/sync/hlc.js';
 import { auditHeadMessage } from './audit-routes.js';
 import { PROTOCOL_HEADER, SYNC_PROTOCOL_VERSION } from './protocol.js';
 
@@ -54,6 +55,7 @@ export interface TestServerOptions {
   readonly bodyLimit?: number;
   /** Wraps the storage the app sees (the test keeps the real one), to delay or observe calls. */
   readonly wrapStorage?: (storage: SyncStorage) => SyncStorage;
+  readonly maxClockAheadMs?: number;
 }
 
 /** Builds a server over an open storage. */
@@ -73,6 +75,7 @@ export async function startTestServer(
     rateLimits: options.rateLimits ?? GENEROUS_RATE_LIMITS,
     ...(options.protocolVersion === undefined ? {} : { protocolVersion: options.protocolVersion }),
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
+    ...(options.maxClockAheadMs === undefined ? {} : { maxClockAheadMs: options.maxClockAheadMs }),
   });
   await app.ready();
   return {
@@ -251,4 +254,70 @@ export function storageWithAppendHook(storage: SyncStorage, beforeAppend: () => 
       };
     },
   });
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+let ulidCounter = 0;
+
+/** A fresh, valid ULID (unique within the test process; time part fixed). */
+export function testUlid(): string {
+  let n = ++ulidCounter;
+  let tail = '';
+  for (let i = 0; i < 16; i++) {
+    tail = CROCKFORD[n % 32]! + tail;
+    n = Math.floor(n / 32);
+  }
+  return `01JC000000${tail}`;
+}
+
+/** A user id the tests make an Admin of (see `seedDirectoryUser`). */
+export const TEST_ADMIN_ID = '01JC0000000000000000ADM1N0';
+
+/** Puts a user with a role straight into the server's user directory (as accepted `user` changes would). */
+export async function seedDirectoryUser(
+  server: TestServer,
+  clinicId: string,
+  userId: string = TEST_ADMIN_ID,
+  role: 'Admin' | 'Dentist' | 'Receptionist' | 'Staff' = 'Admin',
+): Promise<void> {
+  const store = await server.storage.clinic(clinicId);
+  await store.updateUserDirectory([{ userId, role, roleHlc: encodeHlc({ wallMs: 1, counter: 0, deviceId: 'seed' }) }]);
+}
+
+/** Options of a valid change. */
+export interface ValidChangeOptions {
+  readonly userId?: string;
+  readonly entity?: string;
+  readonly op?: 'insert' | 'update' | 'delete';
+  readonly rowId?: string;
+  readonly fields?: Record<string, string | number | boolean | null>;
+  /** The change's HLC wall time (the server clock's start by default). */
+  readonly wallMs?: number;
+}
+
+/** One change the shared schema accepts: by default a patient update by the test Admin. */
+export function validChange(deviceId: string, txId: string, options: ValidChangeOptions = {}): ChangeInput {
+  ulidCounter++;
+  return {
+    changeId: testUlid(),
+    txId,
+    deviceId,
+    userId: options.userId ?? TEST_ADMIN_ID,
+    entity: options.entity ?? 'patient',
+    rowId: options.rowId ?? testUlid(),
+    op: options.op ?? 'update',
+    fields: options.fields ?? { first_name: `Name ${ulidCounter}` },
+    hlc: encodeHlc({ wallMs: options.wallMs ?? 1_760_000_000_000, counter: ulidCounter % 0xffff, deviceId }),
+    schemaVersion: 1,
+  };
+}
+
+/** A batch of `count` valid changes of one new transaction. */
+export function validBatch(
+  deviceId: string,
+  count: number,
+  options: ValidChangeOptions = {},
+  txId: string = testUlid(),
+): { txId: string; changes: ChangeInput[] } {
+  return { txId, changes: Array.from({ length: count }, () => validChange(deviceId, txId, options)) };
 }

@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import { auditEntryBodySchema } from '../../shared/audit-chain.js';
+import { roleSchema } from '../../shared/permissions.js';
 import { encodedHlcSchema, hlcDeviceIdSchema } from '../../shared/sync/hlc.js';
 import { InvalidInputError } from './errors.js';
 
@@ -388,4 +389,107 @@ export function parseStoredRow<Schema extends z.ZodType>(schema: Schema, row: un
   throw new StoredRowError(
     `a stored ${what} row is invalid at ${issue?.path.join('.') || 'row'}: ${issue?.message ?? ''}`,
   );
+}
+
+// ---- quarantine and the user directory ----
+
+/**
+ * Why a pushed change was quarantined and not applied (stored reasons; all permanent):
+ * - `schema`: it fails the shared change schema (shared/sync/change.ts);
+ * - `forbidden`: the role of the user who made it lacks the permission its entity and operation need;
+ * - `unknown-user`: the server's user directory does not know the user who made it;
+ * - `append-only`: an update or delete of an append-only entity;
+ * - `with-batch`: valid itself, quarantined with the rest of its local transaction.
+ */
+export const quarantineReasonSchema = z.enum(['schema', 'forbidden', 'unknown-user', 'append-only', 'with-batch']);
+export type QuarantineReason = z.infer<typeof quarantineReasonSchema>;
+
+/** One change of a batch to quarantine, with its reason and a short detail (names a field or rule, never a value). */
+export const quarantineEntryInputSchema = z.strictObject({
+  change: changeInputSchema,
+  reason: quarantineReasonSchema,
+  detail: z.string().max(200),
+});
+
+/** The changes of one local transaction, quarantined together. */
+export const quarantineBatchSchema = z
+  .strictObject({
+    deviceId: deviceIdSchema,
+    txId: recordIdSchema,
+    entries: z.array(quarantineEntryInputSchema).min(1).max(MAX_CHANGES_PER_BATCH),
+  })
+  .superRefine((batch, context) => {
+    const seen = new Set<string>();
+    batch.entries.forEach(({ change }, index) => {
+      if (change.deviceId !== batch.deviceId || change.txId !== batch.txId) {
+        context.addIssue({ code: 'custom', path: ['entries', index], message: 'another device or transaction' });
+      }
+      if (seen.has(change.changeId)) {
+        context.addIssue({ code: 'custom', path: ['entries', index, 'changeId'], message: 'repeated in the batch' });
+      }
+      seen.add(change.changeId);
+    });
+  });
+export type QuarantineBatch = z.input<typeof quarantineBatchSchema>;
+
+/** A quarantined change as stored: its identity and the reason, never its field values. */
+export const quarantinedChangeSchema = z.strictObject({
+  quarantineSeq: positiveIntSchema,
+  changeId: recordIdSchema,
+  txId: recordIdSchema,
+  deviceId: deviceIdSchema,
+  userId: recordIdSchema,
+  entity: machineNameSchema,
+  rowId: recordIdSchema,
+  op: changeOpSchema,
+  hlc: z.string(),
+  reason: quarantineReasonSchema,
+  detail: z.string().max(200),
+  quarantinedAt: timeMsSchema,
+});
+export type QuarantinedChange = z.infer<typeof quarantinedChangeSchema>;
+
+/**
+ * Result of ClinicStore.quarantineChanges: the stored quarantine rows of the batch, or
+ * `alreadyAccepted` when a change of the batch is already in the change log (nothing stored).
+ */
+export type QuarantineResult =
+  | { readonly outcome: 'quarantined'; readonly changes: readonly QuarantinedChange[] }
+  | { readonly outcome: 'alreadyAccepted' };
+
+/** A lookup of quarantined changes by id. */
+export const changeIdListSchema = z.array(recordIdSchema).max(MAX_CHANGES_PER_BATCH);
+
+/** A page of one device's quarantined changes. */
+export const quarantineQuerySchema = z.strictObject({
+  deviceId: deviceIdSchema,
+  after: countSchema,
+  limit: z.number().int().min(1).max(MAX_PAGE_SIZE),
+});
+export type QuarantineQuery = z.input<typeof quarantineQuerySchema>;
+
+/** One page of quarantined changes, oldest first; `cursor` is what to pass as `after` next. */
+export interface QuarantinePage {
+  readonly changes: readonly QuarantinedChange[];
+  readonly hasMore: boolean;
+  readonly cursor: number;
+}
+
+/** A clinic user as the server knows them: the role, last writer wins by the HLC that set it. */
+export const directoryUserSchema = z.strictObject({
+  userId: recordIdSchema,
+  role: roleSchema,
+  roleHlc: z.string().min(1).max(82),
+  updatedAt: timeMsSchema,
+});
+export type DirectoryUser = z.infer<typeof directoryUserSchema>;
+
+/** Input of ClinicStore.updateUserDirectory: roles from accepted `user` changes. */
+export const directoryUpdateSchema = z.array(directoryUserSchema.omit({ updatedAt: true })).max(MAX_CHANGES_PER_BATCH);
+export type DirectoryUpdate = z.input<typeof directoryUpdateSchema>;
+
+/** Result of ClinicStore.readUserDirectory: the users asked for that exist, and how many users the clinic has. */
+export interface DirectoryLookup {
+  readonly users: readonly DirectoryUser[];
+  readonly size: number;
 }

@@ -628,6 +628,69 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
     });
   });
 
+  describe(`${harness.name} storage: quarantine and user directory`, () => {
+    const quarantineOf = (deviceId: string, txId: string, count: number) => ({
+      deviceId,
+      txId,
+      entries: Array.from({ length: count }, (_, i) => ({
+        change: makeChange(deviceId, txId, i + 1),
+        reason: i === 0 ? ('forbidden' as const) : ('with-batch' as const),
+        detail: i === 0 ? 'patients.write' : '',
+      })),
+    });
+
+    it('quarantines a batch once, answers a re-push with the stored rows and never logs it as a change', async () => {
+      const { store, device, clock } = await setupWithDevice();
+      const first = await store.quarantineChanges(quarantineOf(device.deviceId, 'tx-q', 2));
+      expect(first.outcome).toBe('quarantined');
+      if (first.outcome !== 'quarantined') return;
+      expect(first.changes.map((change) => [change.changeId, change.reason])).toEqual([
+        ['tx-q-c1', 'forbidden'],
+        ['tx-q-c2', 'with-batch'],
+      ]);
+      clock.advance(1000);
+      const again = await store.quarantineChanges(quarantineOf(device.deviceId, 'tx-q', 2));
+      expect(again).toEqual(first);
+      expect((await store.pullChanges({ after: 0, limit: 10 })).changes).toEqual([]);
+      expect(await store.findQuarantinedChanges(['tx-q-c2', 'nope'])).toEqual([first.changes[1]]);
+      const changed = quarantineOf(device.deviceId, 'tx-q', 1);
+      changed.entries[0]!.change.fields = { first_name: 'Other' };
+      await expect(store.quarantineChanges(changed)).rejects.toBeInstanceOf(ChangeConflictError);
+    });
+
+    it('stores nothing for a batch already in the change log, and lists by device', async () => {
+      const { storage, store, device } = await setupWithDevice();
+      await store.appendChanges(makeBatch(device.deviceId, 'tx-a', 1));
+      expect(await store.quarantineChanges(quarantineOf(device.deviceId, 'tx-a', 1))).toEqual({
+        outcome: 'alreadyAccepted',
+      });
+      const other = await enrollDevice(storage, store, 'device-2');
+      await store.quarantineChanges(quarantineOf(device.deviceId, 'tx-1', 1));
+      await store.quarantineChanges(quarantineOf(other.deviceId, 'tx-2', 1));
+      await store.quarantineChanges(quarantineOf(device.deviceId, 'tx-3', 2));
+      const page = await store.listQuarantinedChanges({ deviceId: device.deviceId, after: 0, limit: 2 });
+      expect(page.changes.map((change) => change.changeId)).toEqual(['tx-1-c1', 'tx-3-c1']);
+      expect(page.hasMore).toBe(true);
+      const rest = await store.listQuarantinedChanges({ deviceId: device.deviceId, after: page.cursor, limit: 2 });
+      expect(rest.changes.map((change) => change.changeId)).toEqual(['tx-3-c2']);
+      expect(rest.hasMore).toBe(false);
+    });
+
+    it('keeps the role of the highest clock in the user directory', async () => {
+      const { store } = await setup();
+      expect(await store.readUserDirectory(['u1'])).toEqual({ users: [], size: 0 });
+      await store.updateUserDirectory([{ userId: 'u1', role: 'Receptionist', roleHlc: 'b' }]);
+      await store.updateUserDirectory([{ userId: 'u1', role: 'Admin', roleHlc: 'a' }]);
+      await store.updateUserDirectory([{ userId: 'u2', role: 'Staff', roleHlc: 'a' }]);
+      let lookup = await store.readUserDirectory(['u1', 'u3']);
+      expect(lookup.size).toBe(2);
+      expect(lookup.users.map((user) => [user.userId, user.role])).toEqual([['u1', 'Receptionist']]);
+      await store.updateUserDirectory([{ userId: 'u1', role: 'Dentist', roleHlc: 'c' }]);
+      lookup = await store.readUserDirectory(['u1']);
+      expect(lookup.users[0]!.role).toBe('Dentist');
+    });
+  });
+
   describe(`${harness.name} storage: cross-tenant isolation`, () => {
     const MARK = 'bravo-secret';
 
@@ -653,6 +716,12 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
       const root = rootOf(nodeSha256, leaves);
       await store.storeCheckpoint({ size: 6, rootHash: root, note: checkpointKeys().sign(`${MARK}.log`, 6, root) });
       await store.appendSecurityEvent({ kind: 'audit.fork', deviceId, userId: `${MARK}-user`, details: { why: MARK } });
+      await store.quarantineChanges({
+        deviceId,
+        txId: `${MARK}-qtx`,
+        entries: [{ change: makeChange(deviceId, `${MARK}-qtx`, 1), reason: 'forbidden', detail: MARK }],
+      });
+      await store.updateUserDirectory([{ userId: `${MARK}-user`, role: 'Admin', roleHlc: `${MARK}-hlc` }]);
       clock.advance(1);
       return { clinic, store, device, chain, leaves, root };
     }
@@ -701,6 +770,8 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
         leaves: await store.auditLeafHashes(0, size),
         checkpoint: await store.latestCheckpoint(),
         events: await store.listSecurityEvents({ after: 0, limit: 1000 }),
+        quarantine: await store.listQuarantinedChanges({ deviceId: `${MARK}-device`, after: 0, limit: 1000 }),
+        directory: await store.readUserDirectory([`${MARK}-user`]),
       });
     }
 
@@ -752,6 +823,19 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
         getCheckpoint: (a) => resolvesTo(a.getCheckpoint(6), null),
         appendSecurityEvent: (a) => a.appendSecurityEvent({ kind: 'probe', deviceId: null, userId: null, details: {} }),
         listSecurityEvents: (a) => a.listSecurityEvents({ after: 0, limit: 1000 }),
+        quarantineChanges: (a) =>
+          refused(
+            a.quarantineChanges({
+              deviceId: victimId,
+              txId: `${MARK}-qtx`,
+              entries: [{ change: makeChange(victimId, `${MARK}-qtx`, 1), reason: 'schema', detail: 'x' }],
+            }),
+            UnknownDeviceError,
+          ),
+        findQuarantinedChanges: (a) => resolvesTo(a.findQuarantinedChanges([`${MARK}-qtx-c1`]), []),
+        listQuarantinedChanges: (a) => a.listQuarantinedChanges({ deviceId: victimId, after: 0, limit: 1000 }),
+        readUserDirectory: (a) => a.readUserDirectory([`${MARK}-user`]),
+        updateUserDirectory: (a) => a.updateUserDirectory([{ userId: `${MARK}-user`, role: 'Staff', roleHlc: 'zzzz' }]),
       };
       expect(Object.keys(attacks).sort()).toEqual([...CLINIC_STORE_OPERATIONS].sort());
 

@@ -36,6 +36,13 @@ import type {
   SecurityEvent,
   SecurityEventInput,
   SecurityEventPage,
+  DirectoryLookup,
+  DirectoryUpdate,
+  QuarantineBatch,
+  QuarantinePage,
+  QuarantineQuery,
+  QuarantineResult,
+  QuarantinedChange,
 } from './records.js';
 
 /** The server's storage: clinics, and a ClinicStore per clinic. */
@@ -121,6 +128,24 @@ export interface ClinicStore {
   appendSecurityEvent(input: SecurityEventInput): Promise<SecurityEvent>;
   /** Security events numbered after `after`, oldest first. */
   listSecurityEvents(query: PageQuery): Promise<SecurityEventPage>;
+
+  /**
+   * Quarantines the changes of one local transaction (never appended to the change log), in one
+   * transaction. Idempotent by change id: changes already quarantined with the same content keep
+   * their stored reason. Returns `alreadyAccepted`, storing nothing, when a change of the batch
+   * is already in the change log. Throws InvalidInputError, UnknownDeviceError,
+   * DeviceRevokedError or ChangeConflictError (an id reused with other content).
+   */
+  quarantineChanges(batch: QuarantineBatch): Promise<QuarantineResult>;
+  /** The quarantined changes among these ids, in quarantine order. */
+  findQuarantinedChanges(changeIds: readonly string[]): Promise<QuarantinedChange[]>;
+  /** One device's quarantined changes after `after`, oldest first. */
+  listQuarantinedChanges(query: QuarantineQuery): Promise<QuarantinePage>;
+
+  /** The directory entries of these users, and the number of users the directory holds. */
+  readUserDirectory(userIds: readonly string[]): Promise<DirectoryLookup>;
+  /** Sets users' roles; an entry replaces a stored role only when its HLC is higher (last writer wins). */
+  updateUserDirectory(entries: DirectoryUpdate): Promise<void>;
 }
 
 /** The operations of a ClinicStore (every member but the clinic id). */
@@ -150,6 +175,11 @@ export const CLINIC_STORE_OPERATIONS = Object.keys({
   getCheckpoint: true,
   appendSecurityEvent: true,
   listSecurityEvents: true,
+  quarantineChanges: true,
+  findQuarantinedChanges: true,
+  listQuarantinedChanges: true,
+  readUserDirectory: true,
+  updateUserDirectory: true,
 } satisfies Record<ClinicStoreOperation, true>) as ClinicStoreOperation[];
 
 export * from './errors.js';

@@ -85,6 +85,13 @@ describe('PostgreSQL storage: row-level security against the app role', () => {
       const root = rootOf(nodeSha256, await store.auditLeafHashes(0, 3));
       await store.storeCheckpoint({ size: 3, rootHash: root, note: checkpointKeys().sign(`${name}.log`, 3, root) });
       await store.appendSecurityEvent({ kind: 'probe', deviceId, userId: null, details: { clinic: name } });
+      const quarantined = makeBatch(deviceId, `${deviceId}-qtx`, 1).changes[0]!;
+      await store.quarantineChanges({
+        deviceId,
+        txId: quarantined.txId,
+        entries: [{ change: quarantined, reason: 'forbidden', detail: 'patients.write' }],
+      });
+      await store.updateUserDirectory([{ userId: 'user-1', role: 'Admin', roleHlc: 'a' }]);
       const { code } = await store.createEnrollmentCode({ ttlMs: 60_000, createdBy: null });
       return { clinic, store, deviceId, code };
     };

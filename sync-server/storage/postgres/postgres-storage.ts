@@ -24,6 +24,15 @@ import { generateEnrollmentCode, hashEnrollmentCode } from '../enrollment-code.j
 import { checkLeafRange, leafHashesFromRows } from '../leaf-range.js';
 import { newUuid } from '../node-crypto.js';
 import {
+  type DirectoryRow,
+  type QuarantineRow,
+  QUARANTINE_COLUMNS,
+  directoryUserFromRow,
+  freshQuarantineEntries,
+  inBatchOrder,
+  quarantinedFromRow,
+} from '../quarantine-rows.js';
+import {
   type AppendAuditResult,
   type AppendChangesResult,
   type AuditBatch,
@@ -50,6 +59,17 @@ import {
   type SecurityEventPage,
   type StoredChange,
   type SyncStorage,
+  type DirectoryLookup,
+  type DirectoryUpdate,
+  type QuarantineBatch,
+  type QuarantinePage,
+  type QuarantineQuery,
+  type QuarantineResult,
+  type QuarantinedChange,
+  changeIdListSchema,
+  directoryUpdateSchema,
+  quarantineBatchSchema,
+  quarantineQuerySchema,
   CheckpointRejectedError,
   DeviceRevokedError,
   DuplicateDeviceError,
@@ -578,6 +598,113 @@ class PostgresClinicStore implements ClinicStore {
         );
       }
       return { changes: plan.result };
+    });
+  }
+
+  async quarantineChanges(input: QuarantineBatch): Promise<QuarantineResult> {
+    const batch = parseInput(quarantineBatchSchema, input);
+    const ids = batch.entries.map((entry) => entry.change.changeId);
+    return this.run(async (client): Promise<QuarantineResult> => {
+      await requireActiveDevice(client, batch.deviceId);
+      // The changes counter lock orders this against appends of the same ids.
+      await lockCounter(client, 'changes');
+      const accepted = await client.query(`SELECT 1 FROM ${SCHEMA}.changes WHERE change_id = ANY($1::text[]) LIMIT 1`, [
+        ids,
+      ]);
+      if (accepted.rowCount) return { outcome: 'alreadyAccepted' };
+      const select = `SELECT ${QUARANTINE_COLUMNS} FROM ${SCHEMA}.quarantined_changes WHERE change_id = ANY($1::text[])`;
+      const stored = (await client.query<QuarantineRow>(select, [ids])).rows;
+      const fresh = freshQuarantineEntries(batch, stored);
+      const now = this.clock.now();
+      for (const { entry, contentHash } of fresh) {
+        const { change } = entry;
+        await client.query(
+          `INSERT INTO ${SCHEMA}.quarantined_changes
+             (change_id, tx_id, device_id, user_id, entity, row_id, op, hlc, reason, detail, content_hash, quarantined_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+          [
+            change.changeId,
+            change.txId,
+            change.deviceId,
+            change.userId,
+            change.entity,
+            change.rowId,
+            change.op,
+            change.hlc,
+            entry.reason,
+            entry.detail,
+            contentHash,
+            now,
+          ],
+        );
+      }
+      return {
+        outcome: 'quarantined',
+        changes: inBatchOrder(batch, (await client.query<QuarantineRow>(select, [ids])).rows),
+      };
+    });
+  }
+
+  async findQuarantinedChanges(changeIds: readonly string[]): Promise<QuarantinedChange[]> {
+    const ids = parseInput(changeIdListSchema, changeIds);
+    const rows = await this.run(
+      async (client) =>
+        (
+          await client.query<QuarantineRow>(
+            `SELECT ${QUARANTINE_COLUMNS} FROM ${SCHEMA}.quarantined_changes
+              WHERE change_id = ANY($1::text[]) ORDER BY quarantine_seq`,
+            [ids],
+          )
+        ).rows,
+    );
+    return rows.map(quarantinedFromRow);
+  }
+
+  async listQuarantinedChanges(query: QuarantineQuery): Promise<QuarantinePage> {
+    const { deviceId, after, limit } = parseInput(quarantineQuerySchema, query);
+    const rows = await this.run(
+      async (client) =>
+        (
+          await client.query<QuarantineRow>(
+            `SELECT ${QUARANTINE_COLUMNS} FROM ${SCHEMA}.quarantined_changes
+              WHERE device_id = $1 AND quarantine_seq > $2 ORDER BY quarantine_seq LIMIT $3`,
+            [deviceId, after, limit + 1],
+          )
+        ).rows,
+    );
+    const changes = rows.slice(0, limit).map(quarantinedFromRow);
+    return { changes, hasMore: rows.length > limit, cursor: changes.at(-1)?.quarantineSeq ?? after };
+  }
+
+  async readUserDirectory(userIds: readonly string[]): Promise<DirectoryLookup> {
+    const ids = parseInput(changeIdListSchema, userIds);
+    return this.run(async (client) => {
+      const rows = (
+        await client.query<DirectoryRow>(
+          `SELECT user_id, role, role_hlc, updated_at FROM ${SCHEMA}.user_directory
+            WHERE user_id = ANY($1::text[]) ORDER BY user_id`,
+          [ids],
+        )
+      ).rows;
+      const size = (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${SCHEMA}.user_directory`))
+        .rows[0]!.n;
+      return { users: rows.map(directoryUserFromRow), size };
+    });
+  }
+
+  async updateUserDirectory(input: DirectoryUpdate): Promise<void> {
+    const entries = parseInput(directoryUpdateSchema, input);
+    await this.run(async (client) => {
+      const now = this.clock.now();
+      for (const entry of entries) {
+        await client.query(
+          `INSERT INTO ${SCHEMA}.user_directory (user_id, role, role_hlc, updated_at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (clinic_id, user_id) DO UPDATE
+             SET role = excluded.role, role_hlc = excluded.role_hlc, updated_at = excluded.updated_at
+             WHERE excluded.role_hlc > ${SCHEMA}.user_directory.role_hlc`,
+          [entry.userId, entry.role, entry.roleHlc, now],
+        );
+      }
     });
   }
 

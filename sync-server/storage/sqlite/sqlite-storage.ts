@@ -19,6 +19,15 @@ import { generateEnrollmentCode, hashEnrollmentCode } from '../enrollment-code.j
 import { checkLeafRange, leafHashesFromRows } from '../leaf-range.js';
 import { newUuid } from '../node-crypto.js';
 import {
+  type DirectoryRow,
+  type QuarantineRow,
+  QUARANTINE_COLUMNS,
+  directoryUserFromRow,
+  freshQuarantineEntries,
+  inBatchOrder,
+  quarantinedFromRow,
+} from '../quarantine-rows.js';
+import {
   type AppendAuditResult,
   type AppendChangesResult,
   type AuditBatch,
@@ -45,6 +54,17 @@ import {
   type SecurityEventPage,
   type StoredChange,
   type SyncStorage,
+  type DirectoryLookup,
+  type DirectoryUpdate,
+  type QuarantineBatch,
+  type QuarantinePage,
+  type QuarantineQuery,
+  type QuarantineResult,
+  type QuarantinedChange,
+  changeIdListSchema,
+  directoryUpdateSchema,
+  quarantineBatchSchema,
+  quarantineQuerySchema,
   CheckpointRejectedError,
   DeviceRevokedError,
   DuplicateDeviceError,
@@ -754,6 +774,88 @@ class SqliteClinicStore implements ClinicStore {
       .all(after, limit + 1) as SecurityEventRow[];
     const events = rows.slice(0, limit).map(securityEventFromRow);
     return { events, hasMore: rows.length > limit, cursor: events.at(-1)?.eventSeq ?? after };
+  }
+
+  async quarantineChanges(input: QuarantineBatch): Promise<QuarantineResult> {
+    const batch = parseInput(quarantineBatchSchema, input);
+    return this.write((): QuarantineResult => {
+      this.requireActiveDevice(batch.deviceId);
+      const ids = JSON.stringify(batch.entries.map((entry) => entry.change.changeId));
+      const accepted = this.sql
+        .get('SELECT 1 FROM changes WHERE change_id IN (SELECT value FROM json_each(?)) LIMIT 1')
+        .get(ids);
+      if (accepted) return { outcome: 'alreadyAccepted' };
+      const select = `SELECT ${QUARANTINE_COLUMNS} FROM quarantined_changes WHERE change_id IN (SELECT value FROM json_each(?))`;
+      const stored = this.sql.get(select).all(ids) as QuarantineRow[];
+      const fresh = freshQuarantineEntries(batch, stored);
+      const now = this.clock.now();
+      const insert = this.sql.get(
+        `INSERT INTO quarantined_changes (${QUARANTINE_COLUMNS.replace('quarantine_seq, ', '')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const { entry, contentHash } of fresh) {
+        const { change } = entry;
+        insert.run(
+          change.changeId,
+          change.txId,
+          change.deviceId,
+          change.userId,
+          change.entity,
+          change.rowId,
+          change.op,
+          change.hlc,
+          entry.reason,
+          entry.detail,
+          contentHash,
+          now,
+        );
+      }
+      return { outcome: 'quarantined', changes: inBatchOrder(batch, this.sql.get(select).all(ids) as QuarantineRow[]) };
+    });
+  }
+
+  async findQuarantinedChanges(changeIds: readonly string[]): Promise<QuarantinedChange[]> {
+    const ids = parseInput(changeIdListSchema, changeIds);
+    const rows = this.sql
+      .get(
+        `SELECT ${QUARANTINE_COLUMNS} FROM quarantined_changes WHERE change_id IN (SELECT value FROM json_each(?)) ORDER BY quarantine_seq`,
+      )
+      .all(JSON.stringify(ids)) as QuarantineRow[];
+    return rows.map(quarantinedFromRow);
+  }
+
+  async listQuarantinedChanges(query: QuarantineQuery): Promise<QuarantinePage> {
+    const { deviceId, after, limit } = parseInput(quarantineQuerySchema, query);
+    const rows = this.sql
+      .get(
+        `SELECT ${QUARANTINE_COLUMNS} FROM quarantined_changes WHERE device_id = ? AND quarantine_seq > ? ORDER BY quarantine_seq LIMIT ?`,
+      )
+      .all(deviceId, after, limit + 1) as QuarantineRow[];
+    const changes = rows.slice(0, limit).map(quarantinedFromRow);
+    return { changes, hasMore: rows.length > limit, cursor: changes.at(-1)?.quarantineSeq ?? after };
+  }
+
+  async readUserDirectory(userIds: readonly string[]): Promise<DirectoryLookup> {
+    const ids = parseInput(changeIdListSchema, userIds);
+    const rows = this.sql
+      .get(
+        'SELECT user_id, role, role_hlc, updated_at FROM user_directory WHERE user_id IN (SELECT value FROM json_each(?)) ORDER BY user_id',
+      )
+      .all(JSON.stringify(ids)) as DirectoryRow[];
+    const size = (this.sql.get('SELECT count(*) AS n FROM user_directory').get() as { n: number }).n;
+    return { users: rows.map(directoryUserFromRow), size };
+  }
+
+  async updateUserDirectory(input: DirectoryUpdate): Promise<void> {
+    const entries = parseInput(directoryUpdateSchema, input);
+    this.write(() => {
+      const now = this.clock.now();
+      const upsert = this.sql.get(
+        `INSERT INTO user_directory (user_id, role, role_hlc, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (user_id) DO UPDATE SET role = excluded.role, role_hlc = excluded.role_hlc, updated_at = excluded.updated_at
+         WHERE excluded.role_hlc > user_directory.role_hlc`,
+      );
+      for (const entry of entries) upsert.run(entry.userId, entry.role, entry.roleHlc, now);
+    });
   }
 
   /** Closes the file (the storage's close does this). */

@@ -4,12 +4,14 @@ import { clinicsMigration } from './0010-clinics.js';
 import { changesMigration } from './0020-changes.js';
 import { auditLogMigration } from './0030-audit-log.js';
 import { securityEventsMigration } from './0040-security-events.js';
+import { quarantineMigration } from './0050-quarantine.js';
 
 export const postgresMigrations: readonly PostgresMigration[] = [
   clinicsMigration,
   changesMigration,
   auditLogMigration,
   securityEventsMigration,
+  quarantineMigration,
 ];
 
 /** The tables the app role works with; every one carries clinic_id under forced row-level security. */
@@ -24,7 +26,16 @@ export const TENANT_TABLES = [
   'audit_entries',
   'audit_checkpoints',
   'security_events',
+  'quarantined_changes',
+  'user_directory',
 ] as const;
 
 /** The append-only log tables: the app role has INSERT and SELECT on them, nothing else. */
-export const LOG_TABLES = ['changes', 'audit_leaves', 'audit_entries', 'audit_checkpoints', 'security_events'] as const;
+export const LOG_TABLES = [
+  'changes',
+  'audit_leaves',
+  'audit_entries',
+  'audit_checkpoints',
+  'security_events',
+  'quarantined_changes',
+] as const;

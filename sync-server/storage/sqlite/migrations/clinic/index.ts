@@ -4,10 +4,12 @@ import { clinicMigration } from './0010-clinic.js';
 import { changesMigration } from './0020-changes.js';
 import { auditLogMigration } from './0030-audit-log.js';
 import { securityEventsMigration } from './0040-security-events.js';
+import { quarantineMigration } from './0050-quarantine.js';
 
 export const clinicMigrations: readonly SqliteMigration[] = [
   clinicMigration,
   changesMigration,
   auditLogMigration,
   securityEventsMigration,
+  quarantineMigration,
 ];

@@ -1,0 +1,111 @@
+/**
+ * The storage-independent half of quarantining a batch and of the user directory: row shapes,
+ * the decision which entries are new, and the conflict check of a re-push. Each storage runs
+ * this inside its own transaction.
+ */
+import { changeContentHash } from './change-append.js';
+import { ChangeConflictError } from './errors.js';
+import {
+  type DirectoryUser,
+  type QuarantinedChange,
+  directoryUserSchema,
+  parseStoredRow,
+  quarantinedChangeSchema,
+  type quarantineBatchSchema,
+} from './records.js';
+import type { z } from 'zod';
+
+/** A quarantined_changes row as both storages read it. */
+export interface QuarantineRow {
+  readonly quarantine_seq: number;
+  readonly change_id: string;
+  readonly tx_id: string;
+  readonly device_id: string;
+  readonly user_id: string;
+  readonly entity: string;
+  readonly row_id: string;
+  readonly op: string;
+  readonly hlc: string;
+  readonly reason: string;
+  readonly detail: string;
+  readonly content_hash: string;
+  readonly quarantined_at: number;
+}
+
+export const QUARANTINE_COLUMNS =
+  'quarantine_seq, change_id, tx_id, device_id, user_id, entity, row_id, op, hlc, reason, detail, content_hash, quarantined_at';
+
+/** A quarantine row as a record (content hash dropped). */
+export function quarantinedFromRow(row: QuarantineRow): QuarantinedChange {
+  return parseStoredRow(
+    quarantinedChangeSchema,
+    {
+      quarantineSeq: row.quarantine_seq,
+      changeId: row.change_id,
+      txId: row.tx_id,
+      deviceId: row.device_id,
+      userId: row.user_id,
+      entity: row.entity,
+      rowId: row.row_id,
+      op: row.op,
+      hlc: row.hlc,
+      reason: row.reason,
+      detail: row.detail,
+      quarantinedAt: row.quarantined_at,
+    },
+    'quarantined change',
+  );
+}
+
+/** A user_directory row. */
+export interface DirectoryRow {
+  readonly user_id: string;
+  readonly role: string;
+  readonly role_hlc: string;
+  readonly updated_at: number;
+}
+
+export function directoryUserFromRow(row: DirectoryRow): DirectoryUser {
+  return parseStoredRow(
+    directoryUserSchema,
+    { userId: row.user_id, role: row.role, roleHlc: row.role_hlc, updatedAt: row.updated_at },
+    'directory user',
+  );
+}
+
+/** One entry to insert, with its content hash. */
+export interface FreshQuarantineEntry {
+  readonly entry: z.output<typeof quarantineBatchSchema>['entries'][number];
+  readonly contentHash: string;
+}
+
+/**
+ * The entries of a batch not quarantined yet; throws ChangeConflictError when a stored one has
+ * other content (a change id reused: a bug or an attack, never a retry).
+ */
+export function freshQuarantineEntries(
+  batch: z.output<typeof quarantineBatchSchema>,
+  stored: readonly QuarantineRow[],
+): FreshQuarantineEntry[] {
+  const byId = new Map(stored.map((row) => [row.change_id, row]));
+  const fresh: FreshQuarantineEntry[] = [];
+  for (const entry of batch.entries) {
+    const contentHash = changeContentHash(entry.change);
+    const existing = byId.get(entry.change.changeId);
+    if (existing) {
+      if (existing.content_hash !== contentHash) throw new ChangeConflictError(entry.change.changeId);
+      continue;
+    }
+    fresh.push({ entry, contentHash });
+  }
+  return fresh;
+}
+
+/** Stored rows in batch order. */
+export function inBatchOrder(
+  batch: z.output<typeof quarantineBatchSchema>,
+  rows: readonly QuarantineRow[],
+): QuarantinedChange[] {
+  const byId = new Map(rows.map((row) => [row.change_id, row]));
+  return batch.entries.map((entry) => quarantinedFromRow(byId.get(entry.change.changeId)!));
+}

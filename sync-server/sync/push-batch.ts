@@ -1,0 +1,81 @@
+/**
+ * One pushed batch (one local transaction) through re-validation: accepted into the change log,
+ * quarantined as a whole, or held back for a clock ahead of the server's. A re-push of a batch
+ * gets the same answer: an accepted batch its server numbers, a quarantined one its stored
+ * reasons (looked up before re-validating, so a role changed since does not change the answer).
+ */
+import type { AppendedChange, ChangeInput, ClinicStore, QuarantineReason } from '../storage/storage.js';
+import { type ChangeRefusal, decideBatch } from './validate-batch.js';
+
+/** The answer for one batch. */
+export type BatchOutcome =
+  | { readonly txId: string; readonly status: 'accepted'; readonly changes: readonly AppendedChange[] }
+  | { readonly txId: string; readonly status: 'quarantined'; readonly changes: readonly ChangeRefusal[] }
+  | { readonly txId: string; readonly status: 'retry'; readonly changes: readonly ChangeRefusal[] };
+
+/** What a quarantine decision left for the caller to record as a security event. */
+export interface PushSideEffects {
+  /** Reasons of a batch quarantined now (not on a re-push) that deserve a security event. */
+  readonly securityReasons: readonly QuarantineReason[];
+}
+
+/** Pushes one batch; throws the storage's typed errors (conflict, revoked device). */
+export async function pushBatch(
+  store: ClinicStore,
+  deviceId: string,
+  txId: string,
+  changes: readonly ChangeInput[],
+  nowMs: number,
+  maxClockAheadMs?: number,
+): Promise<{ outcome: BatchOutcome; effects: PushSideEffects }> {
+  const none: PushSideEffects = { securityReasons: [] };
+  const ids = changes.map((change) => change.changeId);
+  const accept = async (): Promise<BatchOutcome> => {
+    const result = await store.appendChanges({ deviceId, txId, changes: [...changes] });
+    return { txId, status: 'accepted', changes: result.changes };
+  };
+  const quarantine = async (refusals: ReadonlyMap<string, ChangeRefusal>, fresh: boolean) => {
+    const result = await store.quarantineChanges({
+      deviceId,
+      txId,
+      entries: changes.map((change) => {
+        const refusal = refusals.get(change.changeId);
+        const reason: QuarantineReason = refusal && refusal.reason !== 'clock-ahead' ? refusal.reason : 'with-batch';
+        return { change, reason, detail: refusal?.detail ?? '' };
+      }),
+    });
+    if (result.outcome === 'alreadyAccepted') return { outcome: await accept(), effects: none };
+    const outcome: BatchOutcome = {
+      txId,
+      status: 'quarantined',
+      changes: result.changes.map((row) => ({ changeId: row.changeId, reason: row.reason, detail: row.detail })),
+    };
+    const securityReasons = fresh
+      ? [...new Set(result.changes.map((row) => row.reason))].filter(
+          (reason) => reason === 'forbidden' || reason === 'unknown-user',
+        )
+      : [];
+    return { outcome, effects: { securityReasons } };
+  };
+
+  const stored = await store.findQuarantinedChanges(ids);
+  if (stored.length > 0) {
+    return quarantine(new Map(stored.map((row) => [row.changeId, { ...row }])), false);
+  }
+  const userIds = [...new Set(changes.map((change) => change.userId))];
+  const directory = await store.readUserDirectory(userIds);
+  const decision = decideBatch(changes, directory, nowMs, maxClockAheadMs);
+  switch (decision.kind) {
+    case 'accept': {
+      const outcome = await accept();
+      // After the append: a crash in between leaves the directory behind the log, and the
+      // device, not having been answered, pushes again, which re-applies these (idempotent).
+      if (decision.directoryUpdates.length > 0) await store.updateUserDirectory(decision.directoryUpdates);
+      return { outcome, effects: none };
+    }
+    case 'quarantine':
+      return quarantine(new Map(decision.refusals.map((refusal) => [refusal.changeId, refusal])), true);
+    case 'retry':
+      return { outcome: { txId, status: 'retry', changes: decision.refusals }, effects: none };
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * Re-validation of pushed changes (docs/sync-protocol.md, "Re-validation and quarantine"). The
+ * server trusts no device: every change of a pushed batch is checked again, in this order,
+ *
+ * 1. append-only: an update or delete of an append-only entity (`append-only`);
+ * 2. the SHARED change schema, shared/sync/change.ts, the one devices record with (`schema`);
+ * 3. the user who made it, in the server's user directory (`unknown-user`);
+ * 4. the permission its entity and operation need, for that user's role, from the shared
+ *    permission matrix (`forbidden`);
+ * 5. its clock: an HLC wall time more than `maxClockAheadMs` ahead of the server (`clock-ahead`).
+ *
+ * The first four are permanent: the same change fails them forever. The batch is one local
+ * transaction, applied together or not at all, so one permanently invalid change quarantines the
+ * whole batch (the others with reason `with-batch`). A clock ahead of the server is transient:
+ * nothing is stored and the device retries later.
+ *
+ * Pure: the caller passes the directory lookup and the time.
+ */
+import { type Permission, type Role, roleHasPermission, roleSchema } from '../../shared/permissions.js';
+import { type ChangeRecord, REPLICATED_ENTITIES, changeRecordSchema } from '../../shared/sync/change.js';
+import { encodedHlcSchema } from '../../shared/sync/hlc.js';
+import type { ChangeInput, DirectoryLookup, DirectoryUpdate, QuarantineReason } from '../storage/storage.js';
+
+/** How far a change's clock may run ahead of the server's before it is held back (5 minutes). */
+export const DEFAULT_MAX_CLOCK_AHEAD_MS = 5 * 60_000;
+
+/** Why a change was not accepted: a stored (permanent) reason, or the transient `clock-ahead`. */
+export type RefusalReason = QuarantineReason | 'clock-ahead';
+
+/** One change's refusal, with a detail naming a rule, field or permission (never a value). */
+export interface ChangeRefusal {
+  readonly changeId: string;
+  readonly reason: RefusalReason;
+  readonly detail: string;
+}
+
+/** What to do with a batch. */
+export type BatchDecision =
+  | { readonly kind: 'accept'; readonly directoryUpdates: DirectoryUpdate }
+  | { readonly kind: 'quarantine'; readonly refusals: readonly ChangeRefusal[] }
+  | { readonly kind: 'retry'; readonly refusals: readonly ChangeRefusal[] };
+
+/** Fields a user may change on their own row without users.manage (a password change). */
+const SELF_SERVICE_USER_FIELDS: ReadonlySet<string> = new Set(['password_hash', 'password_changed_at']);
+const ARCHIVE_FIELDS: ReadonlySet<string> = new Set(['archived_at', 'archive_reason']);
+
+/**
+ * The permissions a change needs. Archiving is an update of a patient: it needs patients.write
+ * and, for the archive fields, patients.archive. Append-only entities have no permission in the
+ * matrix yet, so nothing may write them (fail closed) until their slices define one.
+ */
+export function requiredPermissions(change: ChangeRecord): readonly Permission[] | null {
+  const fields = Object.keys(change.fields);
+  switch (change.entity) {
+    case 'patient':
+      return fields.some((field) => ARCHIVE_FIELDS.has(field))
+        ? ['patients.write', 'patients.archive']
+        : ['patients.write'];
+    case 'patient_medical':
+      return ['medical.write'];
+    case 'branch':
+      return ['branches.manage'];
+    case 'user':
+      if (
+        change.op === 'update' &&
+        change.rowId === change.userId &&
+        fields.every((field) => SELF_SERVICE_USER_FIELDS.has(field))
+      ) {
+        return ['session.self'];
+      }
+      return ['users.manage'];
+    case 'clinical_note':
+    case 'payment':
+    case 'consent':
+      return null;
+  }
+}
+
+/** The permanent structural refusal of one change (append-only, then the shared schema), or null. */
+export function structuralRefusal(change: ChangeInput): Omit<ChangeRefusal, 'changeId'> | null {
+  const definition = Object.hasOwn(REPLICATED_ENTITIES, change.entity)
+    ? REPLICATED_ENTITIES[change.entity as keyof typeof REPLICATED_ENTITIES]
+    : null;
+  if (definition?.kind === 'appendOnly' && change.op !== 'insert') {
+    return { reason: 'append-only', detail: `${change.op} of an append-only ${change.entity}` };
+  }
+  const parsed = changeRecordSchema.safeParse(change);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? issue.path.join('.') : 'change';
+    // Our own refinements say which rule failed; zod's texts are reduced to their code.
+    const what = issue?.code === 'custom' ? issue.message : (issue?.code ?? 'invalid');
+    return { reason: 'schema', detail: `${where}: ${what}`.slice(0, 200) };
+  }
+  // The directory reads roles from user changes, so a role must be one the matrix knows.
+  if (change.entity === 'user' && 'role' in change.fields && !roleSchema.safeParse(change.fields.role).success) {
+    return { reason: 'schema', detail: 'fields.role: not a role' };
+  }
+  return null;
+}
+
+/**
+ * The founding Admin: while the clinic's directory is empty (a clinic just connected), the batch
+ * that inserts an Admin user made by that same user is accepted, and fills the directory.
+ */
+function foundingAdmin(changes: readonly ChangeInput[], directory: DirectoryLookup): string | null {
+  if (directory.size > 0) return null;
+  const founder = changes.find(
+    (change) =>
+      change.entity === 'user' &&
+      change.op === 'insert' &&
+      change.rowId === change.userId &&
+      change.fields.role === 'Admin',
+  );
+  return founder?.userId ?? null;
+}
+
+/** Decides a batch (see the file header). */
+export function decideBatch(
+  changes: readonly ChangeInput[],
+  directory: DirectoryLookup,
+  nowMs: number,
+  maxClockAheadMs: number = DEFAULT_MAX_CLOCK_AHEAD_MS,
+): BatchDecision {
+  const roles = new Map<string, Role>(directory.users.map((user) => [user.userId, user.role]));
+  const founder = foundingAdmin(changes, directory);
+  if (founder !== null) roles.set(founder, 'Admin');
+
+  const permanent: Array<ChangeRefusal | null> = changes.map((change) => {
+    const structural = structuralRefusal(change);
+    if (structural) return { changeId: change.changeId, ...structural };
+    const record = change as ChangeRecord;
+    const role = roles.get(record.userId);
+    if (role === undefined) return { changeId: change.changeId, reason: 'unknown-user', detail: 'user' };
+    const needed = requiredPermissions(record);
+    if (needed === null) {
+      return { changeId: change.changeId, reason: 'forbidden', detail: `no permission writes ${record.entity} yet` };
+    }
+    const missing = needed.find((permission) => !roleHasPermission(role, permission));
+    if (missing !== undefined) return { changeId: change.changeId, reason: 'forbidden', detail: missing };
+    return null;
+  });
+  if (permanent.some((refusal) => refusal !== null)) {
+    return {
+      kind: 'quarantine',
+      refusals: changes.map(
+        (change, i) => permanent[i] ?? { changeId: change.changeId, reason: 'with-batch', detail: '' },
+      ),
+    };
+  }
+
+  const ahead = changes.map((change) => {
+    const hlc = encodedHlcSchema.parse(change.hlc);
+    return hlc.wallMs - nowMs > maxClockAheadMs;
+  });
+  if (ahead.some(Boolean)) {
+    return {
+      kind: 'retry',
+      refusals: changes.map((change, i) =>
+        ahead[i]
+          ? { changeId: change.changeId, reason: 'clock-ahead', detail: `more than ${maxClockAheadMs} ms ahead` }
+          : { changeId: change.changeId, reason: 'with-batch', detail: '' },
+      ),
+    };
+  }
+
+  const directoryUpdates: Array<DirectoryUpdate[number]> = [];
+  for (const change of changes) {
+    if (change.entity !== 'user' || change.op === 'delete') continue;
+    const role = roleSchema.safeParse(change.fields.role);
+    if (role.success) directoryUpdates.push({ userId: change.rowId, role: role.data, roleHlc: change.hlc });
+  }
+  return { kind: 'accept', directoryUpdates };
+}
