@@ -14,6 +14,7 @@ import type { CoreServices } from './core-services.js';
 import type { KeyProvider } from './keys/wrapped-key.js';
 import { nodeSha256 } from './platform/node-hashing.js';
 import { type Sources, systemSources } from './platform/sources.js';
+import { SyncEngine, type SyncEngineOptions } from './sync/sync-engine.js';
 
 export interface ClinicCoreOptions {
   readonly dataDir: string;
@@ -29,6 +30,8 @@ export interface ClinicCoreOptions {
    * chain continues in a new epoch so no sequence number is ever reused.
    */
   readonly startNewAuditEpoch?: { readonly reason: 'restored-backup' | 'cloned-database' };
+  /** The sync engine's transport and retry policy (tests inject fetch faults and fast retries). */
+  readonly sync?: SyncEngineOptions;
 }
 
 export type { InvokeResult, TransportContext };
@@ -45,6 +48,7 @@ export class ClinicCore {
     const clinic = new ClinicState(options.dataDir, options.keyProvider, sources);
     if (clinicFilesState(options.dataDir) !== 'none') await clinic.openExisting();
     const limits = new RateLimits({ ...DEFAULT_RATE_LIMITS, ...options.rateLimits });
+    const audit = new AuditLog(nodeSha256, () => sources.clock.now());
     const services: CoreServices = {
       sources,
       clinic,
@@ -53,8 +57,9 @@ export class ClinicCore {
         ...options.sessionPolicy,
       }),
       hasher: new PasswordHasher(options.bcryptCost ?? DEFAULT_BCRYPT_COST),
-      audit: new AuditLog(nodeSha256, () => sources.clock.now()),
+      audit,
       signInFailuresBySource: limits.signInFailuresBySource,
+      sync: new SyncEngine({ clinic, audit, sources }, options.sync),
     };
     if (options.startNewAuditEpoch && clinic.db)
       clinic.startAuditEpoch(services.audit, options.startNewAuditEpoch.reason);

@@ -5,6 +5,7 @@ import type { PasswordHasher } from './auth/password-hasher.js';
 import type { SessionStore } from './auth/session-store.js';
 import type { ClinicState } from './clinic-state.js';
 import type { Sources } from './platform/sources.js';
+import type { SyncEngine } from './sync/sync-engine.js';
 
 export interface CoreServices {
   readonly sources: Sources;
@@ -14,4 +15,6 @@ export interface CoreServices {
   readonly audit: AuditLog;
   /** Failed sign-ins per source address: a brute-force guard independent of the account lockout. */
   readonly signInFailuresBySource: RateLimiterMemory;
+  /** Push and pull with the clinic's sync server. */
+  readonly sync: SyncEngine;
 }

@@ -21,6 +21,7 @@ import {
   patientsUpdateMedicalHistory,
 } from './patients.js';
 import { setupCreateClinic, setupStatus } from './setup.js';
+import { syncConnect, syncNow, syncStatus } from './sync.js';
 import { usersCreate, usersList, usersResetPassword, usersUnlock, usersUpdate } from './users.js';
 
 export const channels = buildChannelRegistry([
@@ -48,6 +49,9 @@ export const channels = buildChannelRegistry([
   patientsUpdateMedicalHistory,
   auditList,
   auditVerify,
+  syncConnect,
+  syncStatus,
+  syncNow,
 ]);
 
 export type Channels = typeof channels;

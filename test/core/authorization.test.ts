@@ -3,13 +3,20 @@
  * with a locked session, and the outcome is checked against the permission matrix. The fixture
  * table is typed over every channel name, so a new channel does not compile until it has one.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { ChannelName } from '../../shared/api/registry.js';
 import { channelNames, channels } from '../../shared/api/registry.js';
 import { PUBLIC, type Role, roleHasPermission, roles } from '../../shared/permissions.js';
 import { TestCaller, type TestClinic, USER_PASSWORD, createTestClinic } from '../support/clinic-fixture.js';
+import { type ListeningServer, operatorClinic, startListeningServer } from '../sync/sync-support.js';
 
 const DENIALS = ['UNAUTHENTICATED', 'SESSION_LOCKED', 'SESSION_EXPIRED', 'FORBIDDEN', 'REAUTH_REQUIRED'];
+
+// sync.connect redeems a code at a real sync server (SQLite, on 127.0.0.1), started on first use.
+let syncServer: ListeningServer | undefined;
+afterAll(async () => {
+  await syncServer?.close();
+});
 
 interface World {
   clinic: TestClinic;
@@ -61,6 +68,13 @@ const validInput: { [K in ChannelName]: (world: World) => Promise<unknown> | unk
   }),
   'audit.list': () => ({}),
   'audit.verify': () => ({}),
+  'sync.connect': async () => {
+    syncServer ??= await startListeningServer();
+    const { code } = await operatorClinic(syncServer.storage);
+    return { serverUrl: syncServer.url, enrollmentCode: code };
+  },
+  'sync.status': () => ({}),
+  'sync.now': () => ({}),
 };
 
 /** Builds a world for one caller. */

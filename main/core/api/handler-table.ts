@@ -4,6 +4,7 @@ import { authHandlers } from '../auth/auth-handlers.js';
 import { branchesHandlers } from '../branches/branches-handlers.js';
 import { patientsHandlers } from '../patients/patients-handlers.js';
 import { setupHandlers } from '../setup/setup-handlers.js';
+import { syncHandlers } from '../sync/sync-handlers.js';
 import { usersHandlers } from '../users/users-handlers.js';
 import type { HandlerTable } from './handler.js';
 
@@ -14,4 +15,5 @@ export const handlerTable: HandlerTable = {
   ...branchesHandlers,
   ...patientsHandlers,
   ...auditHandlers,
+  ...syncHandlers,
 };

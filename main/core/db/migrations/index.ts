@@ -5,6 +5,7 @@ import { usersMigration } from './0020-users.js';
 import { auditMigration } from './0030-audit.js';
 import { patientsMigration } from './0040-patients.js';
 import { syncOutboxMigration } from './0050-sync-outbox.js';
+import { syncEngineMigration } from './0060-sync-engine.js';
 
 export const migrations: readonly Migration[] = [
   clinicMigration,
@@ -12,4 +13,5 @@ export const migrations: readonly Migration[] = [
   auditMigration,
   patientsMigration,
   syncOutboxMigration,
+  syncEngineMigration,
 ];

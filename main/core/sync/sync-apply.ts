@@ -1,0 +1,168 @@
+/**
+ * Applies changes pulled from the server to the local tables (docs/sync-protocol.md, "Device
+ * sync engine (built)"). Each change is merged with shared/sync/merge.ts against the stored
+ * field and row clocks (migration 0050); winning values are written into the table (and the
+ * patient search index), losing values of concurrent edits go to `sync_conflicts`. Nothing here
+ * writes to the outbox: a remote change is not this device's change.
+ *
+ * Runs inside the caller's transaction (one per pulled page, together with the cursor).
+ */
+import { canonicalJson } from '../../../shared/canonical-json.js';
+import { type ChangeRecord, type EntityName, REPLICATED_ENTITIES } from '../../../shared/sync/change.js';
+import { ClockDriftError, type Hlc, encodeHlc, initialHlc, parseHlc, receive } from '../../../shared/sync/hlc.js';
+import { type FieldState, type RowState, isRowLive, mergeChange } from '../../../shared/sync/merge.js';
+import type { WriteDb } from '../db/access.js';
+import { indexPatient } from '../patients/patient-search.js';
+import { readReplicatedFields } from './change-recorder.js';
+
+/** The entities this slice materialises, with their key column and whether rows carry updated_at/updated_by. */
+const APPLIED_ENTITIES: Partial<Record<EntityName, { key: string; stamped: boolean }>> = {
+  branch: { key: 'id', stamped: false },
+  patient: { key: 'id', stamped: true },
+  patient_medical: { key: 'patient_id', stamped: true },
+};
+
+/** What applying one change did. */
+export interface ApplyOutcome {
+  /** False when the entity is not applied yet on devices (users, append-only kinds) or the merge rejected it. */
+  readonly applied: boolean;
+  /** New entries in the conflict log. */
+  readonly conflicts: number;
+}
+
+/** Merges one remote change into the local state and tables. Must run inside a transaction. */
+export function applyRemoteChange(db: WriteDb, change: ChangeRecord, now: number): ApplyOutcome {
+  if (!db.inTransaction) throw new Error('remote changes are applied inside a transaction');
+  const target = APPLIED_ENTITIES[change.entity];
+  if (!target) return { applied: false, conflicts: 0 };
+  const definition = REPLICATED_ENTITIES[change.entity];
+  const table = definition.table;
+
+  const values = readReplicatedFields(db, change.entity, change.rowId);
+  const fields: Record<string, FieldState> = {};
+  const clocks = db
+    .query<{ field: string; hlc: string }>('SELECT field, hlc FROM sync_field_clock WHERE entity = ? AND row_id = ?')
+    .all([change.entity, change.rowId]);
+  for (const { field, hlc } of clocks) {
+    if (values && Object.hasOwn(values, field)) fields[field] = { value: values[field]!, hlc };
+  }
+  const rowClock = db
+    .query<{ inserted_hlc: string | null; deleted_hlc: string | null }>(
+      'SELECT inserted_hlc, deleted_hlc FROM sync_row_clock WHERE entity = ? AND row_id = ?',
+    )
+    .get([change.entity, change.rowId]);
+  const current: RowState = {
+    fields,
+    insertedHlc: rowClock?.inserted_hlc ?? null,
+    deletedHlc: rowClock?.deleted_hlc ?? null,
+  };
+  // A row this device holds from before it connected has values but no clocks: the merge then
+  // sees no state for those fields and the remote value wins, which is what a first sync wants.
+  const result = mergeChange(current, change);
+  if (result.rejected) return { applied: false, conflicts: 0 };
+
+  const fieldClock = db.command(
+    `INSERT INTO sync_field_clock (entity, row_id, field, hlc) VALUES (?, ?, ?, ?)
+     ON CONFLICT (entity, row_id, field) DO UPDATE SET hlc = excluded.hlc WHERE excluded.hlc > sync_field_clock.hlc`,
+  );
+  for (const field of Object.keys(change.fields)) fieldClock.run([change.entity, change.rowId, field, change.hlc]);
+  if (change.op !== 'update') {
+    const column = change.op === 'insert' ? 'inserted_hlc' : 'deleted_hlc';
+    db.command(
+      `INSERT INTO sync_row_clock (entity, row_id, ${column}) VALUES (?, ?, ?)
+       ON CONFLICT (entity, row_id) DO UPDATE SET ${column} = excluded.${column}
+         WHERE sync_row_clock.${column} IS NULL OR excluded.${column} > sync_row_clock.${column}`,
+    ).run([change.entity, change.rowId, change.hlc]);
+  }
+
+  let conflicts = 0;
+  const logConflict = db.command(
+    `INSERT INTO sync_conflicts (entity, row_id, field, losing_hlc, losing_value, winning_hlc, winning_value,
+       recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  );
+  for (const conflict of result.conflicts) {
+    conflicts += logConflict.run([
+      conflict.entity,
+      conflict.rowId,
+      conflict.field,
+      conflict.losing.hlc,
+      canonicalJson(conflict.losing.value),
+      conflict.winning.hlc,
+      canonicalJson(conflict.winning.value),
+      now,
+    ]).changes;
+  }
+
+  // Tombstoned rows stay in the table (clinical data is soft-deleted); only live rows are written.
+  if (!isRowLive(result.state)) return { applied: true, conflicts };
+  const state = result.state.fields;
+  const stamp = target.stamped ? { updated_at: parseHlc(change.hlc).wallMs, updated_by: change.userId } : {};
+  if (values === undefined) {
+    // A new row needs every declared field; an insert carries them all.
+    if (!definition.fields.every((field) => state[field] !== undefined)) return { applied: true, conflicts };
+    const row: Record<string, unknown> = { [target.key]: change.rowId, ...stamp };
+    for (const field of definition.fields) row[field] = state[field]!.value;
+    const columns = Object.keys(row);
+    // Identifiers come from the constant entity declarations, never from the change.
+    db.command(
+      `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((column) => `@${column}`).join(', ')})`,
+    ).run(row);
+  } else {
+    // Fields this change set just now; a change delivered again (same HLC already stored) writes nothing.
+    const winners = Object.keys(change.fields).filter(
+      (field) => state[field]?.hlc === change.hlc && current.fields[field]?.hlc !== change.hlc,
+    );
+    if (winners.length === 0) return { applied: true, conflicts };
+    const row: Record<string, unknown> = { ...stamp };
+    for (const field of winners) row[field] = state[field]!.value;
+    const columns = Object.keys(row);
+    db.command(
+      `UPDATE ${table} SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE ${target.key} = @key`,
+    ).run({ ...row, key: change.rowId });
+  }
+  if (change.entity === 'patient') reindexPatient(db, change.rowId);
+  return { applied: true, conflicts };
+}
+
+function reindexPatient(db: WriteDb, patientId: string): void {
+  const row = db
+    .query<{
+      rowid: number;
+      first_name: string;
+      last_name: string;
+      phone: string | null;
+      patient_number: string;
+      date_of_birth: string | null;
+    }>('SELECT rowid, first_name, last_name, phone, patient_number, date_of_birth FROM patients WHERE id = ?')
+    .get([patientId]);
+  if (!row) return;
+  indexPatient(db, row.rowid, {
+    firstName: row.first_name,
+    lastName: row.last_name,
+    phone: row.phone,
+    patientNumber: row.patient_number,
+    dateOfBirth: row.date_of_birth,
+  });
+}
+
+/**
+ * Advances the device clock past remote timestamps (the HLC receive rule), so a later local edit
+ * outranks every change this device has seen. A remote clock too far ahead is not followed (it
+ * would drag this device into the future); its change is still merged.
+ */
+export function receiveRemoteClocks(db: WriteDb, deviceId: string, remoteHlcs: readonly string[], now: number): void {
+  if (remoteHlcs.length === 0) return;
+  const stored = db.query<{ hlc: string }>('SELECT hlc FROM sync_clock').get();
+  const last = stored ? parseHlc(stored.hlc) : initialHlc(deviceId);
+  let local: Hlc = { wallMs: last.wallMs, counter: last.counter, deviceId };
+  for (const text of remoteHlcs) {
+    try {
+      local = receive(local, parseHlc(text), now);
+    } catch (error) {
+      if (!(error instanceof ClockDriftError)) throw error;
+    }
+  }
+  db.command(
+    'INSERT INTO sync_clock (singleton, hlc) VALUES (1, ?) ON CONFLICT (singleton) DO UPDATE SET hlc = excluded.hlc',
+  ).run([encodeHlc(local)]);
+}

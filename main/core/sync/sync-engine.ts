@@ -1,0 +1,423 @@
+/**
+ * The device's push/pull engine (docs/sync-protocol.md, "Device sync engine (built)"). One round:
+ *
+ * 1. sign the server's challenge with the device key and take a short-lived token;
+ * 2. push the outbox rows not yet acknowledged, one batch per local transaction
+ *    (`POST /v1/changes`), and set `pushed_at` only after the server acknowledged them. A crash
+ *    between the two is safe: the server dedupes by change id, so the re-push inserts nothing;
+ * 3. pull pages after the stored cursor (`GET /v1/changes?after=`) and apply other devices'
+ *    changes with the shared merge, one transaction per page together with the new cursor;
+ * 4. record the round in the audit trail (`sync.round`, counts only).
+ *
+ * Network failures, 5xx and 429 are retried with exponential backoff and full jitter; a batch the
+ * server refuses permanently is recorded in `sync_refused` and no longer blocks the queue. The
+ * engine writes in its own short transactions (like a background job), never while a request is
+ * in flight; concurrent callers share the round in progress.
+ */
+import { z } from 'zod';
+import type { SyncRound } from '../../../shared/api/sync.js';
+import type { Role } from '../../../shared/permissions.js';
+import { changeRecordSchema } from '../../../shared/sync/change.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { ClinicState } from '../clinic-state.js';
+import type { ReadDb, WriteDb } from '../db/access.js';
+import type { Sources } from '../platform/sources.js';
+import { applyRemoteChange, receiveRemoteClocks } from './sync-apply.js';
+import {
+  DEVICE_PROTOCOL_VERSION,
+  type FetchLike,
+  SyncRequestError,
+  parseAnswer,
+  requestToken,
+  syncRequest,
+} from './sync-http.js';
+
+/** Server limits of one push (sync-server/http/change-routes.ts). */
+const MAX_BATCHES_PER_PUSH = 100;
+const MAX_CHANGES_PER_PUSH = 5000;
+/** Page size of a pull. */
+const PULL_PAGE_SIZE = 500;
+
+/** How failed requests are retried. */
+export interface RetryPolicy {
+  /** Attempts per request, the first included. */
+  readonly attempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { attempts: 5, baseDelayMs: 500, maxDelayMs: 30_000 };
+
+/** What a ClinicCore may inject into its engine. */
+export interface SyncEngineOptions {
+  readonly fetch?: FetchLike;
+  readonly retry?: Partial<RetryPolicy>;
+  /** Waits between retries; a timer unless a test replaces it. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly requestTimeoutMs?: number;
+}
+
+/** The stored identity of this device on its server. */
+export interface SyncIdentity {
+  readonly serverUrl: string;
+  readonly clinicId: string;
+  readonly deviceId: string;
+  readonly privateKey: Buffer;
+  readonly cursor: number;
+  readonly lastAttemptAt: number | null;
+  readonly lastSuccessAt: number | null;
+  readonly lastError: string | null;
+}
+
+/** Reads the identity; undefined while the clinic is not connected. */
+export function readSyncIdentity(db: ReadDb): SyncIdentity | undefined {
+  const row = db
+    .query<{
+      server_url: string;
+      server_clinic_id: string;
+      device_id: string;
+      private_key: Buffer;
+      pulled_cursor: number;
+      last_attempt_at: number | null;
+      last_success_at: number | null;
+      last_error: string | null;
+    }>(
+      `SELECT server_url, server_clinic_id, device_id, private_key, pulled_cursor, last_attempt_at, last_success_at,
+         last_error FROM sync_identity`,
+    )
+    .get();
+  if (!row) return undefined;
+  return {
+    serverUrl: row.server_url,
+    clinicId: row.server_clinic_id,
+    deviceId: row.device_id,
+    privateKey: row.private_key,
+    cursor: row.pulled_cursor,
+    lastAttemptAt: row.last_attempt_at,
+    lastSuccessAt: row.last_success_at,
+    lastError: row.last_error,
+  };
+}
+
+/** Outbox rows neither acknowledged nor refused. */
+const PENDING_WHERE = `pushed_at IS NULL AND NOT EXISTS (SELECT 1 FROM sync_refused r WHERE r.change_id = o.change_id)`;
+
+/** Counts for sync.status. */
+export function syncCounts(db: ReadDb): { pending: number; refused: number; conflicts: number } {
+  const count = (sql: string) => db.query<{ n: number }>(sql).get()!.n;
+  return {
+    pending: count(`SELECT count(*) AS n FROM sync_outbox o WHERE ${PENDING_WHERE}`),
+    refused: count('SELECT count(*) AS n FROM sync_refused'),
+    conflicts: count('SELECT count(*) AS n FROM sync_conflicts'),
+  };
+}
+
+interface OutboxRow {
+  change_id: string;
+  tx_id: string;
+  device_id: string;
+  user_id: string;
+  entity: string;
+  row_id: string;
+  op: string;
+  fields: string;
+  hlc: string;
+  schema_version: number;
+}
+
+interface Batch {
+  readonly txId: string;
+  readonly changes: Array<Record<string, unknown>>;
+}
+
+// A batch is accepted (changes with their server sequence), quarantined (acknowledged with a
+// reason per change, never in the change log) or held back for a clock ahead of the server's
+// (`retry`). Servers before re-validation answer accepted batches without a status.
+const pushAnswerSchema = z.object({
+  batches: z.array(
+    z.object({
+      txId: z.string(),
+      status: z.enum(['accepted', 'quarantined', 'retry']).optional(),
+      changes: z.array(z.looseObject({ changeId: z.string(), reason: z.string().max(64).optional() })),
+    }),
+  ),
+});
+
+const pullAnswerSchema = z.object({
+  changes: z.array(z.looseObject({ serverSeq: z.number(), deviceId: z.string() })),
+  hasMore: z.boolean(),
+  cursor: z.number().int().min(0),
+});
+
+type Counts = { pushed: number; refused: number; pulled: number; applied: number; conflicts: number };
+
+/** Who asked for a round: a signed-in user (sync.now) or nobody (background). */
+export type RoundTrigger = { readonly userId: string; readonly role: Role } | null;
+
+export class SyncEngine {
+  readonly fetch: FetchLike;
+  private readonly retry: RetryPolicy;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly timeoutMs: number;
+  private inFlight: Promise<SyncRound> | null = null;
+
+  constructor(
+    private readonly deps: { readonly clinic: ClinicState; readonly audit: AuditLog; readonly sources: Sources },
+    options: SyncEngineOptions = {},
+  ) {
+    this.fetch = options.fetch ?? ((url, init) => fetch(url, init));
+    this.retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.timeoutMs = options.requestTimeoutMs ?? 30_000;
+  }
+
+  /** Runs one round, or joins the one in progress. Never throws for network or server failures. */
+  runRound(trigger: RoundTrigger): Promise<SyncRound> {
+    if (!this.inFlight) {
+      this.inFlight = this.round(trigger).finally(() => {
+        this.inFlight = null;
+      });
+    }
+    return this.inFlight;
+  }
+
+  private now(): number {
+    return this.deps.sources.clock.now();
+  }
+
+  private async round(trigger: RoundTrigger): Promise<SyncRound> {
+    const counts: Counts = { pushed: 0, refused: 0, pulled: 0, applied: 0, conflicts: 0 };
+    const db = this.deps.clinic.db;
+    const identity = db ? readSyncIdentity(db) : undefined;
+    if (!db || !identity) return { connected: false, ok: false, ...counts, error: 'not-connected' };
+    db.setSynchronous('NORMAL');
+    db.transaction(() => db.command('UPDATE sync_identity SET last_attempt_at = ?').run([this.now()]));
+    let error: string | null = null;
+    try {
+      const { token } = await this.retrying(() =>
+        requestToken(this.fetch, identity.serverUrl, {
+          clinicId: identity.clinicId,
+          deviceId: identity.deviceId,
+          privateKey: identity.privateKey,
+        }),
+      );
+      await this.push(db, identity, token, counts);
+      await this.pull(db, identity, token, counts);
+    } catch (failure) {
+      // A local failure (a pulled change the tables refuse) rolled its page back; the cursor did
+      // not move, so the next round tries again. Only the kind of failure is kept.
+      error = failure instanceof SyncRequestError ? failure.code : 'LOCAL_FAILURE';
+    }
+    this.finishRound(db, trigger, counts, error);
+    return { connected: true, ok: error === null, ...counts, error };
+  }
+
+  private finishRound(db: WriteDb, trigger: RoundTrigger, counts: Counts, error: string | null): void {
+    const device = this.deps.clinic.device;
+    if (!device) throw new Error('no device identity');
+    const now = this.now();
+    db.setSynchronous('NORMAL');
+    db.transaction(() => {
+      db.command(
+        error === null
+          ? 'UPDATE sync_identity SET last_success_at = @now, last_error = NULL'
+          : 'UPDATE sync_identity SET last_error = @error',
+      ).run(error === null ? { now } : { error });
+      this.deps.audit.append(db, device, {
+        userId: trigger?.userId ?? null,
+        role: trigger?.role ?? null,
+        action: 'sync.round',
+        entityType: 'clinic',
+        entityId: null,
+        outcome: error === null ? 'success' : 'error',
+        purpose: 'administration',
+        legalBasis: 'contract',
+        details: { ...counts, trigger: trigger ? 'user' : 'background', ...(error === null ? {} : { error }) },
+      });
+    });
+  }
+
+  /** Runs a request, retrying transient failures with exponential backoff and full jitter. */
+  private async retrying<T>(request: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await request();
+      } catch (failure) {
+        if (!(failure instanceof SyncRequestError) || !failure.transient || attempt >= this.retry.attempts) {
+          throw failure;
+        }
+        const ceiling = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
+        const jitter = this.deps.sources.random.bytes(4).readUInt32BE(0) / 0x1_0000_0000;
+        await this.sleep(Math.max(failure.retryAfterMs ?? 0, Math.floor(jitter * ceiling)));
+      }
+    }
+  }
+
+  private async push(db: WriteDb, identity: SyncIdentity, token: string, counts: Counts): Promise<void> {
+    for (;;) {
+      const batches = this.pendingBatches(db);
+      if (batches.length === 0) return;
+      const before = counts.pushed + counts.refused;
+      let heldBack: boolean;
+      try {
+        heldBack = await this.pushBatches(db, identity, token, batches, counts);
+      } catch (failure) {
+        if (!(failure instanceof SyncRequestError) || !isRefusal(failure)) throw failure;
+        // The server names the refused batch only in prose and keeps the ones before it: find it
+        // by pushing one batch at a time (the re-push of the applied ones is idempotent).
+        heldBack = false;
+        for (const batch of batches) {
+          try {
+            heldBack = await this.pushBatches(db, identity, token, [batch], counts);
+          } catch (single) {
+            if (!(single instanceof SyncRequestError) || !isRefusal(single)) throw single;
+            this.recordRefusal(
+              db,
+              batch.txId,
+              batch.changes.map((change) => String(change.changeId)),
+              single.code,
+            );
+            counts.refused += batch.changes.length;
+          }
+          if (heldBack) break;
+        }
+      }
+      // A batch held back (clock ahead of the server's) waits for the next round; so does
+      // everything behind it, to keep this device's transactions in order.
+      if (heldBack) throw new SyncRequestError(200, 'CLOCK_AHEAD');
+      if (counts.pushed + counts.refused === before) throw new SyncRequestError(200, 'BAD_ANSWER');
+    }
+  }
+
+  /** Pushes batches and records the answer; true when the server held a batch back. */
+  private async pushBatches(
+    db: WriteDb,
+    identity: SyncIdentity,
+    token: string,
+    batches: readonly Batch[],
+    counts: Counts,
+  ): Promise<boolean> {
+    const answer = await this.retrying(() =>
+      syncRequest(this.fetch, identity.serverUrl, 'POST', '/v1/changes', {
+        token,
+        timeoutMs: this.timeoutMs,
+        body: { protocolVersion: DEVICE_PROTOCOL_VERSION, batches },
+      }),
+    );
+    const results = parseAnswer(pushAnswerSchema, answer).batches;
+    const now = this.now();
+    let heldBack = false;
+    db.setSynchronous('FULL');
+    db.transaction(() => {
+      const mark = db.command('UPDATE sync_outbox SET pushed_at = ? WHERE change_id = ? AND pushed_at IS NULL');
+      for (const result of results) {
+        const status = result.status ?? 'accepted';
+        if (status === 'retry') heldBack = true;
+        else if (status === 'quarantined') {
+          for (const change of result.changes) {
+            this.recordRefusal(db, result.txId, [change.changeId], change.reason ?? 'quarantined');
+          }
+          counts.refused += result.changes.length;
+        } else {
+          for (const change of result.changes) counts.pushed += mark.run([now, change.changeId]).changes;
+        }
+      }
+    });
+    return heldBack;
+  }
+
+  /** Records changes the server refused for good; they leave the queue and are shown instead. */
+  private recordRefusal(db: WriteDb, txId: string, changeIds: readonly string[], code: string): void {
+    const write = () => {
+      const insert = db.command(
+        `INSERT INTO sync_refused (change_id, tx_id, code, message, refused_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING`,
+      );
+      for (const changeId of changeIds) insert.run([changeId, txId, code, 'refused by the sync server', this.now()]);
+    };
+    if (db.inTransaction) write();
+    else {
+      db.setSynchronous('FULL');
+      db.transaction(write);
+    }
+  }
+
+  /** The next push: whole local transactions in clock order, within the server's limits. */
+  private pendingBatches(db: ReadDb): Batch[] {
+    const txIds = db
+      .query<{ tx_id: string }>(
+        `SELECT tx_id FROM sync_outbox o WHERE ${PENDING_WHERE} GROUP BY tx_id ORDER BY min(hlc) LIMIT ?`,
+      )
+      .all([MAX_BATCHES_PER_PUSH]);
+    const batches: Batch[] = [];
+    let total = 0;
+    for (const { tx_id: txId } of txIds) {
+      const rows = db
+        .query<OutboxRow>(
+          `SELECT change_id, tx_id, device_id, user_id, entity, row_id, op, fields, hlc, schema_version
+           FROM sync_outbox o WHERE tx_id = ? AND ${PENDING_WHERE} ORDER BY hlc`,
+        )
+        .all([txId]);
+      if (batches.length > 0 && total + rows.length > MAX_CHANGES_PER_PUSH) break;
+      total += rows.length;
+      batches.push({
+        txId,
+        changes: rows.map((row) => ({
+          changeId: row.change_id,
+          txId: row.tx_id,
+          deviceId: row.device_id,
+          userId: row.user_id,
+          entity: row.entity,
+          rowId: row.row_id,
+          op: row.op,
+          fields: JSON.parse(row.fields) as unknown,
+          hlc: row.hlc,
+          schemaVersion: row.schema_version,
+        })),
+      });
+    }
+    return batches;
+  }
+
+  private async pull(db: WriteDb, identity: SyncIdentity, token: string, counts: Counts): Promise<void> {
+    let cursor = readSyncIdentity(db)?.cursor ?? identity.cursor;
+    for (;;) {
+      const answer = await this.retrying(() =>
+        syncRequest(this.fetch, identity.serverUrl, 'GET', `/v1/changes?after=${cursor}&limit=${PULL_PAGE_SIZE}`, {
+          token,
+          timeoutMs: this.timeoutMs,
+        }),
+      );
+      const page = parseAnswer(pullAnswerSchema, answer);
+      const now = this.now();
+      db.setSynchronous('FULL');
+      db.transaction(() => {
+        const seen: string[] = [];
+        for (const stored of page.changes) {
+          counts.pulled++;
+          if (stored.deviceId === identity.deviceId) continue;
+          const { serverSeq: _seq, receivedAt: _received, ...wire } = stored;
+          const change = changeRecordSchema.safeParse(wire);
+          // A change this app version cannot read is skipped, not applied half-way.
+          if (!change.success) continue;
+          const outcome = applyRemoteChange(db, change.data, now);
+          if (outcome.applied) counts.applied++;
+          counts.conflicts += outcome.conflicts;
+          seen.push(change.data.hlc);
+        }
+        receiveRemoteClocks(db, identity.deviceId, seen, now);
+        db.command('UPDATE sync_identity SET pulled_cursor = ? WHERE pulled_cursor < ?').run([
+          page.cursor,
+          page.cursor,
+        ]);
+      });
+      if (!page.hasMore || page.cursor <= cursor) return;
+      cursor = page.cursor;
+    }
+  }
+}
+
+/** A permanent refusal of a pushed batch: invalid, or a change id reused with other content. */
+function isRefusal(failure: SyncRequestError): boolean {
+  return failure.code === 'VALIDATION_FAILED' || failure.code === 'CONFLICT';
+}

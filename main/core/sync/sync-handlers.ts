@@ -1,0 +1,163 @@
+/**
+ * Sync channels: connect this clinic to a sync server, see the state of sync, run a round now
+ * (docs/sync-protocol.md, "Device sync engine (built)").
+ */
+import { syncConnect, syncNow, syncStatus } from '../../../shared/api/sync.js';
+import type { EntityName } from '../../../shared/sync/change.js';
+import { ApiError } from '../api/api-error.js';
+import { type RunContext, handle } from '../api/handler.js';
+import { recordRowChange } from './change-recorder.js';
+import { readSyncIdentity, syncCounts } from './sync-engine.js';
+import { SyncRequestError, enrollDevice, generateDeviceKeys } from './sync-http.js';
+
+/** Rows recorded before the clinic connected are queued in local transactions of at most this many changes. */
+const SNAPSHOT_CHANGES_PER_TRANSACTION = 500;
+
+/**
+ * What exists locally, in the order the server needs it: users first (the connecting Admin's own
+ * row alone, so the server's user directory learns its founder), then branches, patients and
+ * medical histories. `author` names the column of the user a snapshot change is attributed to
+ * when it is not the connecting Admin: a medical history is attributed to whoever last wrote it
+ * (only medical.write holders can), so the server's permission check sees the real author.
+ */
+const SNAPSHOT: ReadonlyArray<{ entity: EntityName; table: string; key: string; author?: string }> = [
+  { entity: 'user', table: 'users', key: 'id' },
+  { entity: 'branch', table: 'branches', key: 'id' },
+  { entity: 'patient', table: 'patients', key: 'id' },
+  { entity: 'patient_medical', table: 'patient_medical', key: 'patient_id', author: 'updated_by' },
+];
+
+/**
+ * Records an insert for every replicated row that has no change yet (written before change
+ * capture, or by clinic setup), so everything recorded before the clinic connected is uploaded.
+ */
+function queueExistingRows(ctx: RunContext): number {
+  const caller = ctx.caller!;
+  const pending = (entity: EntityName, table: string, key: string, author: string | undefined) =>
+    // Identifiers are constants above, never input.
+    ctx.db
+      .query<{ id: string; author: string | null }>(
+        `SELECT ${key} AS id, ${author ?? 'NULL'} AS author FROM ${table}
+         WHERE ${key} NOT IN (SELECT row_id FROM sync_row_clock WHERE entity = ?) ORDER BY rowid`,
+      )
+      .all([entity]);
+  let queued = 0;
+  // Each chunk is its own context object, hence its own local transaction (change-recorder keys
+  // transaction ids by context): the server takes at most 1000 changes per transaction.
+  const own = pending('user', 'users', 'id', undefined).find((row) => row.id === caller.userId);
+  if (own && recordRowChange({ ...ctx }, 'user', own.id, undefined)) queued++;
+  let chunk: RunContext = { ...ctx };
+  let inChunk = 0;
+  for (const { entity, table, key, author } of SNAPSHOT) {
+    for (const row of pending(entity, table, key, author)) {
+      let target = chunk;
+      if (row.author !== null && row.author !== caller.userId) {
+        target = { ...ctx, caller: { ...caller, userId: row.author } };
+      } else if (inChunk === SNAPSHOT_CHANGES_PER_TRANSACTION) {
+        chunk = target = { ...ctx };
+        inChunk = 0;
+      }
+      if (recordRowChange(target, entity, row.id, undefined)) {
+        queued++;
+        if (target === chunk) inChunk++;
+      }
+    }
+  }
+  return queued;
+}
+
+function enrollmentFailure(failure: unknown): ApiError {
+  if (!(failure instanceof SyncRequestError)) throw failure;
+  switch (failure.code) {
+    case 'ENROLLMENT_REFUSED':
+      return new ApiError('VALIDATION_FAILED', 'The sync server did not accept this enrollment code.');
+    case 'CONFLICT':
+      return new ApiError('CONFLICT', 'The sync server already knows this device.');
+    case 'RATE_LIMITED':
+      return new ApiError('RATE_LIMITED', 'The sync server asks to wait before trying again.', {
+        ...(failure.retryAfterMs === null ? {} : { retryAfterMs: failure.retryAfterMs }),
+      });
+    case 'CLIENT_OUTDATED':
+    case 'PROTOCOL_UNSUPPORTED':
+      return new ApiError('CONFLICT', 'This app and the sync server speak different protocol versions.');
+    default:
+      return new ApiError('INTERNAL', 'The sync server could not be reached or gave an unexpected answer.', {
+        auditDetails: { reason: failure.code },
+      });
+  }
+}
+
+export const syncHandlers = {
+  'sync.connect': handle(syncConnect, {
+    async prepare(ctx, input) {
+      const device = ctx.services.clinic.device;
+      if (!ctx.db || !device) throw new ApiError('NOT_SET_UP', 'No clinic has been set up on this device yet.');
+      if (readSyncIdentity(ctx.db))
+        throw new ApiError('CONFLICT', 'This clinic is already connected to a sync server.');
+      const keys = generateDeviceKeys();
+      try {
+        const enrolled = await enrollDevice(ctx.services.sync.fetch, input.serverUrl, {
+          code: input.enrollmentCode,
+          deviceId: device.deviceId,
+          deviceName: `Chairside ${device.deviceId.slice(-6)}`,
+          publicKey: keys.publicKey,
+        });
+        return { keys, clinicId: enrolled.clinicId, deviceId: device.deviceId };
+      } catch (failure) {
+        throw enrollmentFailure(failure);
+      }
+    },
+    run(ctx, input, prepared) {
+      if (readSyncIdentity(ctx.db))
+        throw new ApiError('CONFLICT', 'This clinic is already connected to a sync server.');
+      ctx.db
+        .command(
+          `INSERT INTO sync_identity (server_url, server_clinic_id, device_id, private_key, public_key, connected_at)
+           VALUES (?, ?, ?, ?, ?, ?)`,
+        )
+        .run([
+          input.serverUrl,
+          prepared.clinicId,
+          prepared.deviceId,
+          prepared.keys.privateKey,
+          prepared.keys.publicKey,
+          ctx.now,
+        ]);
+      const queued = queueExistingRows(ctx);
+      ctx.audit.details.queued = queued;
+      return { serverClinicId: prepared.clinicId, deviceId: prepared.deviceId, queued };
+    },
+  }),
+
+  'sync.status': handle(syncStatus, {
+    run(ctx) {
+      const identity = readSyncIdentity(ctx.db);
+      const counts = syncCounts(ctx.db);
+      return {
+        connected: identity !== undefined,
+        // The last round reached the server and completed.
+        online: identity !== undefined && identity.lastSuccessAt !== null && identity.lastError === null,
+        serverUrl: identity?.serverUrl ?? null,
+        lastSyncAt: identity?.lastSuccessAt ?? null,
+        lastAttemptAt: identity?.lastAttemptAt ?? null,
+        lastError: identity?.lastError ?? null,
+        ...counts,
+      };
+    },
+  }),
+
+  'sync.now': handle(syncNow, {
+    // The round runs in prepare: it talks to the server and writes in its own short transactions,
+    // as the background engine does; the handler's own transaction only records the call.
+    async prepare(ctx) {
+      const caller = ctx.caller!;
+      return ctx.services.sync.runRound({ userId: caller.userId, role: caller.role });
+    },
+    run(ctx, _input, round) {
+      const { error, connected, ok, ...counts } = round;
+      Object.assign(ctx.audit.details, counts, { connected, ok });
+      if (error !== null) ctx.audit.details.error = error;
+      return round;
+    },
+  }),
+};
