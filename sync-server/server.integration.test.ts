@@ -35,6 +35,7 @@ describeEachStorage('sync server', (setup) => {
         'POST /v1/enroll',
         'POST /v1/auth/challenge',
         'POST /v1/auth/token',
+        'POST /v1/devices/enrollment-codes',
         'POST /v1/changes',
         'GET /v1/changes/quarantine',
         'GET /v1/changes',

@@ -20,13 +20,15 @@ import {
   patientsUpdate,
   patientsUpdateMedicalHistory,
 } from './patients.js';
-import { setupCreateClinic, setupStatus } from './setup.js';
+import { devicesCreateEnrollmentCode } from './devices.js';
+import { setupCreateClinic, setupJoinClinic, setupStatus } from './setup.js';
 import { syncConnect, syncNow, syncStatus } from './sync.js';
 import { usersCreate, usersList, usersResetPassword, usersUnlock, usersUpdate } from './users.js';
 
 export const channels = buildChannelRegistry([
   setupStatus,
   setupCreateClinic,
+  setupJoinClinic,
   authSignIn,
   authSignOut,
   authSession,
@@ -52,6 +54,7 @@ export const channels = buildChannelRegistry([
   syncConnect,
   syncStatus,
   syncNow,
+  devicesCreateEnrollmentCode,
 ]);
 
 export type Channels = typeof channels;

@@ -4,6 +4,7 @@ import { PUBLIC } from '../permissions.js';
 import { idSchema, textSchema } from '../schemas/common.js';
 import { passwordInputSchema, usernameSchema } from '../schemas/users.js';
 import { defineChannel } from './channel.js';
+import { enrollmentCodeInputSchema, syncServerUrlSchema } from './sync.js';
 
 export const setupStatus = defineChannel({
   name: 'setup.status',
@@ -41,4 +42,24 @@ export const setupCreateClinic = defineChannel({
   permission: PUBLIC,
   writes: true,
   audit: { action: 'setup.createClinic', entityType: 'clinic', purpose: 'administration', legalBasis: 'contract' },
+});
+
+export const setupJoinClinic = defineChannel({
+  name: 'setup.joinClinic',
+  summary:
+    "Joins an existing clinic on a fresh device: creates the database, enrolls with the clinic's sync server and pulls everything; refused once a clinic exists.",
+  input: z.strictObject({ serverUrl: syncServerUrlSchema, enrollmentCode: enrollmentCodeInputSchema }),
+  output: z.strictObject({
+    clinicId: idSchema,
+    serverClinicId: z.string(),
+    deviceId: z.string(),
+    /** Changes pulled from the server and applied here. */
+    pulled: z.number().int().min(0),
+    applied: z.number().int().min(0),
+    /** The recovery key, shown once: it opens the database when the passphrase or keystore is lost. */
+    recoveryKey: z.string(),
+  }),
+  permission: PUBLIC,
+  writes: true,
+  audit: { action: 'setup.joinClinic', entityType: 'clinic', purpose: 'administration', legalBasis: 'contract' },
 });

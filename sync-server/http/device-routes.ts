@@ -2,7 +2,9 @@
  * Device enrollment and authentication:
  * - `POST /v1/enroll` redeems a one-time code and registers the device's Ed25519 public key;
  * - `POST /v1/auth/challenge` hands out a stateless, signed, short-lived challenge;
- * - `POST /v1/auth/token` trades the device's signature over the challenge for an access token.
+ * - `POST /v1/auth/token` trades the device's signature over the challenge for an access token;
+ * - `POST /v1/devices/enrollment-codes` lets an enrolled device make a one-time code for another
+ *   device of its clinic, on behalf of a user the server's user directory knows as an Admin.
  *
  * A device names its clinic when it asks for a challenge: device ids are made by devices and are
  * unique only within a clinic. That is a claim the signature then proves, not an authorization
@@ -18,10 +20,12 @@ import { nodeSha256 } from '../storage/node-crypto.js';
 import {
   type ClinicStore,
   DuplicateDeviceError,
+  MAX_ENROLLMENT_CODE_TTL_MS,
   EnrollmentCodeError,
   UnknownClinicError,
   clinicIdSchema,
   deviceIdSchema,
+  recordIdSchema,
 } from '../storage/storage.js';
 import { clinicLogOrigin } from './audit-log.js';
 import { SyncHttpError } from './errors.js';
@@ -41,6 +45,15 @@ const tokenBodySchema = z.strictObject({
   deviceId: deviceIdSchema,
   challenge: z.string().min(1).max(1024),
   signature: base64BytesSchema(64),
+});
+
+/** How long a code made by a device stays valid unless the request asks for less. */
+const DEVICE_CODE_TTL_MS = 24 * 60 * 60 * 1000;
+
+const enrollmentCodeBodySchema = z.strictObject({
+  /** The user the device acts for; the server's user directory must know them as an Admin. */
+  userId: recordIdSchema,
+  ttlMs: z.number().int().min(60_000).max(MAX_ENROLLMENT_CODE_TTL_MS).optional(),
 });
 
 const AUTH_REFUSED = 'The device could not be authenticated.';
@@ -68,8 +81,11 @@ export function deviceRoutes(context: SyncServerContext): FastifyPluginAsync {
             { event: 'device.enrolled', clinicId: enrolled.clinicId, deviceId: enrolled.device.deviceId },
             'device enrolled',
           );
+          // The clinic's name lets a device joining a clinic (setup.joinClinic) name it locally.
+          const clinic = await (await context.storage.clinic(enrolled.clinicId)).getClinic();
           return {
             clinicId: enrolled.clinicId,
+            clinicName: clinic.name,
             deviceId: enrolled.device.deviceId,
             protocolVersion: context.protocolVersion,
             checkpoint: {
@@ -155,6 +171,42 @@ export function deviceRoutes(context: SyncServerContext): FastifyPluginAsync {
         const { token, expiresAt } = issueToken(context.keys, body.clinicId, body.deviceId, now);
         request.log.info({ event: 'auth.token_issued', clinicId: body.clinicId, deviceId: body.deviceId }, 'token');
         return { token, expiresAt };
+      },
+    });
+
+    defineRoute(app, context, {
+      method: 'POST',
+      url: '/v1/devices/enrollment-codes',
+      summary: "Makes a one-time, expiring enrollment code for another device of the token's clinic (Admins only).",
+      authenticated: true,
+      body: enrollmentCodeBodySchema,
+      async handler({ request, body, auth }) {
+        // The clinic comes from the token alone; the user must be an Admin in the server's own
+        // directory (learned from accepted user changes), not merely claimed by the device.
+        const directory = await auth.store.readUserDirectory([body.userId]);
+        const user = directory.users.find((entry) => entry.userId === body.userId);
+        if (!user || user.role !== 'Admin') {
+          await auth.store.appendSecurityEvent({
+            kind: 'device.enrollment_code_refused',
+            deviceId: auth.device.deviceId,
+            userId: body.userId,
+            details: { reason: user ? 'role' : 'unknown-user' },
+          });
+          request.log.warn(
+            { event: 'device.enrollment_code_refused', clinicId: auth.claims.clinicId, deviceId: auth.device.deviceId },
+            'enrollment code refused',
+          );
+          throw new SyncHttpError('FORBIDDEN', 'Only an Admin of this clinic can make an enrollment code.');
+        }
+        const created = await auth.store.createEnrollmentCode({
+          ttlMs: body.ttlMs ?? DEVICE_CODE_TTL_MS,
+          createdBy: body.userId,
+        });
+        request.log.info(
+          { event: 'device.enrollment_code_created', clinicId: auth.claims.clinicId, deviceId: auth.device.deviceId },
+          'enrollment code created',
+        );
+        return { code: created.code, expiresAt: created.record.expiresAt };
       },
     });
   };

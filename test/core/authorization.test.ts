@@ -7,7 +7,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ChannelName } from '../../shared/api/registry.js';
 import { channelNames, channels } from '../../shared/api/registry.js';
 import { PUBLIC, type Role, roleHasPermission, roles } from '../../shared/permissions.js';
-import { TestCaller, type TestClinic, USER_PASSWORD, createTestClinic } from '../support/clinic-fixture.js';
+import {
+  ADMIN_PASSWORD,
+  TestCaller,
+  type TestClinic,
+  USER_PASSWORD,
+  createTestClinic,
+} from '../support/clinic-fixture.js';
 import { type ListeningServer, operatorClinic, startListeningServer } from '../sync/sync-support.js';
 
 const DENIALS = ['UNAUTHENTICATED', 'SESSION_LOCKED', 'SESSION_EXPIRED', 'FORBIDDEN', 'REAUTH_REQUIRED'];
@@ -17,6 +23,8 @@ let syncServer: ListeningServer | undefined;
 afterAll(async () => {
   await syncServer?.close();
 });
+// devices.createEnrollmentCode needs the clinic connected; its Admin connects it once.
+const connectedClinics = new WeakSet<TestClinic>();
 
 interface World {
   clinic: TestClinic;
@@ -30,6 +38,7 @@ interface World {
 /** A valid input for each channel. */
 const validInput: { [K in ChannelName]: (world: World) => Promise<unknown> | unknown } = {
   'setup.status': () => ({}),
+  'setup.joinClinic': () => ({ serverUrl: 'https://sync.example.com', enrollmentCode: 'AAAAA-AAAAA' }),
   'setup.createClinic': () => ({
     clinicName: 'Second',
     branchName: 'Other',
@@ -75,6 +84,16 @@ const validInput: { [K in ChannelName]: (world: World) => Promise<unknown> | unk
   },
   'sync.status': () => ({}),
   'sync.now': () => ({}),
+  'devices.createEnrollmentCode': async (w) => {
+    if (!connectedClinics.has(w.clinic)) {
+      connectedClinics.add(w.clinic);
+      syncServer ??= await startListeningServer();
+      const { code } = await operatorClinic(syncServer.storage);
+      await w.clinic.asAdmin('auth.reauthenticate', { password: ADMIN_PASSWORD });
+      await w.clinic.asAdmin('sync.connect', { serverUrl: syncServer.url, enrollmentCode: code });
+    }
+    return {};
+  },
 };
 
 /** Builds a world for one caller. */
@@ -126,7 +145,7 @@ describe('authorization generated from the channel registry', () => {
           const caller = callers.get(role)!;
           const got = await outcome(caller, name, worldFor(clinic, `as${role.toLowerCase()}`, target.userId));
           const allowed = channel.permission === PUBLIC || roleHasPermission(role, channel.permission);
-          if (name === 'setup.createClinic') expect(got, role).toBe('ALREADY_SET_UP');
+          if (name === 'setup.createClinic' || name === 'setup.joinClinic') expect(got, role).toBe('ALREADY_SET_UP');
           else expect(got, `${name} as ${role}`).toBe(allowed ? 'ok' : 'FORBIDDEN');
         }
 

@@ -74,6 +74,8 @@ export interface HandlerDefinition<C extends ChannelContract, Prepared> {
   run(ctx: RunContext, input: In<C>, prepared: Prepared): Out<C>;
   /** Only setup.status: answers before a database exists (nothing to audit into yet). */
   readonly runsWithoutDatabase?: (ctx: PrepareContext, input: In<C>) => Out<C>;
+  /** The setup channels: their prepare phase creates the clinic database the run phase writes to. */
+  readonly createsDatabase?: true;
 }
 
 /** A handler as the pipeline holds it. */
@@ -82,6 +84,7 @@ export interface RegisteredHandler<C extends ChannelContract = ChannelContract> 
   prepare(ctx: PrepareContext, input: In<C>): Promise<unknown>;
   run(ctx: RunContext, input: In<C>, prepared: unknown): Out<C>;
   readonly runsWithoutDatabase?: (ctx: PrepareContext, input: In<C>) => Out<C>;
+  readonly createsDatabase?: true;
 }
 
 /** Binds a handler to its channel contract. */
@@ -94,6 +97,7 @@ export function handle<C extends ChannelContract, Prepared = undefined>(
     prepare: async (ctx, input) => (definition.prepare ? definition.prepare(ctx, input) : undefined),
     run: (ctx, input, prepared) => definition.run(ctx, input, prepared as Prepared),
     ...(definition.runsWithoutDatabase ? { runsWithoutDatabase: definition.runsWithoutDatabase } : {}),
+    ...(definition.createsDatabase ? { createsDatabase: true as const } : {}),
   };
 }
 

@@ -91,7 +91,7 @@ export class Pipeline {
           const ctx = this.prepareContext(null, null, transport.source);
           return { ok: true, output: handler.runsWithoutDatabase(ctx, input), effects };
         }
-        if (channel.name !== 'setup.createClinic') {
+        if (!handler.createsDatabase) {
           throw new ApiError('NOT_SET_UP', 'No clinic has been set up on this device yet.');
         }
       }

@@ -10,6 +10,7 @@ import {
   authUnlock,
 } from '../../../shared/api/auth.js';
 import { passwordProblem } from '../../../shared/password-policy.js';
+import { readReplicatedFields, recordUserChange } from '../sync/change-recorder.js';
 import { ApiError } from '../api/api-error.js';
 import { type Caller, type PrepareContext, type RunContext, handle } from '../api/handler.js';
 import {
@@ -205,9 +206,11 @@ export const authHandlers = {
       const row = usableCallerRow(ctx, caller);
       ctx.audit.entityId = row.id;
       if (!prepared.matches) failPasswordCheck(ctx, row);
+      const before = readReplicatedFields(ctx.db, 'user', row.id);
       ctx.db
         .command('UPDATE users SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE id = ?')
         .run([prepared.newHash, ctx.now, ctx.now, row.id]);
+      recordUserChange(ctx, row.id, before);
       const otherSessionsEnded = ctx.services.sessions.countForUser(row.id, caller.session);
       ctx.afterCommit(() => ctx.services.sessions.endAllForUser(row.id, caller.session));
       ctx.audit.details = { otherSessionsEnded };

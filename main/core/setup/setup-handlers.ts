@@ -2,11 +2,17 @@
  * First run. setup.createClinic creates the encrypted database, then the clinic, its first
  * branch, its first Admin and this device's identity in one transaction with the first audit
  * entry; it refuses once a clinic exists. The recovery key is returned once and never stored.
+ * setup.joinClinic does the same for a device joining an existing clinic: it enrolls with the
+ * clinic's sync server and pulls everything there (docs/sync-protocol.md, "Joining a clinic").
  */
-import { setupCreateClinic, setupStatus } from '../../../shared/api/setup.js';
+import { setupCreateClinic, setupJoinClinic, setupStatus } from '../../../shared/api/setup.js';
 import { ApiError } from '../api/api-error.js';
 import { handle } from '../api/handler.js';
 import { assertPasswordAllowed } from '../auth/auth-handlers.js';
+import { applyRemoteChange, receiveRemoteClocks } from '../sync/sync-apply.js';
+import { pullEverything } from '../sync/sync-engine.js';
+import { enrollmentFailure } from '../sync/sync-handlers.js';
+import { generateDeviceKeys, requestToken, enrollDevice } from '../sync/sync-http.js';
 import { insertUser, setBranches } from '../users/users-repository.js';
 
 export const setupHandlers = {
@@ -21,6 +27,7 @@ export const setupHandlers = {
   }),
 
   'setup.createClinic': handle(setupCreateClinic, {
+    createsDatabase: true,
     async prepare(ctx, input) {
       if (ctx.services.clinic.db) throw new ApiError('ALREADY_SET_UP', 'This device already has a clinic.');
       assertPasswordAllowed(input.admin.password, input.admin.username);
@@ -64,6 +71,99 @@ export const setupHandlers = {
         ctx.audit.details = { branchId, adminUserId };
         return { clinicId, branchId, adminUserId, recoveryKey: prepared.recoveryKey };
       }
+    },
+  }),
+
+  'setup.joinClinic': handle(setupJoinClinic, {
+    createsDatabase: true,
+    // Creates the database, then does all the network work: enroll a new device id with a new
+    // Ed25519 key, take a token and pull every change from cursor 0. run writes the local rows.
+    async prepare(ctx, input) {
+      if (ctx.services.clinic.db) throw new ApiError('ALREADY_SET_UP', 'This device already has a clinic.');
+      const created = await ctx.services.clinic.create().catch((error: unknown) => {
+        if (ctx.services.clinic.db) throw new ApiError('ALREADY_SET_UP', 'This device already has a clinic.');
+        throw error;
+      });
+      try {
+        const fetchFn = ctx.services.sync.fetch;
+        const deviceId = ctx.services.sources.ids.next();
+        const keys = generateDeviceKeys();
+        let enrolled: { clinicId: string; clinicName: string | null };
+        try {
+          enrolled = await enrollDevice(fetchFn, input.serverUrl, {
+            code: input.enrollmentCode,
+            deviceId,
+            deviceName: `Chairside ${deviceId.slice(-6)}`,
+            publicKey: keys.publicKey,
+          });
+        } catch (failure) {
+          throw enrollmentFailure(failure);
+        }
+        try {
+          const { token } = await requestToken(fetchFn, input.serverUrl, {
+            clinicId: enrolled.clinicId,
+            deviceId,
+            privateKey: keys.privateKey,
+          });
+          const everything = await pullEverything(fetchFn, input.serverUrl, token);
+          return { ...created, deviceId, keys, enrolled, ...everything };
+        } catch (failure) {
+          throw enrollmentFailure(failure);
+        }
+      } catch (failure) {
+        // Nothing was written yet: the new files go, so joining can be retried (with a new code:
+        // the used one stays used).
+        created.remove();
+        throw failure;
+      }
+    },
+    run(ctx, input, prepared) {
+      ctx.onRollback(prepared.remove);
+      const clinicId = ctx.services.sources.ids.next();
+      const clinicName = (prepared.enrolled.clinicName ?? 'Clinic').trim().slice(0, 120) || 'Clinic';
+      ctx.db.command('INSERT INTO clinic (id, name, created_at) VALUES (?, ?, ?)').run([clinicId, clinicName, ctx.now]);
+      ctx.db.command('INSERT INTO device (id, epoch, created_at) VALUES (?, 1, ?)').run([prepared.deviceId, ctx.now]);
+      ctx.db
+        .command(
+          `INSERT INTO sync_identity (server_url, server_clinic_id, device_id, private_key, public_key, connected_at)
+           VALUES (?, ?, ?, ?, ?, ?)`,
+        )
+        .run([
+          input.serverUrl,
+          prepared.enrolled.clinicId,
+          prepared.deviceId,
+          prepared.keys.privateKey,
+          prepared.keys.publicKey,
+          ctx.now,
+        ]);
+      // The existing apply path, in server order: users (with their bcrypt hashes), branches,
+      // patients and medical histories, as a pull would.
+      let applied = 0;
+      for (const change of prepared.changes) {
+        if (applyRemoteChange(ctx.db, change, ctx.now).applied) applied++;
+      }
+      receiveRemoteClocks(
+        ctx.db,
+        prepared.deviceId,
+        prepared.changes.map((change) => change.hlc),
+        ctx.now,
+      );
+      ctx.db.command('UPDATE sync_identity SET pulled_cursor = ?').run([prepared.cursor]);
+      ctx.audit.entityId = clinicId;
+      Object.assign(ctx.audit.details, {
+        serverClinicId: prepared.enrolled.clinicId,
+        deviceId: prepared.deviceId,
+        pulled: prepared.pulled,
+        applied,
+      });
+      return {
+        clinicId,
+        serverClinicId: prepared.enrolled.clinicId,
+        deviceId: prepared.deviceId,
+        pulled: prepared.pulled,
+        applied,
+        recoveryKey: prepared.recoveryKey,
+      };
     },
   }),
 };

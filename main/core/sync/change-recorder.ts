@@ -149,3 +149,14 @@ function nextLocalHlc(db: WriteDb, deviceId: string, nowMs: number): Hlc {
   ).run([encodeHlc(next)]);
   return next;
 }
+
+/**
+ * Records a write of a user row, once the clinic is connected to a sync server. Before that,
+ * sync.connect's snapshot uploads every user (the connecting Admin's own row first, which the
+ * server's directory accepts as its founder); a change recorded earlier would be pushed ahead of
+ * it and quarantined as `unknown-user`.
+ */
+export function recordUserChange(ctx: RunContext, userId: string, before: RowFields | undefined): void {
+  if (!ctx.db.query<{ one: number }>('SELECT 1 AS one FROM sync_identity').get()) return;
+  recordRowChange(ctx, 'user', userId, before);
+}

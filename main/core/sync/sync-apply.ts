@@ -15,16 +15,22 @@ import type { WriteDb } from '../db/access.js';
 import { indexPatient } from '../patients/patient-search.js';
 import { readReplicatedFields } from './change-recorder.js';
 
-/** The entities this slice materialises, with their key column and whether rows carry updated_at/updated_by. */
-const APPLIED_ENTITIES: Partial<Record<EntityName, { key: string; stamped: boolean }>> = {
-  branch: { key: 'id', stamped: false },
-  patient: { key: 'id', stamped: true },
-  patient_medical: { key: 'patient_id', stamped: true },
+/**
+ * The entities this slice materialises, with their key column and which of updated_at/updated_by
+ * their rows carry. Users carry their bcrypt hash, so a device that joined the clinic
+ * (setup.joinClinic) signs them in with their existing passwords; their branch assignments
+ * (user_branches) do not replicate yet.
+ */
+const APPLIED_ENTITIES: Partial<Record<EntityName, { key: string; stamp: 'none' | 'at' | 'both' }>> = {
+  user: { key: 'id', stamp: 'at' },
+  branch: { key: 'id', stamp: 'none' },
+  patient: { key: 'id', stamp: 'both' },
+  patient_medical: { key: 'patient_id', stamp: 'both' },
 };
 
 /** What applying one change did. */
 export interface ApplyOutcome {
-  /** False when the entity is not applied yet on devices (users, append-only kinds) or the merge rejected it. */
+  /** False when the entity is not applied yet on devices (append-only kinds), the merge rejected it, or a new user's username is taken. */
   readonly applied: boolean;
   /** New entries in the conflict log. */
   readonly conflicts: number;
@@ -39,6 +45,14 @@ export function applyRemoteChange(db: WriteDb, change: ChangeRecord, now: number
   const table = definition.table;
 
   const values = readReplicatedFields(db, change.entity, change.rowId);
+  // A new user whose username another local user already has (two clinic databases set up
+  // separately, then connected to one server) cannot be written; it is skipped, not merged.
+  if (change.entity === 'user' && values === undefined && typeof change.fields.username === 'string') {
+    const taken = db
+      .query<{ id: string }>('SELECT id FROM users WHERE username = ? AND id <> ?')
+      .get([change.fields.username, change.rowId]);
+    if (taken) return { applied: false, conflicts: 0 };
+  }
   const fields: Record<string, FieldState> = {};
   const clocks = db
     .query<{ field: string; hlc: string }>('SELECT field, hlc FROM sync_field_clock WHERE entity = ? AND row_id = ?')
@@ -96,7 +110,13 @@ export function applyRemoteChange(db: WriteDb, change: ChangeRecord, now: number
   // Tombstoned rows stay in the table (clinical data is soft-deleted); only live rows are written.
   if (!isRowLive(result.state)) return { applied: true, conflicts };
   const state = result.state.fields;
-  const stamp = target.stamped ? { updated_at: parseHlc(change.hlc).wallMs, updated_by: change.userId } : {};
+  const wallMs = parseHlc(change.hlc).wallMs;
+  const stamp =
+    target.stamp === 'both'
+      ? { updated_at: wallMs, updated_by: change.userId }
+      : target.stamp === 'at'
+        ? { updated_at: wallMs }
+        : {};
   if (values === undefined) {
     // A new row needs every declared field; an insert carries them all.
     if (!definition.fields.every((field) => state[field] !== undefined)) return { applied: true, conflicts };

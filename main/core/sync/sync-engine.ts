@@ -17,7 +17,7 @@
 import { z } from 'zod';
 import type { SyncRound } from '../../../shared/api/sync.js';
 import type { Role } from '../../../shared/permissions.js';
-import { changeRecordSchema } from '../../../shared/sync/change.js';
+import { type ChangeRecord, changeRecordSchema } from '../../../shared/sync/change.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ClinicState } from '../clinic-state.js';
 import type { ReadDb, WriteDb } from '../db/access.js';
@@ -414,6 +414,35 @@ export class SyncEngine {
       if (!page.hasMore || page.cursor <= cursor) return;
       cursor = page.cursor;
     }
+  }
+}
+
+/**
+ * Pulls every change of the clinic from cursor 0 (setup.joinClinic, before the local database is
+ * written): the changes this app can read, in server order, the number pulled and the last cursor.
+ * Held in memory and applied in the setup transaction.
+ */
+export async function pullEverything(
+  fetchFn: FetchLike,
+  serverUrl: string,
+  token: string,
+): Promise<{ changes: ChangeRecord[]; pulled: number; cursor: number }> {
+  const changes: ChangeRecord[] = [];
+  let pulled = 0;
+  let cursor = 0;
+  for (;;) {
+    const page = parseAnswer(
+      pullAnswerSchema,
+      await syncRequest(fetchFn, serverUrl, 'GET', `/v1/changes?after=${cursor}&limit=${PULL_PAGE_SIZE}`, { token }),
+    );
+    for (const stored of page.changes) {
+      pulled++;
+      const { serverSeq: _seq, receivedAt: _received, ...wire } = stored;
+      const change = changeRecordSchema.safeParse(wire);
+      if (change.success) changes.push(change.data);
+    }
+    if (!page.hasMore || page.cursor <= cursor) return { changes, pulled, cursor: Math.max(cursor, page.cursor) };
+    cursor = page.cursor;
   }
 }
 

@@ -2,13 +2,14 @@
  * Sync channels: connect this clinic to a sync server, see the state of sync, run a round now
  * (docs/sync-protocol.md, "Device sync engine (built)").
  */
+import { devicesCreateEnrollmentCode } from '../../../shared/api/devices.js';
 import { syncConnect, syncNow, syncStatus } from '../../../shared/api/sync.js';
 import type { EntityName } from '../../../shared/sync/change.js';
 import { ApiError } from '../api/api-error.js';
 import { type RunContext, handle } from '../api/handler.js';
 import { recordRowChange } from './change-recorder.js';
 import { readSyncIdentity, syncCounts } from './sync-engine.js';
-import { SyncRequestError, enrollDevice, generateDeviceKeys } from './sync-http.js';
+import { SyncRequestError, createEnrollmentCode, enrollDevice, generateDeviceKeys, requestToken } from './sync-http.js';
 
 /** Rows recorded before the clinic connected are queued in local transactions of at most this many changes. */
 const SNAPSHOT_CHANGES_PER_TRANSACTION = 500;
@@ -66,7 +67,7 @@ function queueExistingRows(ctx: RunContext): number {
   return queued;
 }
 
-function enrollmentFailure(failure: unknown): ApiError {
+export function enrollmentFailure(failure: unknown): ApiError {
   if (!(failure instanceof SyncRequestError)) throw failure;
   switch (failure.code) {
     case 'ENROLLMENT_REFUSED':
@@ -126,6 +127,33 @@ export const syncHandlers = {
       const queued = queueExistingRows(ctx);
       ctx.audit.details.queued = queued;
       return { serverClinicId: prepared.clinicId, deviceId: prepared.deviceId, queued };
+    },
+  }),
+
+  'devices.createEnrollmentCode': handle(devicesCreateEnrollmentCode, {
+    // The network work happens here; run only records the action (never the code).
+    async prepare(ctx) {
+      const caller = ctx.caller!;
+      if (!ctx.db || !readSyncIdentity(ctx.db)) {
+        throw new ApiError('CONFLICT', 'This clinic is not connected to a sync server.');
+      }
+      // Push first: the server checks the Admin in its user directory, which learns users from
+      // the changes this device uploads (the founder's row is queued by sync.connect).
+      await ctx.services.sync.runRound({ userId: caller.userId, role: caller.role });
+      const identity = readSyncIdentity(ctx.db)!;
+      try {
+        const { token } = await requestToken(ctx.services.sync.fetch, identity.serverUrl, identity);
+        return await createEnrollmentCode(ctx.services.sync.fetch, identity.serverUrl, token, caller.userId);
+      } catch (failure) {
+        if (failure instanceof SyncRequestError && failure.code === 'FORBIDDEN') {
+          throw new ApiError('FORBIDDEN', 'The sync server does not know this user as an Admin of the clinic yet.');
+        }
+        throw enrollmentFailure(failure);
+      }
+    },
+    run(ctx, _input, created) {
+      ctx.audit.details.expiresAt = created.expiresAt;
+      return created;
     },
   }),
 

@@ -117,14 +117,19 @@ export function signWithDeviceKey(privateKeyDer: Buffer, message: Buffer): strin
   return sign(null, message, key).toString('base64');
 }
 
-const enrollAnswerSchema = z.object({ clinicId: z.string().min(1).max(64), deviceId: z.string().min(1).max(64) });
+const enrollAnswerSchema = z.object({
+  clinicId: z.string().min(1).max(64),
+  deviceId: z.string().min(1).max(64),
+  // Servers before setup.joinClinic do not name the clinic.
+  clinicName: z.string().min(1).max(200).optional(),
+});
 
 /** Redeems an enrollment code: registers this device's public key; returns the server's clinic id. */
 export async function enrollDevice(
   fetchFn: FetchLike,
   serverUrl: string,
   input: { code: string; deviceId: string; deviceName: string; publicKey: Buffer },
-): Promise<{ clinicId: string }> {
+): Promise<{ clinicId: string; clinicName: string | null }> {
   const answer = await syncRequest(fetchFn, serverUrl, 'POST', '/v1/enroll', {
     body: {
       code: input.code,
@@ -135,7 +140,7 @@ export async function enrollDevice(
   });
   const enrolled = parseAnswer(enrollAnswerSchema, answer);
   if (enrolled.deviceId !== input.deviceId) throw new SyncRequestError(200, 'BAD_ANSWER');
-  return { clinicId: enrolled.clinicId };
+  return { clinicId: enrolled.clinicId, clinicName: enrolled.clinicName ?? null };
 }
 
 const challengeAnswerSchema = z.object({ challenge: z.string().min(1).max(1024) });
@@ -156,5 +161,20 @@ export async function requestToken(
   return parseAnswer(
     tokenAnswerSchema,
     await syncRequest(fetchFn, serverUrl, 'POST', '/v1/auth/token', { body: { ...ids, challenge, signature } }),
+  );
+}
+
+const enrollmentCodeAnswerSchema = z.object({ code: z.string().min(1).max(100), expiresAt: z.number().int().min(0) });
+
+/** Asks the server for a one-time code for another device of this clinic, on behalf of an Admin. */
+export async function createEnrollmentCode(
+  fetchFn: FetchLike,
+  serverUrl: string,
+  token: string,
+  userId: string,
+): Promise<{ code: string; expiresAt: number }> {
+  return parseAnswer(
+    enrollmentCodeAnswerSchema,
+    await syncRequest(fetchFn, serverUrl, 'POST', '/v1/devices/enrollment-codes', { token, body: { userId } }),
   );
 }

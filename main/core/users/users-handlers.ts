@@ -1,5 +1,6 @@
 /** Admin management of users: create, list, change role and branches, disable, reset, unlock. */
 import { usersCreate, usersList, usersResetPassword, usersUnlock, usersUpdate } from '../../../shared/api/users.js';
+import { readReplicatedFields, recordUserChange } from '../sync/change-recorder.js';
 import { ApiError } from '../api/api-error.js';
 import { type RunContext, handle } from '../api/handler.js';
 import { assertPasswordAllowed } from '../auth/auth-handlers.js';
@@ -57,6 +58,7 @@ export const usersHandlers = {
       const id = ctx.services.sources.ids.next();
       insertUser(ctx.db, { id, ...input, passwordHash, now: ctx.now });
       setBranches(ctx.db, id, input.allBranches ? [] : input.branchIds);
+      recordUserChange(ctx, id, undefined);
       ctx.audit.entityId = id;
       ctx.audit.details = { role: input.role, allBranches: input.allBranches, branches: input.branchIds.length };
       return toUserSummary(ctx.db, findUserById(ctx.db, id)!, ctx.now);
@@ -79,6 +81,7 @@ export const usersHandlers = {
       if (!allBranches && branchCount === 0) {
         throw new ApiError('VALIDATION_FAILED', 'Choose at least one branch, or all branches.');
       }
+      const before = readReplicatedFields(ctx.db, 'user', row.id);
       ctx.db
         .command(
           `UPDATE users SET display_name = ?, role = ?, all_branches = ?, disabled = ?, updated_at = ? WHERE id = ?`,
@@ -91,6 +94,7 @@ export const usersHandlers = {
           ctx.now,
           row.id,
         ]);
+      recordUserChange(ctx, row.id, before);
       if (input.branchIds || allBranches) setBranches(ctx.db, row.id, allBranches ? [] : (input.branchIds ?? []));
       const changedAccess =
         input.role !== undefined ||
@@ -113,9 +117,11 @@ export const usersHandlers = {
     },
     run(ctx, input, { passwordHash }) {
       const row = existingUser(ctx, input.userId);
+      const before = readReplicatedFields(ctx.db, 'user', row.id);
       ctx.db
         .command('UPDATE users SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE id = ?')
         .run([passwordHash, ctx.now, ctx.now, row.id]);
+      recordUserChange(ctx, row.id, before);
       const sessionsEnded = endSessionsAfterCommit(ctx, row.id);
       ctx.audit.details = { sessionsEnded };
       return { reset: true as const, sessionsEnded };
