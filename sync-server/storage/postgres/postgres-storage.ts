@@ -57,7 +57,6 @@ import {
   type SecurityEvent,
   type SecurityEventInput,
   type SecurityEventPage,
-  type StoredChange,
   type SyncStorage,
   type DirectoryLookup,
   type DirectoryUpdate,
@@ -78,16 +77,13 @@ import {
   UnknownDeviceError,
   auditBatchSchema,
   auditChainHeadSchema,
-  auditEntryRecordSchema,
   changeBatchSchema,
   checkpointInputSchema,
-  checkpointRecordSchema,
   clinicIdSchema,
   clinicSchema,
   createClinicInputSchema,
   createEnrollmentCodeInputSchema,
   deviceIdSchema,
-  deviceSchema,
   enrollmentCodeRecordSchema,
   pageQuerySchema,
   parseInput,
@@ -95,10 +91,25 @@ import {
   redeemEnrollmentCodeInputSchema,
   revokeDeviceInputSchema,
   securityEventInputSchema,
-  securityEventSchema,
-  storedChangeSchema,
 } from '../storage.js';
 import { SCHEMA } from './migrate.js';
+import {
+  type DeviceRow,
+  type ChangeRow,
+  type AuditEntryRow,
+  type CheckpointRow,
+  type SecurityEventRow,
+  DEVICE_COLUMNS,
+  CHANGE_COLUMNS,
+  AUDIT_ENTRY_COLUMNS,
+  CHECKPOINT_COLUMNS,
+  deviceFromRow,
+  changeFromRow,
+  auditEntryFromRow,
+  checkpointFromRow,
+  securityEventFromRow,
+  type Counter,
+} from '../stored-rows.js';
 
 /** How to reach the database, as the app role, and the server clock. */
 export interface PostgresSyncStorageOptions {
@@ -299,140 +310,6 @@ class PostgresSyncStorage implements SyncStorage {
     return new PostgresClinicStore(clinicId, run, this.clock);
   }
 }
-
-interface DeviceRow {
-  readonly device_id: string;
-  readonly name: string;
-  readonly public_key: Buffer;
-  readonly enrollment_code_id: string;
-  readonly enrolled_at: number;
-  readonly revoked_at: number | null;
-  readonly revoked_reason: string | null;
-}
-
-interface ChangeRow {
-  readonly server_seq: number;
-  readonly change_id: string;
-  readonly tx_id: string;
-  readonly device_id: string;
-  readonly user_id: string;
-  readonly entity: string;
-  readonly row_id: string;
-  readonly op: string;
-  readonly fields: string;
-  readonly hlc: string;
-  readonly schema_version: number;
-  readonly received_at: number;
-}
-
-interface AuditEntryRow {
-  readonly device_id: string;
-  readonly epoch: number;
-  readonly seq: number;
-  readonly body: string;
-  readonly prev_hash: string;
-  readonly hash: string;
-  readonly device_time: number;
-  readonly received_at: number;
-  readonly leaf_index: number;
-}
-
-interface CheckpointRow {
-  readonly tree_size: number;
-  readonly root_hash: Buffer;
-  readonly note: string;
-  readonly created_at: number;
-}
-
-interface SecurityEventRow {
-  readonly event_seq: number;
-  readonly kind: string;
-  readonly device_id: string | null;
-  readonly user_id: string | null;
-  readonly details: string;
-  readonly occurred_at: number;
-}
-
-const DEVICE_COLUMNS = 'device_id, name, public_key, enrollment_code_id, enrolled_at, revoked_at, revoked_reason';
-const CHANGE_COLUMNS =
-  'server_seq, change_id, tx_id, device_id, user_id, entity, row_id, op, fields, hlc, schema_version, received_at';
-const AUDIT_ENTRY_COLUMNS = 'device_id, epoch, seq, body, prev_hash, hash, device_time, received_at, leaf_index';
-const CHECKPOINT_COLUMNS = 'tree_size, root_hash, note, created_at';
-
-const deviceFromRow = (row: DeviceRow): Device =>
-  parseStoredRow(
-    deviceSchema,
-    {
-      deviceId: row.device_id,
-      name: row.name,
-      publicKey: row.public_key,
-      enrollmentCodeId: row.enrollment_code_id,
-      enrolledAt: row.enrolled_at,
-      revokedAt: row.revoked_at,
-      revokedReason: row.revoked_reason,
-    },
-    'device',
-  );
-
-const changeFromRow = (row: ChangeRow): StoredChange =>
-  parseStoredRow(
-    storedChangeSchema,
-    {
-      serverSeq: row.server_seq,
-      changeId: row.change_id,
-      txId: row.tx_id,
-      deviceId: row.device_id,
-      userId: row.user_id,
-      entity: row.entity,
-      rowId: row.row_id,
-      op: row.op,
-      fields: JSON.parse(row.fields) as unknown,
-      hlc: row.hlc,
-      schemaVersion: row.schema_version,
-      receivedAt: row.received_at,
-    },
-    'change',
-  );
-
-const auditEntryFromRow = (row: AuditEntryRow): AuditEntryRecord =>
-  parseStoredRow(
-    auditEntryRecordSchema,
-    {
-      deviceId: row.device_id,
-      epoch: row.epoch,
-      seq: row.seq,
-      body: row.body,
-      prevHash: row.prev_hash,
-      hash: row.hash,
-      deviceTime: row.device_time,
-      receivedAt: row.received_at,
-      leafIndex: row.leaf_index,
-    },
-    'audit entry',
-  );
-
-const checkpointFromRow = (row: CheckpointRow): CheckpointRecord =>
-  parseStoredRow(
-    checkpointRecordSchema,
-    { size: row.tree_size, rootHash: row.root_hash, note: row.note, createdAt: row.created_at },
-    'checkpoint',
-  );
-
-const securityEventFromRow = (row: SecurityEventRow): SecurityEvent =>
-  parseStoredRow(
-    securityEventSchema,
-    {
-      eventSeq: row.event_seq,
-      kind: row.kind,
-      deviceId: row.device_id,
-      userId: row.user_id,
-      details: JSON.parse(row.details) as unknown,
-      occurredAt: row.occurred_at,
-    },
-    'security event',
-  );
-
-type Counter = 'changes' | 'audit_leaves' | 'security_events';
 
 /** One clinic's view of the database: every call is a transaction with this clinic set. */
 class PostgresClinicStore implements ClinicStore {
