@@ -14,7 +14,11 @@ import type { CoreServices } from './core-services.js';
 import type { KeyProvider } from './keys/wrapped-key.js';
 import { nodeSha256 } from './platform/node-hashing.js';
 import { type Sources, systemSources } from './platform/sources.js';
-import { SyncEngine, type SyncEngineOptions } from './sync/sync-engine.js';
+import { findChannel } from '../../shared/api/registry.js';
+import { backgroundSync } from './sync/background-sync.js';
+import { readRevocation } from './sync/device-revocation.js';
+import { SyncEngine, type SyncEngineOptions, readSyncIdentity } from './sync/sync-engine.js';
+import type { SyncScheduler } from './sync/sync-scheduler.js';
 
 export interface ClinicCoreOptions {
   readonly dataDir: string;
@@ -40,6 +44,8 @@ export class ClinicCore {
   private constructor(
     private readonly pipeline: Pipeline,
     private readonly services: CoreServices,
+    /** Background rounds and the live channel; null when the options turned them off. */
+    private readonly background: SyncScheduler | null,
   ) {}
 
   /** Opens the clinic in dataDir if one exists (a wrong key throws and changes nothing), else starts empty. */
@@ -63,12 +69,33 @@ export class ClinicCore {
     };
     if (options.startNewAuditEpoch && clinic.db)
       clinic.startAuditEpoch(services.audit, options.startNewAuditEpoch.reason);
-    return new ClinicCore(new Pipeline(handlerTable, services, limits), services);
+    const background = backgroundSync(services, options.sync?.background);
+    // A revoked device locks itself: nobody stays signed in, and it stops syncing.
+    services.sync.onRevoked(() => {
+      services.sessions.endAll();
+      void background?.stop();
+    });
+    const core = new ClinicCore(new Pipeline(handlerTable, services, limits), services, background);
+    core.startBackgroundSyncWhenConnected();
+    return core;
   }
 
-  /** Runs one call through the pipeline. */
-  invoke(channel: string, input: unknown, transport: TransportContext): Promise<InvokeResult> {
-    return this.pipeline.invoke(channel, input, transport);
+  /** Runs one call through the pipeline; a committed write prompts a background round. */
+  async invoke(channel: string, input: unknown, transport: TransportContext): Promise<InvokeResult> {
+    const result = await this.pipeline.invoke(channel, input, transport);
+    if (result.ok && findChannel(channel)?.writes) {
+      if (this.background?.running) this.background.noteLocalWrite();
+      // sync.connect and setup.joinClinic make a clinic connected: background sync starts then.
+      else this.startBackgroundSyncWhenConnected();
+    }
+    return result;
+  }
+
+  /** Starts background sync once the clinic is connected to a server and not revoked. */
+  private startBackgroundSyncWhenConnected(): void {
+    const db = this.services.clinic.db;
+    if (!this.background || this.background.running || !db) return;
+    if (readSyncIdentity(db) && !readRevocation(db)) this.background.start();
   }
 
   /** True once a clinic exists on this device. */
@@ -76,8 +103,9 @@ export class ClinicCore {
     return this.services.clinic.db !== null;
   }
 
-  /** Closes the database and stops the password workers. */
+  /** Stops background sync, closes the database and stops the password workers. */
   async close(): Promise<void> {
+    await this.background?.stop();
     this.services.clinic.close();
     await this.services.hasher.close();
   }

@@ -1,6 +1,6 @@
 /** Patients: registration, search as you type, the record, medical history and archiving. */
 import { z } from 'zod';
-import { idSchema, textSchema } from '../schemas/common.js';
+import { idSchema, instantSchema, textSchema } from '../schemas/common.js';
 import {
   allergySchema,
   conditionSchema,
@@ -17,14 +17,32 @@ import { defineChannel } from './channel.js';
 const patientAudit = { entityType: 'patient', purpose: 'treatment', legalBasis: 'healthcare' } as const;
 
 /** Removes medical history and alerts for roles that may not read them (front desk, Admin). */
-function withoutMedicalUnlessAllowed(
-  record: z.infer<typeof patientRecordSchema>,
+function withoutMedicalUnlessAllowed<R extends z.infer<typeof patientRecordSchema>>(
+  record: R,
   can: (permission: Permission) => boolean,
-): z.infer<typeof patientRecordSchema> {
+): R {
   if (can('medical.read')) return record;
   const { medicalHistory: _history, alerts: _alerts, ...demographics } = record;
-  return demographics;
+  return demographics as R;
 }
+
+/** A record merged into another one (patients.merge): kept with its history, listed on the survivor. */
+export const mergedRecordSchema = z.strictObject({
+  id: idSchema,
+  patientNumber: z.string(),
+  firstName: z.string(),
+  lastName: z.string(),
+  archivedAt: instantSchema.nullable(),
+});
+
+/** The patient record as patients.get shows it: with merge links in both directions. */
+export const patientProfileSchema = patientRecordSchema.extend({
+  /** The record this one was merged into (it is then archived), or null. */
+  mergedInto: idSchema.nullable(),
+  /** The records merged into this one; their histories stay readable under their own ids. */
+  mergedRecords: z.array(mergedRecordSchema),
+});
+export type PatientProfile = z.infer<typeof patientProfileSchema>;
 
 export const patientsCreate = defineChannel({
   name: 'patients.create',
@@ -51,9 +69,9 @@ export const patientsUpdate = defineChannel({
 
 export const patientsGet = defineChannel({
   name: 'patients.get',
-  summary: 'The patient record; medical history and alerts for clinical roles only.',
+  summary: 'The patient record with its merge links; medical history and alerts for clinical roles only.',
   input: z.strictObject({ patientId: idSchema }),
-  output: patientRecordSchema,
+  output: patientProfileSchema,
   permission: 'patients.read',
   writes: false,
   shape: withoutMedicalUnlessAllowed,
@@ -98,4 +116,23 @@ export const patientsUpdateMedicalHistory = defineChannel({
   permission: 'medical.write',
   writes: true,
   audit: { action: 'patients.updateMedicalHistory', ...patientAudit },
+});
+
+export const patientsMerge = defineChannel({
+  name: 'patients.merge',
+  summary:
+    'Merges a duplicate record into the survivor: the duplicate is archived and linked (merged_into), never deleted; both histories stay readable.',
+  input: z
+    .strictObject({ survivorId: idSchema, duplicateId: idSchema, reason: textSchema(200) })
+    .refine((input) => input.survivorId !== input.duplicateId, 'a patient cannot be merged into itself'),
+  output: z.strictObject({ survivor: patientProfileSchema, duplicate: patientProfileSchema }),
+  // Merging archives the duplicate, so it needs what archiving needs, plus a fresh re-authentication.
+  permission: 'patients.archive',
+  reauth: true,
+  writes: true,
+  shape: (output, can) => ({
+    survivor: withoutMedicalUnlessAllowed(output.survivor, can),
+    duplicate: withoutMedicalUnlessAllowed(output.duplicate, can),
+  }),
+  audit: { action: 'patients.merge', ...patientAudit },
 });

@@ -16,10 +16,12 @@ import {
   patientsArchive,
   patientsCreate,
   patientsGet,
+  patientsMerge,
   patientsSearch,
   patientsUpdate,
   patientsUpdateMedicalHistory,
 } from './patients.js';
+import { conflictsDismissDuplicate, conflictsList } from './conflicts.js';
 import { devicesCreateEnrollmentCode } from './devices.js';
 import { setupCreateClinic, setupJoinClinic, setupStatus } from './setup.js';
 import { syncConnect, syncNow, syncStatus } from './sync.js';
@@ -49,6 +51,9 @@ export const channels = buildChannelRegistry([
   patientsSearch,
   patientsArchive,
   patientsUpdateMedicalHistory,
+  patientsMerge,
+  conflictsList,
+  conflictsDismissDuplicate,
   auditList,
   auditVerify,
   syncConnect,

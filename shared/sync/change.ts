@@ -59,6 +59,9 @@ export const REPLICATED_ENTITIES = {
       'address',
       'archived_at',
       'archive_reason',
+      // The record this one was merged into (patients.merge): replicated so every device marks
+      // the pair merged and links the two records.
+      'merged_into',
       'created_at',
       'created_by',
     ],

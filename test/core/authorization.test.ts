@@ -75,6 +75,20 @@ const validInput: { [K in ChannelName]: (world: World) => Promise<unknown> | unk
     conditions: [],
     medications: [],
   }),
+  'patients.merge': async (w) => ({
+    survivorId: await w.newPatientId(),
+    duplicateId: await w.newPatientId(),
+    reason: 'Registered twice',
+  }),
+  'conflicts.list': () => ({}),
+  'conflicts.dismissDuplicate': async (w) => {
+    // Two registrations of one person (same name, date of birth and phone) form an open pair.
+    const person = { branchId: w.clinic.branchId, firstName: 'Twin', lastName: `Pair${w.unique()}` };
+    const details = { ...person, dateOfBirth: '1990-01-01', phone: '+91 98765 11111' };
+    const first = await w.clinic.asAdmin('patients.create', details);
+    const second = await w.clinic.asAdmin('patients.create', details);
+    return { firstId: first.id, secondId: second.id, reason: 'same-person', note: 'Different people' };
+  },
   'audit.list': () => ({}),
   'audit.verify': () => ({}),
   'sync.connect': async () => {

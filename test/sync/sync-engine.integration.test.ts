@@ -196,6 +196,32 @@ describe('two devices of one clinic', () => {
     expect(await a.admin.ok('sync.status', {})).toMatchObject({ conflicts: 1, pending: 0 });
     expect(await b.admin.ok('sync.status', {})).toMatchObject({ conflicts: 1, pending: 0 });
   });
+
+  it('lets a later edit win everywhere even when it sets the value its own device already held', async () => {
+    const patient = await dentistA.ok('patients.create', {
+      branchId: a.branchId,
+      firstName: 'Nila',
+      lastName: 'Das',
+      phone: '90000 00001',
+    });
+    await a.asAdmin('sync.now', {});
+    await connectB();
+    await b.admin.ok('sync.now', {});
+
+    // Offline on both: A changes the phone; a second later B, not having seen that, confirms the
+    // phone it holds. B's write is the later one, so its value must win on A too.
+    a.clock.advance(1_000);
+    b.clock.advance(2_000);
+    await dentistA.ok('patients.update', { patientId: patient.id, phone: '90000 00002' });
+    await b.admin.ok('patients.update', { patientId: patient.id, phone: '90000 00001' });
+
+    for (let round = 0; round < 2; round++) {
+      await a.asAdmin('sync.now', {});
+      await b.admin.ok('sync.now', {});
+    }
+    expect((await a.asAdmin('patients.get', { patientId: patient.id })).phone).toBe('90000 00001');
+    expect((await b.admin.ok('patients.get', { patientId: patient.id })).phone).toBe('90000 00001');
+  });
 });
 
 describe('pulling again', () => {

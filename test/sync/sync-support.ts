@@ -23,6 +23,8 @@ export const FAST_SYNC: SyncEngineOptions = {
   retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
   sleep: async () => {},
   requestTimeoutMs: 5_000,
+  // These tests drive rounds themselves (sync.now); background rounds would race their counts.
+  background: false,
 };
 
 /** A sync server over an encrypted SQLite storage, listening on a loopback port. */
@@ -56,7 +58,8 @@ export async function startListeningServer(): Promise<ListeningServer> {
       running = false;
     },
     async restart() {
-      server = await startTestServer(storage, clock);
+      // Same keys, as a real restart derives them from the same master key: devices pin them.
+      server = await startTestServer(storage, clock, { serverKeys: server.keys });
       await server.app.listen({ port, host: '127.0.0.1' });
       running = true;
     },

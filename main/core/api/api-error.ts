@@ -29,6 +29,7 @@ export const DENIAL_CODES: ReadonlySet<ApiErrorCode> = new Set<ApiErrorCode>([
   'INVALID_CREDENTIALS',
   'ACCOUNT_LOCKED',
   'ACCOUNT_DISABLED',
+  'DEVICE_REVOKED',
   'FORBIDDEN',
   'REAUTH_REQUIRED',
   'CSRF_REJECTED',

@@ -2,6 +2,7 @@
 import { auditHandlers } from '../audit/audit-handlers.js';
 import { authHandlers } from '../auth/auth-handlers.js';
 import { branchesHandlers } from '../branches/branches-handlers.js';
+import { conflictsHandlers } from '../conflicts/conflicts-handlers.js';
 import { patientsHandlers } from '../patients/patients-handlers.js';
 import { setupHandlers } from '../setup/setup-handlers.js';
 import { syncHandlers } from '../sync/sync-handlers.js';
@@ -16,4 +17,5 @@ export const handlerTable: HandlerTable = {
   ...patientsHandlers,
   ...auditHandlers,
   ...syncHandlers,
+  ...conflictsHandlers,
 };

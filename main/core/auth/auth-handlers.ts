@@ -22,6 +22,7 @@ import {
   toSessionUser,
 } from '../users/users-repository.js';
 import { CLEARED_LOCKOUT, afterFailedAttempt, isLockedOut } from './lockout.js';
+import { DEVICE_REVOKED_MESSAGE, readRevocation } from '../sync/device-revocation.js';
 import type { Session } from './session-store.js';
 
 /** Refuses a password the policy does not allow, with the reason. */
@@ -65,6 +66,11 @@ function failPasswordCheck(ctx: RunContext, row: UserRow): never {
   });
 }
 
+/** Refuses every sign-in, unlock and re-authentication once this device was revoked; the data stays. */
+function refuseIfDeviceRevoked(ctx: RunContext): void {
+  if (readRevocation(ctx.db)) throw new ApiError('DEVICE_REVOKED', DEVICE_REVOKED_MESSAGE);
+}
+
 /** Reads the caller's user row and refuses disabled or locked-out accounts. */
 function usableCallerRow(ctx: RunContext, caller: Caller): UserRow {
   const row = findUserById(ctx.db, caller.userId);
@@ -85,6 +91,7 @@ const confirmPassword = (action: 'auth.reauthenticate' | 'auth.unlock') => ({
     const caller = ctx.caller!;
     ctx.audit.action = action;
     ctx.audit.entityId = caller.session.id;
+    refuseIfDeviceRevoked(ctx);
     const row = usableCallerRow(ctx, caller);
     if (!matches) failPasswordCheck(ctx, row);
     saveLockout(ctx.db, row.id, CLEARED_LOCKOUT, ctx.now);
@@ -116,6 +123,7 @@ export const authHandlers = {
       return { matches };
     },
     run(ctx, input, { matches }) {
+      refuseIfDeviceRevoked(ctx);
       const row = findUserByUsername(ctx.db, input.username);
       if (!row) {
         throw new ApiError('INVALID_CREDENTIALS', 'The username or password is incorrect.', {

@@ -175,6 +175,13 @@ export class SessionStore {
     this.byDigest.delete(session.tokenDigest);
   }
 
+  /** Ends every session of every user (this device was revoked); returns how many ended. */
+  endAll(): number {
+    const ended = this.byDigest.size;
+    this.byDigest.clear();
+    return ended;
+  }
+
   /** Ends every session of a user except one; returns how many ended. */
   endAllForUser(userId: string, except?: Session): number {
     let ended = 0;

@@ -36,9 +36,9 @@ const tableExists = (name: string) =>
   raw.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?").pluck().get(name) === 1;
 
 describe('migrate', () => {
-  it('applies every shipped step to an empty database and records versions 10, 20, 30, 40, 50, 60', () => {
-    expect(migrate(db, migrations, now)).toEqual([10, 20, 30, 40, 50, 60]);
-    expect(appliedVersions()).toEqual([10, 20, 30, 40, 50, 60]);
+  it('applies every shipped step to an empty database and records each version', () => {
+    expect(migrate(db, migrations, now)).toEqual(migrations.map((migration) => migration.version));
+    expect(appliedVersions()).toEqual(migrations.map((migration) => migration.version));
   });
 
   it('records the name and time of each applied step', () => {
@@ -51,7 +51,7 @@ describe('migrate', () => {
   it('applies nothing when run again on an up-to-date database', () => {
     migrate(db, migrations, now);
     expect(migrate(db, migrations, now)).toEqual([]);
-    expect(appliedVersions()).toEqual([10, 20, 30, 40, 50, 60]);
+    expect(appliedVersions()).toEqual(migrations.map((migration) => migration.version));
   });
 
   it('applies only the steps added since the last run', () => {

@@ -22,10 +22,17 @@ export function phoneTokens(phone: string | null): string {
   return digits.length > 10 ? `${digits} ${digits.slice(-10)}` : digits;
 }
 
-/** Patient number tokens: the full number and the number without prefix or zero padding. */
+const DEVICE_NUMBER = /^P(\d+)-(\d+)$/i;
+
+/**
+ * Patient number tokens: the full number and the number without prefix or zero padding; a number
+ * of device n (`P2-000001`, docs/sync-protocol.md "Domain conflicts") also as one token
+ * `p2d000001`, since the tokenizer splits at the dash.
+ */
 export function numberTokens(patientNumber: string): string {
   const digits = patientNumber.replace(/\D/g, '').replace(/^0+/, '');
-  return `${patientNumber} ${digits}`;
+  const device = DEVICE_NUMBER.exec(patientNumber);
+  return device ? `${patientNumber} ${digits} p${device[1]}d${device[2]}` : `${patientNumber} ${digits}`;
 }
 
 /** Puts a patient's row into the index (replacing what was there). */
@@ -63,6 +70,13 @@ export function buildMatchExpression(query: string): { expression: string; kind:
     const digits = raw.replace(/[+()./-]/g, '');
     if (/^\d+$/.test(digits)) {
       parts.push(`(phone:"${digits}"* OR number:"${digits.replace(/^0+(?=\d)/, '')}"*)`);
+      kinds.add('phone-or-number');
+      continue;
+    }
+    // A device's number as typed so far: "P2-", "p2-0001", "P2-000001".
+    const deviceNumber = /^p(\d+)-(\d*)$/i.exec(raw);
+    if (deviceNumber) {
+      parts.push(`number:"p${deviceNumber[1]}d${deviceNumber[2]}"*`);
       kinds.add('phone-or-number');
       continue;
     }

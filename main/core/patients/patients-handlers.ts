@@ -3,23 +3,39 @@ import {
   patientsArchive,
   patientsCreate,
   patientsGet,
+  patientsMerge,
   patientsSearch,
   patientsUpdate,
   patientsUpdateMedicalHistory,
 } from '../../../shared/api/patients.js';
 import { medicalAlertsFor } from '../../../shared/medical-alerts.js';
+import type { PatientDemographics } from '../../../shared/schemas/patients.js';
 import { ApiError } from '../api/api-error.js';
 import { type RunContext, handle } from '../api/handler.js';
 import { readReplicatedFields, recordRowChange } from '../sync/change-recorder.js';
 import { indexPatient, searchPatients } from './patient-search.js';
+import { refreshPatientPairs } from '../conflicts/patient-pairs.js';
+import { allocatePatientNumber } from './patient-number.js';
+import { mergePatients } from './patient-merge.js';
 import {
   type PatientRow,
-  allocatePatientNumber,
   findPatient,
   readMedicalHistory,
+  toPatientProfile,
   toPatientRecord,
   writeMedicalHistory,
 } from './patients-repository.js';
+
+/** The column of each field patients.update takes (the replicated field names). */
+const DEMOGRAPHIC_COLUMNS = {
+  firstName: 'first_name',
+  lastName: 'last_name',
+  dateOfBirth: 'date_of_birth',
+  sex: 'sex',
+  phone: 'phone',
+  email: 'email',
+  address: 'address',
+} as const satisfies Record<keyof PatientDemographics, string>;
 
 /** The patient, if it exists and is in the caller's branch scope; audited by id. */
 function patientInScope(ctx: RunContext, patientId: string): PatientRow {
@@ -72,6 +88,7 @@ export const patientsHandlers = {
         });
       const row = reindex(ctx, id);
       recordRowChange(ctx, 'patient', id, undefined);
+      refreshPatientPairs(ctx.db, id, ctx.now, null);
       ctx.audit.entityId = id;
       ctx.audit.details = { branchId: input.branchId };
       return toPatientRecord(ctx.db, row, ctx.can('medical.read'));
@@ -103,7 +120,14 @@ export const patientsHandlers = {
           now: ctx.now,
           userId: ctx.caller!.userId,
         });
-      recordRowChange(ctx, 'patient', row.id, before);
+      recordRowChange(
+        ctx,
+        'patient',
+        row.id,
+        before,
+        changed.map((key) => DEMOGRAPHIC_COLUMNS[key as keyof typeof DEMOGRAPHIC_COLUMNS]),
+      );
+      refreshPatientPairs(ctx.db, row.id, ctx.now, null);
       // Field names only: the audit trail records what changed, never the values.
       ctx.audit.details = { changed: changed.join(',') };
       return toPatientRecord(ctx.db, reindex(ctx, row.id), ctx.can('medical.read'));
@@ -115,7 +139,7 @@ export const patientsHandlers = {
       const row = patientInScope(ctx, input.patientId);
       const withMedical = ctx.can('medical.read');
       ctx.audit.details = { medicalHistory: withMedical };
-      return toPatientRecord(ctx.db, row, withMedical);
+      return toPatientProfile(ctx.db, row, withMedical);
     },
   }),
 
@@ -143,6 +167,22 @@ export const patientsHandlers = {
       // Archiving is an update (archived_at, archive_reason), not a tombstone: the record stays.
       recordRowChange(ctx, 'patient', row.id, before);
       return toPatientRecord(ctx.db, findPatient(ctx.db, row.id)!, ctx.can('medical.read'));
+    },
+  }),
+
+  'patients.merge': handle(patientsMerge, {
+    run(ctx, input) {
+      const survivor = patientInScope(ctx, input.survivorId);
+      const duplicate = patientInScope(ctx, input.duplicateId);
+      const merged = mergePatients(ctx, survivor, duplicate, input.reason);
+      // Both ids, so each record's trail shows the merge; the reason is free text and stays out.
+      ctx.audit.entityId = survivor.id;
+      ctx.audit.details = { survivorId: survivor.id, duplicateId: duplicate.id };
+      const withMedical = ctx.can('medical.read');
+      return {
+        survivor: toPatientProfile(ctx.db, merged.survivor, withMedical),
+        duplicate: toPatientProfile(ctx.db, merged.duplicate, withMedical),
+      };
     },
   }),
 

@@ -8,6 +8,7 @@ import {
   conditionSchema,
   medicationSchema,
 } from '../../../shared/schemas/patients.js';
+import type { PatientProfile } from '../../../shared/api/patients.js';
 import type { ReadDb, WriteDb } from '../db/access.js';
 
 export interface PatientRow {
@@ -24,6 +25,8 @@ export interface PatientRow {
   address: string | null;
   archived_at: number | null;
   archive_reason: string | null;
+  merged_into: string | null;
+  duplicate_key: string | null;
   created_at: number;
   created_by: string;
   updated_at: number;
@@ -39,16 +42,6 @@ interface MedicalRow {
 
 export function findPatient(db: ReadDb, id: string): PatientRow | undefined {
   return db.query<PatientRow>('SELECT rowid, * FROM patients WHERE id = ?').get([id]);
-}
-
-/** The next patient number of this clinic (P000001, P000002...). */
-export function allocatePatientNumber(db: WriteDb): string {
-  db.command(
-    `INSERT INTO counters (name, value) VALUES ('patient_number', 1)
-     ON CONFLICT (name) DO UPDATE SET value = value + 1`,
-  ).run();
-  const { value } = db.query<{ value: number }>("SELECT value FROM counters WHERE name = 'patient_number'").get()!;
-  return `P${String(value).padStart(6, '0')}`;
 }
 
 // Stored JSON is parsed with the shared schemas: the database is ours, but a schema change or a
@@ -117,4 +110,22 @@ export function toPatientRecord(db: ReadDb, row: PatientRow, withMedical: boolea
     record.alerts = medicalAlertsFor(history);
   }
   return record;
+}
+
+/** The API view with merge links: the record it was merged into, and the records merged into it. */
+export function toPatientProfile(db: ReadDb, row: PatientRow, withMedical: boolean): PatientProfile {
+  const mergedRecords = db
+    .query<{ id: string; patient_number: string; first_name: string; last_name: string; archived_at: number | null }>(
+      `SELECT id, patient_number, first_name, last_name, archived_at FROM patients
+        WHERE merged_into = ? ORDER BY patient_number, id`,
+    )
+    .all([row.id])
+    .map((merged) => ({
+      id: merged.id,
+      patientNumber: merged.patient_number,
+      firstName: merged.first_name,
+      lastName: merged.last_name,
+      archivedAt: merged.archived_at,
+    }));
+  return { ...toPatientRecord(db, row, withMedical), mergedInto: row.merged_into, mergedRecords };
 }

@@ -10,8 +10,10 @@ import { ApiError } from '../api/api-error.js';
 import { handle } from '../api/handler.js';
 import { assertPasswordAllowed } from '../auth/auth-handlers.js';
 import { applyRemoteChange, receiveRemoteClocks } from '../sync/sync-apply.js';
-import { pullEverything } from '../sync/sync-engine.js';
+import { newestFollowableClock, pullEverything } from '../sync/sync-engine.js';
 import { enrollmentFailure } from '../sync/sync-handlers.js';
+import { pinCheckpointKey } from '../sync/checkpoint-pin.js';
+import { storeDeviceNumber } from '../patients/patient-number.js';
 import { generateDeviceKeys, requestToken, enrollDevice } from '../sync/sync-http.js';
 import { insertUser, setBranches } from '../users/users-repository.js';
 
@@ -88,7 +90,7 @@ export const setupHandlers = {
         const fetchFn = ctx.services.sync.fetch;
         const deviceId = ctx.services.sources.ids.next();
         const keys = generateDeviceKeys();
-        let enrolled: { clinicId: string; clinicName: string | null };
+        let enrolled: Awaited<ReturnType<typeof enrollDevice>>;
         try {
           enrolled = await enrollDevice(fetchFn, input.serverUrl, {
             code: input.enrollmentCode,
@@ -136,18 +138,16 @@ export const setupHandlers = {
           prepared.keys.publicKey,
           ctx.now,
         ]);
+      pinCheckpointKey(ctx.db, prepared.enrolled.checkpoint, ctx.now);
+      storeDeviceNumber(ctx.db, prepared.enrolled.deviceNumber);
       // The existing apply path, in server order: users (with their bcrypt hashes), branches,
       // patients and medical histories, as a pull would.
       let applied = 0;
       for (const change of prepared.changes) {
         if (applyRemoteChange(ctx.db, change, ctx.now).applied) applied++;
       }
-      receiveRemoteClocks(
-        ctx.db,
-        prepared.deviceId,
-        prepared.changes.map((change) => change.hlc),
-        ctx.now,
-      );
+      // The newest clock only: one receive per change at this one `now` overflows the counter.
+      receiveRemoteClocks(ctx.db, prepared.deviceId, newestFollowableClock(prepared.changes, ctx.now), ctx.now);
       ctx.db.command('UPDATE sync_identity SET pulled_cursor = ?').run([prepared.cursor]);
       ctx.audit.entityId = clinicId;
       Object.assign(ctx.audit.details, {

@@ -124,11 +124,19 @@ export function recordRowChange(
   entity: EntityName,
   rowId: string,
   before: RowFields | undefined,
+  /**
+   * Fields the user explicitly set, recorded even when this device already held the value: on
+   * another device the field may hold an older, different value, and the user's later write must
+   * win there too (last writer wins counts writes, not differences).
+   */
+  setFields: readonly string[] = [],
 ): ChangeRecord | null {
   const after = readReplicatedFields(ctx.db, entity, rowId);
   if (!after) throw new Error(`recordRowChange: the ${entity} row is missing after the write`);
   if (!before) return recordChange(ctx, { entity, rowId, op: 'insert', fields: after });
-  return recordChange(ctx, { entity, rowId, op: 'update', fields: changedFields(before, after) });
+  const fields = changedFields(before, after);
+  for (const field of setFields) if (Object.hasOwn(after, field)) fields[field] = after[field]!;
+  return recordChange(ctx, { entity, rowId, op: 'update', fields });
 }
 
 /** The fields of `after` whose value differs from `before`. */

@@ -2,7 +2,9 @@
  * Applies changes pulled from the server to the local tables (docs/sync-protocol.md, "Device
  * sync engine (built)"). Each change is merged with shared/sync/merge.ts against the stored
  * field and row clocks (migration 0050); winning values are written into the table (and the
- * patient search index), losing values of concurrent edits go to `sync_conflicts`. Nothing here
+ * patient search index), losing values of concurrent edits go to `sync_conflicts`, and a patient
+ * that looks like another (same person, same number) is paired for review (conflicts/patient-pairs.ts:
+ * patient numbers are not unique in the table, so such a row never fails the page). Nothing here
  * writes to the outbox: a remote change is not this device's change.
  *
  * Runs inside the caller's transaction (one per pulled page, together with the cursor).
@@ -11,6 +13,7 @@ import { canonicalJson } from '../../../shared/canonical-json.js';
 import { type ChangeRecord, type EntityName, REPLICATED_ENTITIES } from '../../../shared/sync/change.js';
 import { ClockDriftError, type Hlc, encodeHlc, initialHlc, parseHlc, receive } from '../../../shared/sync/hlc.js';
 import { type FieldState, type RowState, isRowLive, mergeChange } from '../../../shared/sync/merge.js';
+import { refreshPatientPairs } from '../conflicts/patient-pairs.js';
 import type { WriteDb } from '../db/access.js';
 import { indexPatient } from '../patients/patient-search.js';
 import { readReplicatedFields } from './change-recorder.js';
@@ -27,6 +30,9 @@ const APPLIED_ENTITIES: Partial<Record<EntityName, { key: string; stamp: 'none' 
   patient: { key: 'id', stamp: 'both' },
   patient_medical: { key: 'patient_id', stamp: 'both' },
 };
+
+/** Replicated fields added after the first schema, nullable on every device (patients.merged_into: migration 0070). */
+const ADDED_LATER: ReadonlySet<string> = new Set(['merged_into']);
 
 /** What applying one change did. */
 export interface ApplyOutcome {
@@ -118,10 +124,12 @@ export function applyRemoteChange(db: WriteDb, change: ChangeRecord, now: number
         ? { updated_at: wallMs }
         : {};
   if (values === undefined) {
-    // A new row needs every declared field; an insert carries them all.
-    if (!definition.fields.every((field) => state[field] !== undefined)) return { applied: true, conflicts };
+    // A new row needs every declared field; an insert carries them all, except fields added to
+    // the entity later (an insert recorded by an older version lacks them), which start as null.
+    const required = definition.fields.filter((field) => !ADDED_LATER.has(field));
+    if (!required.every((field) => state[field] !== undefined)) return { applied: true, conflicts };
     const row: Record<string, unknown> = { [target.key]: change.rowId, ...stamp };
-    for (const field of definition.fields) row[field] = state[field]!.value;
+    for (const field of definition.fields) row[field] = state[field]?.value ?? null;
     const columns = Object.keys(row);
     // Identifiers come from the constant entity declarations, never from the change.
     db.command(
@@ -140,7 +148,12 @@ export function applyRemoteChange(db: WriteDb, change: ChangeRecord, now: number
       `UPDATE ${table} SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE ${target.key} = @key`,
     ).run({ ...row, key: change.rowId });
   }
-  if (change.entity === 'patient') reindexPatient(db, change.rowId);
+  if (change.entity === 'patient') {
+    reindexPatient(db, change.rowId);
+    // A pulled patient may be a second registration of someone, or carry a number another
+    // record holds (data of an older version): kept, and paired for review on every device.
+    refreshPatientPairs(db, change.rowId, now, null);
+  }
   return { applied: true, conflicts };
 }
 

@@ -18,10 +18,15 @@ import { z } from 'zod';
 import type { SyncRound } from '../../../shared/api/sync.js';
 import type { Role } from '../../../shared/permissions.js';
 import { type ChangeRecord, changeRecordSchema } from '../../../shared/sync/change.js';
+import { DEFAULT_MAX_DRIFT_MS, parseHlc } from '../../../shared/sync/hlc.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ClinicState } from '../clinic-state.js';
 import type { ReadDb, WriteDb } from '../db/access.js';
 import type { Sources } from '../platform/sources.js';
+import type { BackgroundSyncOptions } from './sync-scheduler.js';
+import { pushAuditChains } from './audit-push.js';
+import { assertServerLogTrusted } from './checkpoint-pin.js';
+import { readRevocation, recordRevocation } from './device-revocation.js';
 import { applyRemoteChange, receiveRemoteClocks } from './sync-apply.js';
 import {
   DEVICE_PROTOCOL_VERSION,
@@ -37,6 +42,8 @@ const MAX_BATCHES_PER_PUSH = 100;
 const MAX_CHANGES_PER_PUSH = 5000;
 /** Page size of a pull. */
 const PULL_PAGE_SIZE = 500;
+/** How long a round reuses an access token: half of the server's 10-minute lifetime. */
+const TOKEN_REUSE_MS = 5 * 60_000;
 
 /** How failed requests are retried. */
 export interface RetryPolicy {
@@ -55,6 +62,8 @@ export interface SyncEngineOptions {
   /** Waits between retries; a timer unless a test replaces it. */
   readonly sleep?: (ms: number) => Promise<void>;
   readonly requestTimeoutMs?: number;
+  /** Background rounds and the live channel (sync-scheduler.ts); false turns them off (tests that drive rounds by hand). */
+  readonly background?: BackgroundSyncOptions | false;
 }
 
 /** The stored identity of this device on its server. */
@@ -160,6 +169,9 @@ export class SyncEngine {
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly timeoutMs: number;
   private inFlight: Promise<SyncRound> | null = null;
+  private readonly revokedListeners = new Set<() => void>();
+  /** The last access token, reused by later rounds (background rounds run often; a token lasts 10 min). */
+  private cachedToken: { readonly token: string; readonly key: string; readonly obtainedAt: number } | null = null;
 
   constructor(
     private readonly deps: { readonly clinic: ClinicState; readonly audit: AuditLog; readonly sources: Sources },
@@ -185,30 +197,74 @@ export class SyncEngine {
     return this.deps.sources.clock.now();
   }
 
+  /** Registers what happens once this device learns it was revoked (end sessions, stop syncing). */
+  onRevoked(listener: () => void): () => void {
+    this.revokedListeners.add(listener);
+    return () => this.revokedListeners.delete(listener);
+  }
+
+  /**
+   * Locks this device after the server answered DEVICE_REVOKED (a round, or the live channel):
+   * records it with its audit entry, then tells the listeners. Idempotent.
+   */
+  recordRevoked(source: 'round' | 'live'): void {
+    recordRevocation(this.deps.clinic, this.deps.audit, this.now(), source);
+    for (const listener of [...this.revokedListeners]) listener();
+  }
+
   private async round(trigger: RoundTrigger): Promise<SyncRound> {
     const counts: Counts = { pushed: 0, refused: 0, pulled: 0, applied: 0, conflicts: 0 };
     const db = this.deps.clinic.db;
     const identity = db ? readSyncIdentity(db) : undefined;
     if (!db || !identity) return { connected: false, ok: false, ...counts, error: 'not-connected' };
+    // A revoked device stays silent: the server would refuse it, and it must not keep trying.
+    if (readRevocation(db)) return { connected: true, ok: false, ...counts, error: 'DEVICE_REVOKED' };
     db.setSynchronous('NORMAL');
     db.transaction(() => db.command('UPDATE sync_identity SET last_attempt_at = ?').run([this.now()]));
     let error: string | null = null;
     try {
-      const { token } = await this.retrying(() =>
-        requestToken(this.fetch, identity.serverUrl, {
-          clinicId: identity.clinicId,
-          deviceId: identity.deviceId,
-          privateKey: identity.privateKey,
-        }),
-      );
-      await this.push(db, identity, token, counts);
-      await this.pull(db, identity, token, counts);
+      // A server whose audit log proved rewritten or rolled back is not talked to again.
+      assertServerLogTrusted(db);
+      const first = await this.roundToken(identity);
+      let token = first.token;
+      try {
+        await this.push(db, identity, token, counts);
+        await this.pull(db, identity, token, counts);
+      } catch (failure) {
+        // A reused token the server no longer takes (expired, server keys rotated): one fresh
+        // token and the exchange again; push is idempotent and pull resumes from the stored cursor.
+        if (!first.cached || !(failure instanceof SyncRequestError) || failure.code !== 'UNAUTHENTICATED')
+          throw failure;
+        this.cachedToken = null;
+        ({ token } = await this.roundToken(identity));
+        await this.push(db, identity, token, counts);
+        await this.pull(db, identity, token, counts);
+      }
+      // This device's audit chain, and the server's checkpoint against the pinned one.
+      await pushAuditChains({
+        db,
+        device: this.deps.clinic.device!,
+        audit: this.deps.audit,
+        privateKey: identity.privateKey,
+        serverClinicId: identity.clinicId,
+        now: () => this.now(),
+        request: (method, path, body) =>
+          this.retrying(() =>
+            syncRequest(this.fetch, identity.serverUrl, method, path, {
+              token,
+              timeoutMs: this.timeoutMs,
+              ...(body === undefined ? {} : { body }),
+            }),
+          ),
+      });
     } catch (failure) {
       // A local failure (a pulled change the tables refuse) rolled its page back; the cursor did
       // not move, so the next round tries again. Only the kind of failure is kept.
       error = failure instanceof SyncRequestError ? failure.code : 'LOCAL_FAILURE';
+      if (error === 'UNAUTHENTICATED') this.cachedToken = null;
     }
     this.finishRound(db, trigger, counts, error);
+    if (error === 'DEVICE_REVOKED') this.recordRevoked('round');
     return { connected: true, ok: error === null, ...counts, error };
   }
 
@@ -235,6 +291,29 @@ export class SyncEngine {
         details: { ...counts, trigger: trigger ? 'user' : 'background', ...(error === null ? {} : { error }) },
       });
     });
+  }
+
+  /**
+   * A token for this round: the one an earlier round took, for up to half its lifetime by this
+   * device's clock, or a fresh one (challenge signed with the device key). Reuse spares every
+   * background round two requests and a signature; the server still checks revocation on each.
+   */
+  private async roundToken(identity: SyncIdentity): Promise<{ token: string; cached: boolean }> {
+    const key = `${identity.serverUrl}\n${identity.clinicId}\n${identity.deviceId}`;
+    const now = this.now();
+    const held = this.cachedToken;
+    if (held && held.key === key && now >= held.obtainedAt && now - held.obtainedAt < TOKEN_REUSE_MS) {
+      return { token: held.token, cached: true };
+    }
+    const { token } = await this.retrying(() =>
+      requestToken(this.fetch, identity.serverUrl, {
+        clinicId: identity.clinicId,
+        deviceId: identity.deviceId,
+        privateKey: identity.privateKey,
+      }),
+    );
+    this.cachedToken = { token, key, obtainedAt: now };
+    return { token, cached: false };
   }
 
   /** Runs a request, retrying transient failures with exponential backoff and full jitter. */
@@ -342,11 +421,19 @@ export class SyncEngine {
     }
   }
 
-  /** The next push: whole local transactions in clock order, within the server's limits. */
+  /**
+   * The next push: whole local transactions in clock order, within the server's limits, except
+   * that transactions which only create users go first. The server checks each change against
+   * its author's role in its user directory, which learns users from their `user` inserts; a
+   * clinic that worked offline before connecting has work older than the user records the
+   * connection queued, and would otherwise have it refused as `unknown-user`. Creating a user
+   * earlier than its clock says cannot make another change fail: it only adds to the directory.
+   */
   private pendingBatches(db: ReadDb): Batch[] {
     const txIds = db
       .query<{ tx_id: string }>(
-        `SELECT tx_id FROM sync_outbox o WHERE ${PENDING_WHERE} GROUP BY tx_id ORDER BY min(hlc) LIMIT ?`,
+        `SELECT tx_id FROM sync_outbox o WHERE ${PENDING_WHERE} GROUP BY tx_id
+         ORDER BY max(entity <> 'user' OR op <> 'insert'), min(hlc) LIMIT ?`,
       )
       .all([MAX_BATCHES_PER_PUSH]);
     const batches: Batch[] = [];
@@ -392,7 +479,7 @@ export class SyncEngine {
       const now = this.now();
       db.setSynchronous('FULL');
       db.transaction(() => {
-        const seen: string[] = [];
+        const seen: ChangeRecord[] = [];
         for (const stored of page.changes) {
           counts.pulled++;
           if (stored.deviceId === identity.deviceId) continue;
@@ -403,9 +490,10 @@ export class SyncEngine {
           const outcome = applyRemoteChange(db, change.data, now);
           if (outcome.applied) counts.applied++;
           counts.conflicts += outcome.conflicts;
-          seen.push(change.data.hlc);
+          seen.push(change.data);
         }
-        receiveRemoteClocks(db, identity.deviceId, seen, now);
+        // One receive of the page's newest clock, not one per change at the page's single `now`.
+        receiveRemoteClocks(db, identity.deviceId, newestFollowableClock(seen, now), now);
         db.command('UPDATE sync_identity SET pulled_cursor = ? WHERE pulled_cursor < ?').run([
           page.cursor,
           page.cursor,
@@ -418,9 +506,16 @@ export class SyncEngine {
 }
 
 /**
+ * Page size of the join's pull: the server's largest (sync-server MAX_PAGE_SIZE). A join pulls the
+ * whole log, so fewer, larger pages save a token check and a storage transaction per page.
+ */
+const JOIN_PAGE_SIZE = 1000;
+
+/**
  * Pulls every change of the clinic from cursor 0 (setup.joinClinic, before the local database is
  * written): the changes this app can read, in server order, the number pulled and the last cursor.
- * Held in memory and applied in the setup transaction.
+ * Held in memory and applied in the setup transaction. The next page is asked for as soon as this
+ * one's cursor is known, so the server reads it while this device checks the page's changes.
  */
 export async function pullEverything(
   fetchFn: FetchLike,
@@ -430,20 +525,36 @@ export async function pullEverything(
   const changes: ChangeRecord[] = [];
   let pulled = 0;
   let cursor = 0;
+  const request = (after: number) =>
+    syncRequest(fetchFn, serverUrl, 'GET', `/v1/changes?after=${after}&limit=${JOIN_PAGE_SIZE}`, { token });
+  let next = request(cursor);
   for (;;) {
-    const page = parseAnswer(
-      pullAnswerSchema,
-      await syncRequest(fetchFn, serverUrl, 'GET', `/v1/changes?after=${cursor}&limit=${PULL_PAGE_SIZE}`, { token }),
-    );
+    const page = parseAnswer(pullAnswerSchema, await next);
+    const more = page.hasMore && page.cursor > cursor;
+    if (more) next = request(page.cursor);
     for (const stored of page.changes) {
       pulled++;
       const { serverSeq: _seq, receivedAt: _received, ...wire } = stored;
       const change = changeRecordSchema.safeParse(wire);
       if (change.success) changes.push(change.data);
     }
-    if (!page.hasMore || page.cursor <= cursor) return { changes, pulled, cursor: Math.max(cursor, page.cursor) };
+    if (!more) return { changes, pulled, cursor: Math.max(cursor, page.cursor) };
     cursor = page.cursor;
   }
+}
+
+/**
+ * The one clock a join or a pulled page needs to receive (the HLC receive rule) to pass every clock it pulled: the
+ * newest that is not too far ahead to follow (encoded HLCs sort in clock order). Receiving each
+ * of a big clinic's changes at the join's single `now` would add one to the counter per change
+ * and overflow it (65,535 per millisecond); one receive of the newest gives a clock above them all.
+ */
+export function newestFollowableClock(changes: readonly ChangeRecord[], nowMs: number): string[] {
+  let newest: string | null = null;
+  for (const { hlc } of changes) {
+    if ((newest === null || hlc > newest) && parseHlc(hlc).wallMs - nowMs <= DEFAULT_MAX_DRIFT_MS) newest = hlc;
+  }
+  return newest === null ? [] : [newest];
 }
 
 /** A permanent refusal of a pushed batch: invalid, or a change id reused with other content. */

@@ -7,8 +7,10 @@ import { syncConnect, syncNow, syncStatus } from '../../../shared/api/sync.js';
 import type { EntityName } from '../../../shared/sync/change.js';
 import { ApiError } from '../api/api-error.js';
 import { type RunContext, handle } from '../api/handler.js';
+import { storeDeviceNumber } from '../patients/patient-number.js';
 import { recordRowChange } from './change-recorder.js';
 import { readSyncIdentity, syncCounts } from './sync-engine.js';
+import { pinCheckpointKey } from './checkpoint-pin.js';
 import { SyncRequestError, createEnrollmentCode, enrollDevice, generateDeviceKeys, requestToken } from './sync-http.js';
 
 /** Rows recorded before the clinic connected are queued in local transactions of at most this many changes. */
@@ -50,6 +52,10 @@ function queueExistingRows(ctx: RunContext): number {
   let chunk: RunContext = { ...ctx };
   let inChunk = 0;
   for (const { entity, table, key, author } of SNAPSHOT) {
+    // One entity per transaction: transactions of user inserts alone are pushed first (see the
+    // sync engine's pendingBatches), so the server knows every author before their rows arrive.
+    chunk = { ...ctx };
+    inChunk = 0;
     for (const row of pending(entity, table, key, author)) {
       let target = chunk;
       if (row.author !== null && row.author !== caller.userId) {
@@ -103,8 +109,26 @@ export const syncHandlers = {
           deviceName: `Chairside ${device.deviceId.slice(-6)}`,
           publicKey: keys.publicKey,
         });
-        return { keys, clinicId: enrolled.clinicId, deviceId: device.deviceId };
+        if (enrolled.deviceNumber !== 1 && ctx.db.query('SELECT 1 FROM patients LIMIT 1').get()) {
+          // The patient numbers this clinic already gave (P000001...) are device 1's space, so on
+          // a server clinic that already has a device they could collide. A clinic without
+          // patients has none, and numbers in its own device's space from now on. Nothing local
+          // has changed yet.
+          throw new ApiError(
+            'CONFLICT',
+            'This sync server clinic already has another device, and this clinic already has patients whose numbers could collide. Connect it with a code for a new, empty server clinic.',
+            { auditDetails: { deviceNumber: enrolled.deviceNumber } },
+          );
+        }
+        return {
+          keys,
+          clinicId: enrolled.clinicId,
+          deviceId: device.deviceId,
+          checkpoint: enrolled.checkpoint,
+          deviceNumber: enrolled.deviceNumber,
+        };
       } catch (failure) {
+        if (failure instanceof ApiError) throw failure;
         throw enrollmentFailure(failure);
       }
     },
@@ -124,6 +148,8 @@ export const syncHandlers = {
           prepared.keys.publicKey,
           ctx.now,
         ]);
+      pinCheckpointKey(ctx.db, prepared.checkpoint, ctx.now);
+      storeDeviceNumber(ctx.db, prepared.deviceNumber);
       const queued = queueExistingRows(ctx);
       ctx.audit.details.queued = queued;
       return { serverClinicId: prepared.clinicId, deviceId: prepared.deviceId, queued };

@@ -122,6 +122,11 @@ const enrollAnswerSchema = z.object({
   deviceId: z.string().min(1).max(64),
   // Servers before setup.joinClinic do not name the clinic.
   clinicName: z.string().min(1).max(200).optional(),
+  // The device's number in the clinic (docs/sync-protocol.md, "Domain conflicts"); every server
+  // that numbers devices sends it, and a device refuses to enroll without one.
+  deviceNumber: z.number().int().min(1).max(1_000_000),
+  // The checkpoint origin and verifier key the device pins (checkpoint-pin.ts).
+  checkpoint: z.object({ origin: z.string().min(1).max(200), verifierKey: z.string().min(1).max(300) }).optional(),
 });
 
 /** Redeems an enrollment code: registers this device's public key; returns the server's clinic id. */
@@ -129,7 +134,12 @@ export async function enrollDevice(
   fetchFn: FetchLike,
   serverUrl: string,
   input: { code: string; deviceId: string; deviceName: string; publicKey: Buffer },
-): Promise<{ clinicId: string; clinicName: string | null }> {
+): Promise<{
+  clinicId: string;
+  clinicName: string | null;
+  deviceNumber: number;
+  checkpoint: { origin: string; verifierKey: string } | undefined;
+}> {
   const answer = await syncRequest(fetchFn, serverUrl, 'POST', '/v1/enroll', {
     body: {
       code: input.code,
@@ -140,7 +150,12 @@ export async function enrollDevice(
   });
   const enrolled = parseAnswer(enrollAnswerSchema, answer);
   if (enrolled.deviceId !== input.deviceId) throw new SyncRequestError(200, 'BAD_ANSWER');
-  return { clinicId: enrolled.clinicId, clinicName: enrolled.clinicName ?? null };
+  return {
+    clinicId: enrolled.clinicId,
+    clinicName: enrolled.clinicName ?? null,
+    deviceNumber: enrolled.deviceNumber,
+    checkpoint: enrolled.checkpoint,
+  };
 }
 
 const challengeAnswerSchema = z.object({ challenge: z.string().min(1).max(1024) });

@@ -6,6 +6,9 @@ import { auditMigration } from './0030-audit.js';
 import { patientsMigration } from './0040-patients.js';
 import { syncOutboxMigration } from './0050-sync-outbox.js';
 import { syncEngineMigration } from './0060-sync-engine.js';
+import { domainConflictsMigration } from './0070-domain-conflicts.js';
+import { deviceRevocationMigration } from './0080-device-revocation.js';
+import { auditPushMigration } from './0090-audit-push.js';
 
 export const migrations: readonly Migration[] = [
   clinicMigration,
@@ -14,4 +17,7 @@ export const migrations: readonly Migration[] = [
   patientsMigration,
   syncOutboxMigration,
   syncEngineMigration,
+  domainConflictsMigration,
+  deviceRevocationMigration,
+  auditPushMigration,
 ];

@@ -1,0 +1,317 @@
+/**
+ * Pinning the sync server's audit log (docs/sync-protocol.md, "Checkpoint pinning (built)"). The
+ * device keeps the server's checkpoint verifier key (pinned at enrollment) and the latest signed
+ * checkpoint (C2SP tlog-checkpoint) it verified. Every newer checkpoint must carry a valid
+ * signature by the pinned key and be proven an extension of the pinned one by an RFC 9162
+ * consistency proof; one of this device's own leaves must stay included, with the same leaf
+ * hash. A server whose log shrank, changed its root for a size, or cannot prove consistency is
+ * refused for good: the refusal is stored and audited in one transaction, and every later round
+ * stops before talking to that server (`SERVER_LOG_INCONSISTENT` in sync.status).
+ */
+import { createPublicKey, verify } from 'node:crypto';
+import { z } from 'zod';
+import { Base64Error, decodeBase64 } from '../../../shared/merkle/base64.js';
+import { type ParsedCheckpoint, parseCheckpoint, verifyCheckpoint } from '../../../shared/merkle/checkpoint.js';
+import { NoteFormatError, ed25519NoteVerifier, parseEd25519VerifierKey } from '../../../shared/merkle/signed-note.js';
+import { parseSignedNote } from '../../../shared/merkle/signed-note.js';
+import { verifyConsistency, verifyInclusion } from '../../../shared/merkle/verify.js';
+import type { AuditLog, DeviceIdentity } from '../audit/audit-log.js';
+import type { ReadDb, WriteDb } from '../db/access.js';
+import { nodeSha256 } from '../platform/node-hashing.js';
+import { SyncRequestError } from './sync-http.js';
+
+/** The error code of a round against a server this device no longer trusts. */
+export const SERVER_LOG_INCONSISTENT = 'SERVER_LOG_INCONSISTENT';
+
+/** What the server answered at enrollment about its checkpoints. */
+export const enrollCheckpointSchema = z.object({
+  origin: z.string().min(1).max(200),
+  verifierKey: z.string().min(1).max(300),
+});
+export type EnrollCheckpoint = z.infer<typeof enrollCheckpointSchema>;
+
+/** A checkpoint as the server's audit routes answer it. */
+export const checkpointAnswerSchema = z.object({
+  size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  rootHash: z.string().min(1).max(100),
+  note: z
+    .string()
+    .min(1)
+    .max(128 * 1024),
+});
+export type CheckpointAnswer = z.infer<typeof checkpointAnswerSchema>;
+
+const base64ListSchema = z.array(z.string().max(100)).max(128);
+const inclusionAnswerSchema = z.object({
+  index: z.number().int().min(0),
+  size: z.number().int().min(0),
+  leafHash: z.string().max(100),
+  proof: base64ListSchema,
+});
+const consistencyAnswerSchema = z.object({
+  from: z.number().int().min(0),
+  to: z.number().int().min(0),
+  proof: base64ListSchema,
+});
+
+/** Sends one authenticated request to the server (with the engine's retries) and returns its JSON. */
+export type ServerRequest = (method: 'GET' | 'POST', path: string, body?: unknown) => Promise<unknown>;
+
+interface PinRow {
+  origin: string;
+  verifier_key: string | null;
+  pinned_via: 'enrollment' | 'first-contact';
+  size: number | null;
+  root_hash: Buffer | null;
+  own_leaf_index: number | null;
+  own_leaf_hash: Buffer | null;
+  refused_reason: string | null;
+}
+
+/** The stored pin, or undefined before enrollment stored one (and before first contact). */
+export function readCheckpointPin(db: ReadDb): PinRow | undefined {
+  return db
+    .query<PinRow>(
+      `SELECT origin, verifier_key, pinned_via, size, root_hash, own_leaf_index, own_leaf_hash, refused_reason
+       FROM sync_checkpoint`,
+    )
+    .get();
+}
+
+/**
+ * Stores the checkpoint origin and verifier key the server named at enrollment, in the caller's
+ * transaction (sync.connect, setup.joinClinic). A server that named none (older than the audit
+ * routes) leaves the pin to the first checkpoint the device sees.
+ */
+export function pinCheckpointKey(db: WriteDb, checkpoint: EnrollCheckpoint | undefined, now: number): void {
+  if (!checkpoint) return;
+  db.command(
+    `INSERT INTO sync_checkpoint (origin, verifier_key, pinned_via, pinned_at) VALUES (?, ?, 'enrollment', ?)
+     ON CONFLICT (singleton) DO UPDATE SET origin = excluded.origin, verifier_key = excluded.verifier_key,
+       pinned_via = excluded.pinned_via, pinned_at = excluded.pinned_at`,
+  ).run([checkpoint.origin, checkpoint.verifierKey, now]);
+}
+
+/** Throws SERVER_LOG_INCONSISTENT when this device has refused its server's log. */
+export function assertServerLogTrusted(db: ReadDb): void {
+  if (readCheckpointPin(db)?.refused_reason) throw new SyncRequestError(200, SERVER_LOG_INCONSISTENT);
+}
+
+/** Everything checking a checkpoint needs. */
+export interface CheckpointContext {
+  readonly db: WriteDb;
+  readonly request: ServerRequest;
+  readonly serverClinicId: string;
+  readonly device: DeviceIdentity;
+  readonly audit: AuditLog;
+  readonly now: () => number;
+}
+
+/** The origin of a clinic log's checkpoints (the server's `clinicLogOrigin`). */
+export function clinicLogOrigin(serverClinicId: string): string {
+  return `chairside/clinic-audit/${serverClinicId}`;
+}
+
+/**
+ * Checks a checkpoint the server presented (after an audit push, or fetched each round) against
+ * the pin and stores it as the latest verified one; `ownLeafIndex` is a leaf of this device's
+ * just acknowledged by the server. Refuses the server (and throws) when the log was rewritten
+ * or rolled back.
+ */
+export async function verifyServerCheckpoint(
+  context: CheckpointContext,
+  answer: CheckpointAnswer,
+  ownLeafIndex: number | null = null,
+): Promise<void> {
+  const { db } = context;
+  let pin = readCheckpointPin(db);
+  if (pin?.refused_reason) throw new SyncRequestError(200, SERVER_LOG_INCONSISTENT);
+  if (!pin) {
+    // Connected before enrollment answers were kept: trust on first use. Later checkpoints are
+    // still held to consistency with this one; only their signatures go unchecked.
+    writeInTransaction(db, () =>
+      db
+        .command(
+          `INSERT INTO sync_checkpoint (origin, verifier_key, pinned_via, pinned_at)
+           VALUES (?, NULL, 'first-contact', ?)`,
+        )
+        .run([clinicLogOrigin(context.serverClinicId), context.now()]),
+    );
+    pin = readCheckpointPin(db)!;
+  }
+  const opened = openCheckpoint(pin, answer);
+  if (typeof opened === 'string') return refuse(context, opened, answer.size, pin.size);
+  const checkpoint = opened;
+
+  if (pin.size !== null && pin.root_hash !== null) {
+    const trustedRoot = new Uint8Array(pin.root_hash);
+    if (checkpoint.size < pin.size) return refuse(context, 'rollback', checkpoint.size, pin.size);
+    if (checkpoint.size > pin.size) {
+      const proof = await fetchProof(
+        context,
+        consistencyAnswerSchema,
+        `/v1/audit/proof/consistency?from=${pin.size}&to=${checkpoint.size}`,
+      );
+      if (proof === null || proof.from !== pin.size || proof.to !== checkpoint.size) {
+        return refuse(context, 'consistency', checkpoint.size, pin.size);
+      }
+      if (!verifyConsistency(nodeSha256, pin.size, checkpoint.size, proof.proof, trustedRoot, checkpoint.rootHash)) {
+        return refuse(context, 'consistency', checkpoint.size, pin.size);
+      }
+    } else if (!bytesEqual(trustedRoot, checkpoint.rootHash)) {
+      return refuse(context, 'root-changed', checkpoint.size, pin.size);
+    } else if (pin.own_leaf_index !== null || ownLeafIndex === null) {
+      // The checkpoint already verified, own leaf included: nothing new to prove.
+      return;
+    }
+  }
+
+  // One of this device's own leaves must stay in the log, unchanged.
+  const leafIndex = pin.own_leaf_index ?? ownLeafIndex;
+  let leafHash: Uint8Array | null = pin.own_leaf_hash === null ? null : new Uint8Array(pin.own_leaf_hash);
+  if (leafIndex !== null && leafIndex < checkpoint.size) {
+    const proof = await fetchProof(
+      context,
+      inclusionAnswerSchema,
+      `/v1/audit/proof/inclusion?index=${leafIndex}&size=${checkpoint.size}`,
+    );
+    const served = proof === null ? null : decodeHash(proof.leafHash);
+    if (proof === null || served === null || proof.index !== leafIndex || proof.size !== checkpoint.size) {
+      return refuse(context, 'inclusion', checkpoint.size, pin.size);
+    }
+    if (leafHash !== null && !bytesEqual(leafHash, served)) {
+      return refuse(context, 'own-leaf-changed', checkpoint.size, pin.size);
+    }
+    if (!verifyInclusion(nodeSha256, served, leafIndex, checkpoint.size, proof.proof, checkpoint.rootHash)) {
+      return refuse(context, 'inclusion', checkpoint.size, pin.size);
+    }
+    leafHash = served;
+  }
+
+  writeInTransaction(db, () =>
+    db
+      .command(
+        `UPDATE sync_checkpoint SET size = ?, root_hash = ?, note = ?, verified_at = ?, own_leaf_index = ?,
+           own_leaf_hash = ?`,
+      )
+      .run([
+        checkpoint.size,
+        Buffer.from(checkpoint.rootHash),
+        answer.note,
+        context.now(),
+        leafHash === null ? null : leafIndex,
+        leafHash === null ? null : Buffer.from(leafHash),
+      ]),
+  );
+}
+
+/** The checkpoint inside the note, checked against the pin; or why it is refused. */
+function openCheckpoint(pin: PinRow, answer: CheckpointAnswer): ParsedCheckpoint | string {
+  let checkpoint: ParsedCheckpoint;
+  if (pin.verifier_key === null) {
+    try {
+      checkpoint = parseCheckpoint(parseSignedNote(answer.note).text);
+    } catch {
+      return 'malformed-checkpoint';
+    }
+    if (checkpoint.origin !== pin.origin) return 'other-log';
+  } else {
+    let key: ReturnType<typeof parseEd25519VerifierKey>;
+    try {
+      key = parseEd25519VerifierKey(nodeSha256, pin.verifier_key);
+    } catch (error) {
+      if (error instanceof NoteFormatError) return 'bad-pinned-key';
+      throw error;
+    }
+    const verifier = ed25519NoteVerifier(key.keyName, key.publicKey, verifyEd25519, nodeSha256);
+    const verified = verifyCheckpoint(answer.note, [verifier], { origin: pin.origin });
+    if (!verified.ok) return 'signature';
+    checkpoint = verified.checkpoint;
+  }
+  // The plain fields beside the note must say what the signed note says.
+  const root = decodeHash(answer.rootHash);
+  if (checkpoint.size !== answer.size || root === null || !bytesEqual(root, checkpoint.rootHash)) {
+    return 'answer-disagrees-with-note';
+  }
+  return checkpoint;
+}
+
+/** Fetches a proof; a proof the server cannot give (404) or an unreadable one is null. */
+async function fetchProof<T extends { proof: string[] }>(
+  context: CheckpointContext,
+  schema: z.ZodType<T>,
+  path: string,
+): Promise<(Omit<T, 'proof'> & { proof: Uint8Array[] }) | null> {
+  let answer: unknown;
+  try {
+    answer = await context.request('GET', path);
+  } catch (failure) {
+    // A log that cannot prove what it just signed is as bad as a failing proof; network
+    // trouble is not, and ends the round as usual.
+    if (failure instanceof SyncRequestError && failure.status === 404) return null;
+    throw failure;
+  }
+  const parsed = schema.safeParse(answer);
+  if (!parsed.success) return null;
+  const proof: Uint8Array[] = [];
+  for (const item of parsed.data.proof) {
+    const hash = decodeHash(item);
+    if (hash === null) return null;
+    proof.push(hash);
+  }
+  return { ...parsed.data, proof };
+}
+
+/** Stores the refusal with a security audit entry in one transaction, then fails the round. */
+function refuse(context: CheckpointContext, reason: string, size: number, trustedSize: number | null): never {
+  const { db } = context;
+  writeInTransaction(db, () => {
+    db.command('UPDATE sync_checkpoint SET refused_reason = ?, refused_at = ?').run([reason, context.now()]);
+    context.audit.append(db, context.device, {
+      userId: null,
+      role: null,
+      action: 'sync.serverLogRefused',
+      entityType: 'clinic',
+      entityId: null,
+      outcome: 'error',
+      purpose: 'security',
+      legalBasis: 'legal-obligation',
+      details: { reason, size, trustedSize },
+    });
+  });
+  throw new SyncRequestError(200, SERVER_LOG_INCONSISTENT);
+}
+
+function writeInTransaction(db: WriteDb, write: () => void): void {
+  if (db.inTransaction) write();
+  else {
+    db.setSynchronous('FULL');
+    db.transaction(write);
+  }
+}
+
+function decodeHash(text: string): Uint8Array | null {
+  try {
+    const bytes = decodeBase64(text);
+    return bytes.length === 32 ? bytes : null;
+  } catch (error) {
+    if (error instanceof Base64Error) return null;
+    throw error;
+  }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410); the raw 32-byte key follows.
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+function verifyEd25519(message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array): boolean {
+  const key = createPublicKey({
+    key: Buffer.concat([ED25519_SPKI_PREFIX, publicKey]),
+    format: 'der',
+    type: 'spki',
+  });
+  return verify(null, message, key, signature);
+}

@@ -1,0 +1,71 @@
+/**
+ * The writes devices acknowledged to their users (the API call returned success), field by field,
+ * with the HLC each write got on its device. Read back through a second connection right after the
+ * call returned, so what is recorded is what the device committed.
+ */
+import type Database from 'better-sqlite3-multiple-ciphers';
+import { REPLICATED_ENTITIES } from '../../../shared/sync/change.js';
+import type { FieldValue } from '../../../shared/sync/change.js';
+
+/** The entities the model writes. */
+export type WrittenEntity = 'patient' | 'patient_medical';
+
+/** The key column of each written entity's table. */
+export const KEY_COLUMN: Record<WrittenEntity, string> = { patient: 'id', patient_medical: 'patient_id' };
+
+/** One field of one acknowledged write. */
+export interface AcknowledgedWrite {
+  readonly device: string;
+  readonly entity: WrittenEntity;
+  readonly rowId: string;
+  readonly field: string;
+  readonly value: FieldValue;
+  readonly hlc: string;
+  /** What the model did, for failure messages. */
+  readonly step: number;
+}
+
+/** The stored value and field clock of one field on a device; undefined when the row is absent. */
+export function readField(
+  raw: Database.Database,
+  entity: WrittenEntity,
+  rowId: string,
+  field: string,
+): { value: FieldValue; hlc: string | null } | undefined {
+  const definition = REPLICATED_ENTITIES[entity];
+  // Identifiers only from the constant entity declarations.
+  if (!(definition.fields as readonly string[]).includes(field)) throw new Error(`${entity} has no field ${field}`);
+  const row = raw
+    .prepare(`SELECT ${field} AS value FROM ${definition.table} WHERE ${KEY_COLUMN[entity]} = ?`)
+    .get(rowId) as { value: FieldValue } | undefined;
+  if (!row) return undefined;
+  const clock = raw
+    .prepare('SELECT hlc FROM sync_field_clock WHERE entity = ? AND row_id = ? AND field = ?')
+    .get(entity, rowId, field) as { hlc: string } | undefined;
+  return { value: row.value, hlc: clock?.hlc ?? null };
+}
+
+/** Collects acknowledged writes as the model runs. */
+export class AcknowledgedWriteLog {
+  readonly writes: AcknowledgedWrite[] = [];
+
+  /** Records the fields a successful call wrote, as the device stored them. */
+  record(
+    raw: Database.Database,
+    device: string,
+    entity: WrittenEntity,
+    rowId: string,
+    fields: readonly string[],
+    step: number,
+  ): void {
+    for (const field of fields) {
+      const stored = readField(raw, entity, rowId, field);
+      if (!stored)
+        throw new Error(`step ${step}: ${device} acknowledged a write of ${entity} ${rowId} it does not hold`);
+      if (stored.hlc === null) {
+        throw new Error(`step ${step}: ${device} acknowledged ${entity}.${field} of ${rowId} without a field clock`);
+      }
+      this.writes.push({ device, entity, rowId, field, value: stored.value, hlc: stored.hlc, step });
+    }
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The convergence test's world: one sync server and three devices of one clinic, each with its own
+ * manual clock. Device 0 founds the clinic (setup.createClinic, a Dentist, then sync.connect with
+ * an operator code); devices 1 and 2 join it with setup.joinClinic and codes device 0 makes with
+ * devices.createEnrollmentCode, as a clinic would set them up.
+ */
+import { ManualClock } from '../../../main/core/platform/sources.js';
+import { TestClock } from '../../../sync-server/storage/conformance-fixtures.js';
+import { ADMIN_PASSWORD, USER_PASSWORD } from '../../support/clinic-fixture.js';
+import { operatorClinic } from '../sync-support.js';
+import { DEVICE_COUNT } from './actions.js';
+import { ConvergenceDevice, DENTIST_USERNAME } from './device.js';
+import { RestartableSyncServer } from './sync-server-process.js';
+
+/** How far a device clock may run ahead of the server's; well inside the server's 5-minute hold-back. */
+export const MAX_SKEW_MS = 60_000;
+
+export class Cluster {
+  /** How far each device's clock is ahead of the server's. */
+  readonly skewMs: number[];
+
+  private constructor(
+    readonly server: RestartableSyncServer,
+    readonly serverClock: TestClock,
+    readonly devices: readonly ConvergenceDevice[],
+    readonly serverClinicId: string,
+  ) {
+    this.skewMs = devices.map(() => 0);
+  }
+
+  /** Sets the clinic up on device 0, connects it and joins the other devices. */
+  static async create(seed: string): Promise<Cluster> {
+    const start = new ManualClock().now();
+    const serverClock = new TestClock(start);
+    const server = await RestartableSyncServer.start(serverClock);
+    const devices: ConvergenceDevice[] = [];
+    try {
+      const founder = await ConvergenceDevice.blank('d0', seed, new ManualClock(start));
+      devices.push(founder);
+      await founder.admin.ok('setup.createClinic', {
+        clinicName: 'Smile Dental',
+        branchName: 'Main Street',
+        admin: { username: 'admin', displayName: 'Asha Admin', password: ADMIN_PASSWORD },
+      });
+      await founder.admin.ok('auth.signIn', { username: 'admin', password: ADMIN_PASSWORD });
+      // Users made before connecting are uploaded by sync.connect's snapshot, which the server's
+      // user directory learns its Dentist from.
+      await founder.admin.ok('users.create', {
+        username: DENTIST_USERNAME,
+        displayName: 'Dr Convergence',
+        role: 'Dentist',
+        allBranches: true,
+        branchIds: [],
+        password: USER_PASSWORD,
+      });
+      await founder.signIn();
+      const { clinicId, code } = await operatorClinic(server.storage);
+      await founder.reauthenticateAdmin();
+      await founder.admin.ok('sync.connect', { serverUrl: server.url, enrollmentCode: code });
+      for (let index = 1; index < DEVICE_COUNT; index++) {
+        await founder.reauthenticateAdmin();
+        const { code: joinCode } = await founder.admin.ok('devices.createEnrollmentCode', {});
+        const joining = await ConvergenceDevice.blank(`d${index}`, seed, new ManualClock(start));
+        devices.push(joining);
+        await joining.admin.ok('setup.joinClinic', { serverUrl: server.url, enrollmentCode: joinCode });
+        await joining.signIn();
+      }
+      return new Cluster(server, serverClock, devices, clinicId);
+    } catch (error) {
+      for (const device of devices) await device.close();
+      await server.close();
+      throw error;
+    }
+  }
+
+  /** Time passes everywhere alike. */
+  advance(ms: number): void {
+    this.serverClock.advance(ms);
+    for (const device of this.devices) device.clock.advance(ms);
+  }
+
+  /** One device's clock runs ahead, up to MAX_SKEW_MS. */
+  skew(index: number, ms: number): void {
+    const step = Math.min(ms, MAX_SKEW_MS - this.skewMs[index]!);
+    if (step <= 0) return;
+    this.devices[index]!.clock.advance(step);
+    this.skewMs[index]! += step;
+  }
+
+  async close(): Promise<void> {
+    for (const device of this.devices) await device.close();
+    await this.server.close();
+  }
+}
