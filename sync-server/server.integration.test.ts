@@ -39,6 +39,7 @@ describeEachStorage('sync server', (setup) => {
         'POST /v1/changes',
         'GET /v1/changes/quarantine',
         'GET /v1/changes',
+        'GET /v1/changes/live',
         'POST /v1/audit',
         'GET /v1/audit/checkpoint',
         'GET /v1/audit/proof/inclusion',

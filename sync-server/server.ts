@@ -9,7 +9,7 @@ import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { Clock } from '../shared/clock.js';
-import { AuthRateLimits, type RateLimitSettings } from './auth/rate-limits.js';
+import { AuthRateLimits, type RateLimitSettings, type RateLimitStore } from './auth/rate-limits.js';
 import type { ServerKeys } from './auth/server-keys.js';
 import { UsedChallenges } from './auth/tokens.js';
 import { ClinicAuditLogs } from './http/audit-log.js';
@@ -18,9 +18,14 @@ import { changeRoutes } from './http/change-routes.js';
 import { deviceRoutes } from './http/device-routes.js';
 import { SyncHttpError, envelopeForFrameworkError, sendSyncError } from './http/errors.js';
 import { healthRoutes } from './http/health-routes.js';
+import { liveRoutes } from './http/live-routes.js';
 import { SYNC_PROTOCOL_VERSION } from './http/protocol.js';
 import type { SyncServerContext } from './http/route-context.js';
 import { applySecurityHeaders } from './http/security-headers.js';
+import { type ChangeNotifier, InProcessChangeNotifier } from './live/change-notifier.js';
+import { LiveChannel } from './live/live-channel.js';
+import { DEFAULT_LIVE_TIMINGS, type LiveTimings } from './live/live-stream.js';
+import { trackUnusedConnections } from './live/unused-connections.js';
 import { nodeSha256 } from './storage/node-crypto.js';
 import { DeviceRevokedError, InvalidInputError, type SyncStorage, UnknownDeviceError } from './storage/storage.js';
 
@@ -36,6 +41,8 @@ export interface SyncServerOptions {
   readonly logger?: Logger;
   readonly bodyLimit?: number;
   readonly rateLimits?: RateLimitSettings;
+  /** Where brute-force counts live: memory (default, one process) or PostgreSQL shared by every process. */
+  readonly rateLimitStore?: RateLimitStore;
   /** The protocol version this server speaks (tests override it). */
   readonly protocolVersion?: number;
   /** TLS certificate and key; with them the server speaks HTTPS only and sends HSTS. */
@@ -44,6 +51,14 @@ export interface SyncServerOptions {
   readonly trustProxy?: boolean;
   /** How far a pushed change's clock may run ahead of the server's before it is held back (default 5 min). */
   readonly maxClockAheadMs?: number;
+  /**
+   * Where committed appends are announced and heard (live/): in-process by default, which is
+   * right for one process (SQLite); processes sharing PostgreSQL pass a PostgresChangeNotifier.
+   * The caller closes a notifier it passed.
+   */
+  readonly notifier?: ChangeNotifier;
+  /** Heartbeat and revocation-check periods of live streams (tests shorten them). */
+  readonly liveTimings?: Partial<LiveTimings>;
 }
 
 /** Builds the server; call `listen` on it. Closing it does not close the storage. */
@@ -73,12 +88,17 @@ export function createSyncServer(options: SyncServerOptions): FastifyInstance {
     clock: options.clock,
     log,
     protocolVersion: options.protocolVersion ?? SYNC_PROTOCOL_VERSION,
-    rateLimits: new AuthRateLimits(options.rateLimits),
-    usedChallenges: new UsedChallenges(),
+    rateLimits: new AuthRateLimits(options.rateLimits, options.rateLimitStore),
+    usedChallenges: new UsedChallenges(options.storage),
     auditLogs: new ClinicAuditLogs(nodeSha256, options.serverKeys),
     routes: [],
     ...(options.maxClockAheadMs === undefined ? {} : { maxClockAheadMs: options.maxClockAheadMs }),
   };
+
+  const live = new LiveChannel(options.notifier ?? new InProcessChangeNotifier(), options.storage, log, {
+    ...DEFAULT_LIVE_TIMINGS,
+    ...options.liveTimings,
+  });
 
   // Devices speak JSON only; a text/plain body is what a cross-site form could send.
   app.removeContentTypeParser('text/plain');
@@ -88,8 +108,12 @@ export function createSyncServer(options: SyncServerOptions): FastifyInstance {
   // Closing waits for requests in flight. A keep-alive connection whose request ends after close
   // began would hold the server open, so answers given while closing also close their connection.
   let closing = false;
+  const connections = trackUnusedConnections(app.server, tls);
   app.addHook('preClose', async () => {
     closing = true;
+    // Live streams never end on their own; ending them lets close finish. Devices reconnect.
+    live.hub.closeAll();
+    connections.closeUnused();
   });
 
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -134,7 +158,8 @@ export function createSyncServer(options: SyncServerOptions): FastifyInstance {
 
   void app.register(healthRoutes(context));
   void app.register(deviceRoutes(context));
-  void app.register(changeRoutes(context));
+  void app.register(changeRoutes(context, live));
+  void app.register(liveRoutes(context, live, tls));
   void app.register(auditRoutes(context));
   return app;
 }

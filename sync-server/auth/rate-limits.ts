@@ -4,13 +4,27 @@
  * against the source address and the clinic named, with escalating blocks (a short window that
  * blocks for minutes, then a long one that blocks for an hour).
  *
- * These are in-memory limiters: correct for one process (a LAN relay, a single instance). When
- * several processes share one PostgreSQL, swap each RateLimiterMemory for a RateLimiterPostgres
- * with the same options plus `{ storeClient: pool, tableName: 'rate_limits' }` so all of them
- * count together.
+ * Where the counts live is the caller's choice (RateLimitStore): in memory for one process (the
+ * embedded SQLite storage, where one process owns the files), or in a PostgreSQL table when
+ * several processes share one database, so an address failing on one process is blocked on all.
  */
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type pg from 'pg';
+import {
+  RateLimiterMemory,
+  RateLimiterPostgres,
+  RateLimiterRes,
+  type RateLimiterAbstract,
+} from 'rate-limiter-flexible';
 import { SyncHttpError } from '../http/errors.js';
+
+/**
+ * Where the limiters keep their counts: this process's memory, or a table every server process
+ * on the same PostgreSQL database shares (created by the storage's migrations; see
+ * storage/postgres/migrations/0080-auth-state.ts).
+ */
+export type RateLimitStore =
+  | { readonly kind: 'memory' }
+  | { readonly kind: 'postgres'; readonly pool: pg.Pool; readonly schemaName: string; readonly tableName: string };
 
 /** One limiter's budget: `points` per `durationS` seconds, then blocked for `blockS` seconds. */
 export interface LimitBudget {
@@ -39,27 +53,40 @@ export const DEFAULT_RATE_LIMITS: RateLimitSettings = {
   failuresPerClinic: { points: 100, durationS: 60, blockS: 5 * 60 },
 };
 
-function limiter(prefix: string, budget: LimitBudget): RateLimiterMemory {
-  return new RateLimiterMemory({
+function limiter(prefix: string, budget: LimitBudget, store: RateLimitStore): RateLimiterAbstract {
+  const options = {
     keyPrefix: prefix,
     points: budget.points,
     duration: budget.durationS,
     blockDuration: budget.blockS,
+  };
+  if (store.kind === 'memory') return new RateLimiterMemory(options);
+  return new RateLimiterPostgres({
+    ...options,
+    storeClient: store.pool,
+    storeType: 'pool',
+    schemaName: store.schemaName,
+    tableName: store.tableName,
+    // The migration made the table; the app role may not create one.
+    tableCreated: true,
   });
 }
 
 /** The limiters of the enrollment and token endpoints. */
 export class AuthRateLimits {
-  private readonly attempts: RateLimiterMemory;
-  private readonly failures: RateLimiterMemory;
-  private readonly failuresLong: RateLimiterMemory;
-  private readonly clinicFailures: RateLimiterMemory;
+  private readonly attempts: RateLimiterAbstract;
+  private readonly failures: RateLimiterAbstract;
+  private readonly failuresLong: RateLimiterAbstract;
+  private readonly clinicFailures: RateLimiterAbstract;
 
-  constructor(private readonly settings: RateLimitSettings = DEFAULT_RATE_LIMITS) {
-    this.attempts = limiter('attempts', settings.attemptsPerAddress);
-    this.failures = limiter('failures', settings.failuresPerAddress);
-    this.failuresLong = limiter('failures-long', settings.failuresPerAddressLong);
-    this.clinicFailures = limiter('clinic-failures', settings.failuresPerClinic);
+  constructor(
+    private readonly settings: RateLimitSettings = DEFAULT_RATE_LIMITS,
+    store: RateLimitStore = { kind: 'memory' },
+  ) {
+    this.attempts = limiter('attempts', settings.attemptsPerAddress, store);
+    this.failures = limiter('failures', settings.failuresPerAddress, store);
+    this.failuresLong = limiter('failures-long', settings.failuresPerAddressLong, store);
+    this.clinicFailures = limiter('clinic-failures', settings.failuresPerClinic, store);
   }
 
   /** Counts an attempt; throws RATE_LIMITED when the address or clinic is blocked. */
@@ -85,7 +112,7 @@ export class AuthRateLimits {
     ]);
   }
 
-  private async penalise(rateLimiter: RateLimiterMemory, budget: LimitBudget, key: string): Promise<void> {
+  private async penalise(rateLimiter: RateLimiterAbstract, budget: LimitBudget, key: string): Promise<void> {
     try {
       const state = await rateLimiter.penalty(key, 1);
       // The budget is spent: block for the (longer) block time, not only to the window's end.
@@ -95,7 +122,7 @@ export class AuthRateLimits {
     }
   }
 
-  private async check(rateLimiter: RateLimiterMemory, key: string): Promise<void> {
+  private async check(rateLimiter: RateLimiterAbstract, key: string): Promise<void> {
     const state = await rateLimiter.get(key);
     if (state !== null && state.remainingPoints <= 0 && state.msBeforeNext > 0) {
       throw refusal(state);

@@ -1,15 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { deriveServerKeys } from './server-keys.js';
-import {
-  CHALLENGE_TTL_MS,
-  TOKEN_TTL_MS,
-  UsedChallenges,
-  issueChallenge,
-  issueToken,
-  openChallenge,
-  verifyToken,
-} from './tokens.js';
+import { CHALLENGE_TTL_MS, TOKEN_TTL_MS, issueChallenge, issueToken, openChallenge, verifyToken } from './tokens.js';
 
 const CLINIC = '7b0f4a8e-3c1d-4e2f-9a6b-5c4d3e2f1a0b';
 const OTHER_CLINIC = '1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d';
@@ -55,11 +47,5 @@ describe('challenges', () => {
     expect(openChallenge(keys, challenge, OTHER_CLINIC, 'dev-1', NOW)).toBeNull();
     expect(openChallenge(keys, challenge, CLINIC, 'dev-2', NOW)).toBeNull();
     expect(openChallenge(keys, challenge, CLINIC, 'dev-1', NOW + CHALLENGE_TTL_MS)).toBeNull();
-  });
-
-  it('is usable once per process', () => {
-    const used = new UsedChallenges();
-    expect(used.use('nonce', NOW + 1, NOW)).toBe(true);
-    expect(used.use('nonce', NOW + 1, NOW)).toBe(false);
   });
 });

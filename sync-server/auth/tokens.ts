@@ -1,6 +1,7 @@
 /**
  * Stateless challenges and access tokens, so any server process sharing the master key can
- * check what another issued (no session table, no sticky routing).
+ * check what another issued (no session table, no sticky routing). The one piece of shared
+ * state is the set of answered challenge nonces, kept in the storage (UsedChallenges).
  *
  * A challenge is `c1.<base64url payload>.<base64url HMAC>` naming the clinic and device that
  * asked, a random nonce and an expiry. The device signs
@@ -13,6 +14,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { clinicIdSchema, deviceIdSchema } from '../storage/records.js';
+import type { SyncStorage } from '../storage/storage.js';
 import type { ServerKeys } from './server-keys.js';
 
 /** How long a challenge may be answered. */
@@ -118,24 +120,16 @@ export function verifyToken(keys: ServerKeys, token: string, now: number): Token
 }
 
 /**
- * Challenges already answered, kept until they expire, so a captured answer cannot be traded for
- * a second token within this process. Stateless challenges cannot be single-use across processes;
- * there a replayed answer only mints another token for the same device, which the attacker could
- * not use without also holding the TLS session it was captured from. Shared state (a Postgres
- * table with a unique nonce) closes that gap when several processes serve one clinic.
+ * Challenges already answered, so a captured answer cannot be traded for a second token. The
+ * record lives in the storage (SyncStorage.consumeChallengeNonce), so the rule holds across every
+ * server process sharing it, not only in the process that issued the token; a nonce is kept
+ * until its challenge expires, after which the challenge is refused by its expiry anyway.
  */
 export class UsedChallenges {
-  private readonly expiries = new Map<string, number>();
+  constructor(private readonly storage: Pick<SyncStorage, 'consumeChallengeNonce'>) {}
 
-  /** Records the nonce; false when it was already used. */
-  use(nonce: string, expiresAt: number, now: number): boolean {
-    if (this.expiries.size > 10_000) this.sweep(now);
-    if (this.expiries.has(nonce)) return false;
-    this.expiries.set(nonce, expiresAt);
-    return true;
-  }
-
-  private sweep(now: number): void {
-    for (const [nonce, expiry] of this.expiries) if (expiry <= now) this.expiries.delete(nonce);
+  /** Records the nonce; false when it was already used (here or by another process) or has expired. */
+  use(nonce: string, expiresAt: number): Promise<boolean> {
+    return this.storage.consumeChallengeNonce(nonce, expiresAt);
   }
 }

@@ -8,6 +8,15 @@
  *   clinic code --clinic ID --data-dir DIR     one JSON line: a new {"clinicId","enrollmentCode"}
  *   device list --clinic ID --data-dir DIR     one JSON line: {"devices":[...]}
  *   device revoke --clinic ID --device ID [--reason TEXT] --data-dir DIR
+ *   audit export --clinic ID --data-dir DIR --out FILE   the clinic's audit log for `npm run audit:verify`
+ *   audit verify --clinic ID --data-dir DIR    one JSON verdict line; exits 1 when the log does not verify
+ *   backup --data-dir DIR --out BACKUP_DIR     an online, encrypted copy of the embedded storage
+ *   restore --from BACKUP_DIR --data-dir NEW_DIR [--master-key-file FILE]
+ *   db migrate --postgres-owner URL --app-role NAME   PostgreSQL schema steps, run as the owner role
+ *
+ * Every command but backup and restore also runs on PostgreSQL: `--postgres URL` (the app role)
+ * or CHAIRSIDE_SYNC_PG_URL instead of --data-dir (cli/storage-choice.ts). With TLS,
+ * `--redirect-http PORT` also listens on plain HTTP, answering only 308 redirects to HTTPS.
  *
  * Commands print exactly one JSON line on stdout; a failure prints one JSON error envelope on
  * stderr and exits non-zero. Plain HTTP is served only on a loopback address unless
@@ -19,18 +28,37 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { z } from 'zod';
 import { encodeBase64 } from '../../shared/merkle/base64.js';
+import { exportClinicAuditLog } from '../audit-export/export.js';
 import { deriveServerKeys } from '../auth/server-keys.js';
+import { createHttpsRedirectServer } from '../https-redirect.js';
+import { verifyClinicAuditLog } from '../ops/audit-verify.js';
+import { BackupError } from '../ops/sqlite-backup.js';
+import { PostgresChangeNotifier } from '../live/postgres-change-notifier.js';
 import { createSyncServer } from '../server.js';
-import { masterKeySource } from '../storage/sqlite/key-source.js';
-import { openSqliteSyncStorage } from '../storage/sqlite/sqlite-storage.js';
+import { AUTH_SCHEMA, RATE_LIMIT_TABLE } from '../storage/postgres/migrations/0080-auth-state.js';
+import { nodeSha256 } from '../storage/node-crypto.js';
 import { type SyncStorage, SyncStorageError } from '../storage/storage.js';
-import { loadOrCreateMasterKey } from './master-key.js';
+import { MasterKeyError } from './master-key.js';
+import { backupDataDir, migrateDatabase, restoreDataDir } from './ops-commands.js';
+import { StorageChoiceError, chooseStorage, masterKeyFor, openChosenStorage, rateLimitPool } from './storage-choice.js';
 
 /** Enrollment codes made by the CLI stay valid this long. */
 const CLI_CODE_TTL_MS = 24 * 60 * 60_000;
 
+const portSchema = z
+  .string()
+  .regex(/^[0-9]{1,5}$/)
+  .transform(Number)
+  .refine((port) => port <= 65_535);
+
 const optionsSchema = z.strictObject({
-  'data-dir': z.string().min(1),
+  'data-dir': z.string().min(1).optional(),
+  postgres: z.string().min(1).optional(),
+  'postgres-owner': z.string().min(1).optional(),
+  'app-role': z.string().min(1).optional(),
+  from: z.string().min(1).optional(),
+  'master-key-file': z.string().min(1).optional(),
+  'redirect-http': portSchema.optional(),
   port: z
     .string()
     .regex(/^[0-9]{1,5}$/)
@@ -45,6 +73,7 @@ const optionsSchema = z.strictObject({
   clinic: z.string().min(1).optional(),
   device: z.string().min(1).optional(),
   reason: z.string().min(1).optional(),
+  out: z.string().min(1).optional(),
 });
 type CliOptions = z.infer<typeof optionsSchema>;
 
@@ -65,19 +94,41 @@ function required<K extends keyof CliOptions>(options: CliOptions, key: K): NonN
   return value as NonNullable<CliOptions[K]>;
 }
 
+function storageChoice(options: CliOptions) {
+  return chooseStorage({ postgres: options.postgres, dataDir: options['data-dir'] });
+}
+
 async function openStorage(options: CliOptions): Promise<{ storage: SyncStorage; masterKey: Buffer }> {
-  const dataDir = options['data-dir'];
-  const masterKey = loadOrCreateMasterKey(dataDir);
-  const storage = await openSqliteSyncStorage({
-    dataDir,
-    keys: masterKeySource(masterKey),
-    clock: { now: () => Date.now() },
-  });
+  const choice = storageChoice(options);
+  const masterKey = masterKeyFor(choice);
+  const storage = await openChosenStorage(choice, masterKey, { now: () => Date.now() });
   return { storage, masterKey };
 }
 
+/** Commands that must not open the storage as the server does; undefined for the others. */
+async function runOperationsCommand(command: string, options: CliOptions): Promise<unknown> {
+  switch (command) {
+    case 'db migrate':
+      return migrateDatabase(required(options, 'postgres-owner'), required(options, 'app-role'), Date.now());
+    case 'backup':
+      if (options.postgres !== undefined) throw new UsageError('back up PostgreSQL with pg_dump (docs/operations.md)');
+      return backupDataDir(required(options, 'data-dir'), required(options, 'out'), Date.now());
+    case 'restore':
+      return restoreDataDir(
+        required(options, 'from'),
+        required(options, 'data-dir'),
+        options['master-key-file'],
+        Date.now(),
+      );
+    default:
+      return undefined;
+  }
+}
+
 async function runCommand(command: string, options: CliOptions): Promise<unknown> {
-  const { storage } = await openStorage(options);
+  const operation = await runOperationsCommand(command, options);
+  if (operation !== undefined) return operation;
+  const { storage, masterKey } = await openStorage(options);
   try {
     switch (command) {
       case 'clinic create': {
@@ -106,6 +157,19 @@ async function runCommand(command: string, options: CliOptions): Promise<unknown
         });
         return { deviceId: device.deviceId, revokedAt: device.revokedAt };
       }
+      case 'audit export':
+        return await exportClinicAuditLog({
+          store: await storage.clinic(required(options, 'clinic')),
+          keys: deriveServerKeys(masterKey),
+          out: required(options, 'out'),
+          now: () => Date.now(),
+        });
+      case 'audit verify': {
+        const keys = deriveServerKeys(masterKey);
+        const store = await storage.clinic(required(options, 'clinic'));
+        const key = { keyName: keys.checkpointKeyName, publicKey: keys.checkpointPublicKey };
+        return await verifyClinicAuditLog(store, key, nodeSha256);
+      }
       default:
         throw new UsageError(`unknown command: ${command}`);
     }
@@ -127,24 +191,43 @@ async function serve(options: CliOptions): Promise<void> {
       `refusing plain HTTP on ${host}: give --tls-cert and --tls-key, or --insecure-http behind a TLS proxy`,
     );
   }
+  const redirectPort = options['redirect-http'];
+  if (redirectPort !== undefined && !tls) throw new UsageError('--redirect-http needs --tls-cert and --tls-key');
+  const choice = storageChoice(options);
   const { storage, masterKey } = await openStorage(options);
   const logger = pino({ level: process.env.CHAIRSIDE_LOG_LEVEL ?? 'info', base: { service: 'sync-server' } });
+  // On PostgreSQL every process counts brute-force attempts in one shared table.
+  const limitsPool = choice.kind === 'postgres' ? rateLimitPool(choice) : null;
+  // Live streams hear about changes committed by every process through LISTEN/NOTIFY.
+  const notifier =
+    choice.kind === 'postgres'
+      ? new PostgresChangeNotifier({ connection: { connectionString: choice.url }, log: logger })
+      : null;
+  await notifier?.start();
   const app = createSyncServer({
     storage,
     serverKeys: deriveServerKeys(masterKey),
     clock: { now: () => Date.now() },
     logger,
+    ...(limitsPool
+      ? { rateLimitStore: { kind: 'postgres', pool: limitsPool, schemaName: AUTH_SCHEMA, tableName: RATE_LIMIT_TABLE } }
+      : {}),
     ...(tls ? { tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } } : {}),
+    ...(notifier ? { notifier } : {}),
   });
+  let redirect: ReturnType<typeof createHttpsRedirectServer> | null = null;
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
     logger.info({ event: 'shutdown', signal }, 'closing');
     // Fastify waits for requests in flight, so every acknowledged write is committed first.
+    redirect?.close();
     void app
       .close()
+      .then(() => notifier?.close())
       .then(() => storage.close())
+      .then(() => limitsPool?.end())
       .then(
         () => process.exit(0),
         (error: unknown) => {
@@ -160,6 +243,22 @@ async function serve(options: CliOptions): Promise<void> {
   const port = address !== null && typeof address === 'object' ? address.port : options.port;
   const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info({ event: 'listening', url }, 'sync server listening');
+  if (redirectPort !== undefined && typeof port === 'number') {
+    const listener = createHttpsRedirectServer({ httpsPort: port, fallbackHost: host });
+    redirect = listener;
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(redirectPort, host, () => resolve());
+    });
+    const redirectAddress = listener.address();
+    const boundPort = redirectAddress !== null && typeof redirectAddress === 'object' ? redirectAddress.port : 0;
+    const from = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+    logger.info({ event: 'redirecting', from, to: url }, 'plain HTTP redirects to HTTPS');
+  }
+}
+
+function isFailedVerdict(output: unknown): boolean {
+  return typeof output === 'object' && output !== null && 'ok' in output && output.ok === false;
 }
 
 /** Runs the command line; resolves to the exit code. */
@@ -182,6 +281,13 @@ export async function main(argv: readonly string[]): Promise<number> {
         clinic: { type: 'string' },
         device: { type: 'string' },
         reason: { type: 'string' },
+        out: { type: 'string' },
+        postgres: { type: 'string' },
+        'postgres-owner': { type: 'string' },
+        'app-role': { type: 'string' },
+        from: { type: 'string' },
+        'master-key-file': { type: 'string' },
+        'redirect-http': { type: 'string' },
       },
     });
     const result = optionsSchema.safeParse(parsed.values);
@@ -195,9 +301,19 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     const output = await runCommand(parsed.positionals.join(' '), result.data);
     process.stdout.write(`${JSON.stringify(output)}\n`);
-    return 0;
+    // A verdict that failed (audit verify) is still one line on stdout, with a failing exit code.
+    return isFailedVerdict(output) ? 1 : 0;
   } catch (error) {
-    const known = error instanceof UsageError || error instanceof SyncStorageError || error instanceof TypeError;
+    if (error instanceof BackupError || error instanceof MasterKeyError) {
+      const code = error instanceof BackupError ? 'backup_refused' : 'master_key';
+      process.stderr.write(`${JSON.stringify({ error: { code, message: error.message } })}\n`);
+      return 1;
+    }
+    const known =
+      error instanceof UsageError ||
+      error instanceof StorageChoiceError ||
+      error instanceof SyncStorageError ||
+      error instanceof TypeError;
     const code = error instanceof SyncStorageError ? error.code : known ? 'usage' : 'internal';
     const message = known || error instanceof Error ? (error as Error).message : 'failed';
     process.stderr.write(`${JSON.stringify({ error: { code, message } })}\n`);

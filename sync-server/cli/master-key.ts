@@ -38,8 +38,32 @@ export function loadOrCreateMasterKey(dataDir: string, env: NodeJS.ProcessEnv = 
     // 'wx' fails if another process created it meanwhile, rather than overwriting its key.
     writeFileSync(path, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   }
+  return readKeyFile(path);
+}
+
+function readKeyFile(path: string): Buffer {
   if ((statSync(path).mode & 0o077) !== 0) {
     throw new MasterKeyError(`${path} is readable by other users; run chmod 600 on it`);
   }
   return parseHexKey(readFileSync(path, 'utf8'), path);
+}
+
+/**
+ * Loads an existing master key: from CHAIRSIDE_SYNC_MASTER_KEY, else from `keyFile`. Never
+ * creates one, for commands that must use the key the data was written with (backup, restore,
+ * audit verify, a PostgreSQL server whose processes all share one key).
+ */
+export function loadExistingMasterKey(keyFile: string | undefined, env: NodeJS.ProcessEnv = process.env): Buffer {
+  const fromEnv = env[MASTER_KEY_ENV];
+  if (fromEnv !== undefined && fromEnv !== '') return parseHexKey(fromEnv, MASTER_KEY_ENV);
+  if (keyFile === undefined || !existsSync(keyFile)) {
+    throw new MasterKeyError(`no master key: set ${MASTER_KEY_ENV} or give the key file`);
+  }
+  return readKeyFile(keyFile);
+}
+
+/** Writes the key file of a data directory (mode 0600), refusing to replace an existing one. */
+export function writeMasterKeyFile(dataDir: string, key: Buffer): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  writeFileSync(masterKeyPath(dataDir), `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
 }

@@ -21,7 +21,9 @@ import {
   changeInputSchema,
   recordIdSchema,
 } from '../storage/storage.js';
-import { pushBatch } from '../sync/push-batch.js';
+import type { LiveChannel } from '../live/live-channel.js';
+import { type BatchOutcome, type StartedBatch, startBatch } from '../sync/push-batch.js';
+import { PushReads } from '../sync/push-reads.js';
 import { SyncHttpError } from './errors.js';
 import { type SyncServerContext, defineRoute, queryCountSchema } from './route-context.js';
 
@@ -55,8 +57,25 @@ const pullQuerySchema = z.strictObject({
   limit: queryCountSchema.pipe(z.number().min(1).max(MAX_PAGE_SIZE)).optional(),
 });
 
+/** The error answer for a storage refusal of batch `index`; anything else is rethrown as it is. */
+function refusalOf(error: unknown, index: number): unknown {
+  if (error instanceof InvalidInputError) {
+    return new SyncHttpError('VALIDATION_FAILED', `Batch ${index} is not valid; batches before it were applied.`);
+  }
+  if (error instanceof ChangeConflictError) {
+    return new SyncHttpError(
+      'CONFLICT',
+      `Batch ${index} reuses a change id with other content; batches before it were applied.`,
+    );
+  }
+  if (error instanceof DeviceRevokedError || error instanceof UnknownDeviceError) {
+    return new SyncHttpError('DEVICE_REVOKED', 'This device was revoked; it must be enrolled again.');
+  }
+  return error;
+}
+
 /** The sync plugin. */
-export function changeRoutes(context: SyncServerContext): FastifyPluginAsync {
+export function changeRoutes(context: SyncServerContext, live: LiveChannel): FastifyPluginAsync {
   return async (app) => {
     defineRoute(app, context, {
       method: 'POST',
@@ -70,61 +89,92 @@ export function changeRoutes(context: SyncServerContext): FastifyPluginAsync {
         if (String(body.protocolVersion) !== request.headers['chairside-protocol']) {
           throw new SyncHttpError('VALIDATION_FAILED', 'The body and the header name different protocol versions.');
         }
-        const results = [];
+        // One lookup of the quarantine and the user directory for the whole push (push-reads.ts).
+        const reads = new PushReads(
+          auth.store,
+          auth.device.deviceId,
+          auth.device.deviceNumber,
+          body.batches.flatMap((batch) => batch.changes.map((change) => change.changeId)),
+          body.batches.flatMap((batch) => batch.changes.map((change) => change.userId)),
+        );
         // Batches are separate transactions, applied in order; a refused batch stops the push and
         // the ones before it stay applied (a re-push is idempotent). A quarantined batch does not
-        // stop it: it is answered, and the batches behind it go on.
+        // stop it: it is answered, and the batches behind it go on. An accepted batch that changes
+        // no role is not waited for: its append is submitted and the next batch decided meanwhile,
+        // so the storage commits a run of them in one transaction (group commit); each is answered,
+        // in batch order, once it committed.
+        const results: BatchOutcome[] = [];
+        const pending: Array<{ index: number; outcome: Promise<BatchOutcome> }> = [];
+        const pendingIds = new Set<string>();
+        const answered = (outcome: BatchOutcome) => {
+          if (outcome.status !== 'accepted') {
+            request.log.info({ event: 'sync.batch_held', status: outcome.status }, 'batch not accepted');
+          } else if (outcome.changes.some((change) => change.inserted)) {
+            // The append has committed: live streams of every process may now announce it.
+            const latestSeq = Math.max(...outcome.changes.map((change) => change.serverSeq));
+            void live.changesCommitted(auth.store.clinicId, latestSeq);
+          }
+          results.push(outcome);
+        };
+        const settle = async () => {
+          for (const { index, outcome } of pending.splice(0)) {
+            try {
+              answered(await outcome);
+            } catch (error) {
+              throw refusalOf(error, index);
+            }
+          }
+          pendingIds.clear();
+        };
         for (const [index, batch] of body.batches.entries()) {
           const stray = batch.changes.some(
             (change) => change.deviceId !== auth.device.deviceId || change.txId !== batch.txId,
           );
           const ids = new Set(batch.changes.map((change) => change.changeId));
           if (stray || ids.size !== batch.changes.length) {
+            await settle();
             throw new SyncHttpError(
               'VALIDATION_FAILED',
               `Batch ${index} is not valid; batches before it were applied.`,
             );
           }
+          // A batch repeating a change id still being appended waits for it, so it sees it stored.
+          if (batch.changes.some((change) => pendingIds.has(change.changeId))) await settle();
+          let started: StartedBatch;
           try {
-            const { outcome, effects } = await pushBatch(
+            started = await startBatch(
               auth.store,
               auth.device.deviceId,
               batch.txId,
               batch.changes,
               context.clock.now(),
               context.maxClockAheadMs,
+              reads,
+              true,
             );
-            if (outcome.status !== 'accepted') {
-              request.log.info({ event: 'sync.batch_held', status: outcome.status }, 'batch not accepted');
-            }
-            for (const reason of effects.securityReasons) {
-              await auth.store.appendSecurityEvent({
-                kind: 'sync.change_quarantined',
-                deviceId: auth.device.deviceId,
-                userId: null,
-                details: { reason, txId: batch.txId },
-              });
-            }
-            results.push(outcome);
           } catch (error) {
-            if (error instanceof InvalidInputError) {
-              throw new SyncHttpError(
-                'VALIDATION_FAILED',
-                `Batch ${index} is not valid; batches before it were applied.`,
-              );
-            }
-            if (error instanceof ChangeConflictError) {
-              throw new SyncHttpError(
-                'CONFLICT',
-                `Batch ${index} reuses a change id with other content; batches before it were applied.`,
-              );
-            }
-            if (error instanceof DeviceRevokedError || error instanceof UnknownDeviceError) {
-              throw new SyncHttpError('DEVICE_REVOKED', 'This device was revoked; it must be enrolled again.');
-            }
-            throw error;
+            await settle();
+            throw refusalOf(error, index);
           }
+          if ('pending' in started) {
+            // Awaited by settle, in order; until then a refusal must not count as unhandled.
+            started.pending.catch(() => undefined);
+            pending.push({ index, outcome: started.pending });
+            for (const id of ids) pendingIds.add(id);
+            continue;
+          }
+          await settle();
+          for (const reason of started.effects.securityReasons) {
+            await auth.store.appendSecurityEvent({
+              kind: 'sync.change_quarantined',
+              deviceId: auth.device.deviceId,
+              userId: null,
+              details: { reason, txId: batch.txId },
+            });
+          }
+          answered(started.outcome);
         }
+        await settle();
         return { batches: results, clientOutdated: protocol === 'outdated' };
       },
     });

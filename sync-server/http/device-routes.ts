@@ -87,6 +87,8 @@ export function deviceRoutes(context: SyncServerContext): FastifyPluginAsync {
             clinicId: enrolled.clinicId,
             clinicName: clinic.name,
             deviceId: enrolled.device.deviceId,
+            // Devices other than number 1 allocate patient numbers in their own space.
+            deviceNumber: enrolled.device.deviceNumber,
             protocolVersion: context.protocolVersion,
             checkpoint: {
               origin: clinicLogOrigin(enrolled.clinicId),
@@ -157,7 +159,7 @@ export function deviceRoutes(context: SyncServerContext): FastifyPluginAsync {
         if (!verifyEd25519(device.publicKey, deviceAuthMessage(body.challenge), body.signature)) {
           return refuse('signature');
         }
-        if (!context.usedChallenges.use(challenge.nonce, challenge.exp, now)) return refuse('replayed');
+        if (!(await context.usedChallenges.use(challenge.nonce, challenge.exp))) return refuse('replayed');
         if (device.revokedAt !== null) {
           // The signature proved the key holder: telling it that it is revoked lets it lock itself.
           await store.appendSecurityEvent({

@@ -14,7 +14,7 @@ import { encodeBase64 } from '../../shared/merkle/base64.js';
 import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from '../auth/rate-limits.js';
 import { type ServerKeys, deriveServerKeys } from '../auth/server-keys.js';
 import { deviceAuthMessage } from '../auth/tokens.js';
-import { createSyncServer } from '../server.js';
+import { type SyncServerOptions, createSyncServer } from '../server.js';
 import { AuditChainBuilder, TestClock } from '../storage/conformance-fixtures.js';
 import { type TestDatabase, createTestDatabase } from '../storage/postgres/test-database.js';
 import { openPostgresSyncStorage } from '../storage/postgres/postgres-storage.js';
@@ -56,6 +56,11 @@ export interface TestServerOptions {
   /** Wraps the storage the app sees (the test keeps the real one), to delay or observe calls. */
   readonly wrapStorage?: (storage: SyncStorage) => SyncStorage;
   readonly maxClockAheadMs?: number;
+  /** The server's keys; a restarted server keeps its keys (they derive from its master key). */
+  readonly serverKeys?: ServerKeys;
+  /** Live stream timings and notifier (live/); the server's defaults otherwise. */
+  readonly liveTimings?: SyncServerOptions['liveTimings'];
+  readonly notifier?: SyncServerOptions['notifier'];
 }
 
 /** Builds a server over an open storage. */
@@ -66,7 +71,7 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const logs: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) });
-  const keys = deriveServerKeys(randomBytes(32));
+  const keys = options.serverKeys ?? deriveServerKeys(randomBytes(32));
   const app = createSyncServer({
     storage: options.wrapStorage?.(storage) ?? storage,
     serverKeys: keys,
@@ -76,6 +81,8 @@ export async function startTestServer(
     ...(options.protocolVersion === undefined ? {} : { protocolVersion: options.protocolVersion }),
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
     ...(options.maxClockAheadMs === undefined ? {} : { maxClockAheadMs: options.maxClockAheadMs }),
+    ...(options.liveTimings === undefined ? {} : { liveTimings: options.liveTimings }),
+    ...(options.notifier === undefined ? {} : { notifier: options.notifier }),
   });
   await app.ready();
   return {

@@ -114,6 +114,12 @@ export const deviceSchema = z.strictObject({
   publicKey: bytes32Schema,
   enrollmentCodeId: z.uuid(),
   enrolledAt: timeMsSchema,
+  /**
+   * The device's number in its clinic (1, 2, 3... in order of enrollment, never reused): devices
+   * other than number 1 allocate patient numbers in their own space (docs/sync-protocol.md,
+   * "Domain conflicts").
+   */
+  deviceNumber: z.number().int().min(1),
   revokedAt: timeMsSchema.nullable(),
   revokedReason: z.string().min(1).max(500).nullable(),
 });

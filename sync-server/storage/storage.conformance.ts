@@ -98,6 +98,39 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
     });
   });
 
+  describe(`${harness.name} storage: challenge nonces`, () => {
+    it('consumes a challenge nonce once and refuses it every later time', async () => {
+      const { clock, storage } = await setup();
+      const expiresAt = clock.now() + 60_000;
+      expect(await storage.consumeChallengeNonce('nonce-AAAAAAAAAAAAAAAAAAA', expiresAt)).toBe(true);
+      expect(await storage.consumeChallengeNonce('nonce-AAAAAAAAAAAAAAAAAAA', expiresAt)).toBe(false);
+      clock.advance(30_000);
+      expect(await storage.consumeChallengeNonce('nonce-AAAAAAAAAAAAAAAAAAA', expiresAt)).toBe(false);
+      expect(await storage.consumeChallengeNonce('nonce-BBBBBBBBBBBBBBBBBBB', expiresAt)).toBe(true);
+    });
+
+    it('refuses a nonce whose challenge has expired, even unused', async () => {
+      const { clock, storage } = await setup();
+      expect(await storage.consumeChallengeNonce('nonce-late', clock.now())).toBe(false);
+      expect(await storage.consumeChallengeNonce('nonce-late', clock.now() - 1)).toBe(false);
+    });
+
+    it('lets exactly one of several concurrent uses of a nonce win', async () => {
+      const { clock, storage } = await setup();
+      const results = await Promise.all(
+        Array.from({ length: 6 }, () => storage.consumeChallengeNonce('nonce-race', clock.now() + 60_000)),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('refuses a malformed nonce', async () => {
+      const { clock, storage } = await setup();
+      await expect(storage.consumeChallengeNonce("x' OR 1=1 --", clock.now() + 1000)).rejects.toBeInstanceOf(
+        InvalidInputError,
+      );
+    });
+  });
+
   describe(`${harness.name} storage: enrollment codes`, () => {
     it('redeems a code once, registering the device it enrolls', async () => {
       const { storage, store, clinic, clock } = await setup();
@@ -120,6 +153,7 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
           publicKey,
           enrollmentCodeId: record.codeId,
           enrolledAt: clock.now(),
+          deviceNumber: 1,
           revokedAt: null,
           revokedReason: null,
         },
@@ -225,6 +259,35 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
       expect(await store.getDevice('not a device id!')).toBeNull();
     });
 
+    it('numbers devices 1, 2, 3... in order of enrollment, per clinic, also under concurrent redemptions', async () => {
+      const { storage, store } = await setup();
+      const first = await enrollDevice(storage, store, 'founder');
+      expect(first.deviceNumber).toBe(1);
+      const codes = await Promise.all(
+        Array.from({ length: 6 }, () => store.createEnrollmentCode({ ttlMs: 60_000, createdBy: null })),
+      );
+      const racers = await Promise.all(
+        codes.map(({ code }, i) =>
+          storage.redeemEnrollmentCode({
+            code,
+            deviceId: `racer-${i}`,
+            name: 'Racer',
+            publicKey: newDevicePublicKey(),
+          }),
+        ),
+      );
+      const numbers = racers.map((enrolled) => enrolled.device.deviceNumber).sort((x, y) => x - y);
+      expect(numbers).toEqual([2, 3, 4, 5, 6, 7]);
+      const listed = await store.listDevices();
+      expect(listed.map((device) => device.deviceNumber).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      // A revoked device keeps its number and the next device does not reuse it.
+      await store.revokeDevice({ deviceId: 'racer-0', reason: 'Lost' });
+      expect((await enrollDevice(storage, store, 'after-revoke')).deviceNumber).toBe(8);
+      // Another clinic counts from 1.
+      const other = await storage.clinic((await storage.createClinic({ name: 'Other' })).clinicId);
+      expect((await enrollDevice(storage, other, 'elsewhere')).deviceNumber).toBe(1);
+    });
+
     it('revokes a device for good, keeping the first revocation', async () => {
       const { store, clock } = await setupWithDevice('device-1');
       expect(await store.isDeviceRevoked('device-1')).toBe(false);
@@ -282,6 +345,7 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
       expect(again.changes).toEqual(first.changes.map((change) => ({ ...change, inserted: false })));
       const page = await store.pullChanges({ after: 0, limit: 10 });
       expect(page.changes.map((change) => change.serverSeq)).toEqual([1, 2, 3]);
+      expect(await store.latestChangeSeq()).toBe(3);
       // The re-push took no numbers: the next batch continues at 4.
       expect((await store.appendChanges(makeBatch('device-1', 'tx-2', 1))).changes[0]!.serverSeq).toBe(4);
     });
@@ -802,6 +866,7 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
         isDeviceRevoked: (a) => resolvesTo(a.isDeviceRevoked(victimId), true),
         appendChanges: (a) => refused(a.appendChanges(makeBatch(victimId, `${MARK}-tx`, 2)), UnknownDeviceError),
         pullChanges: (a) => a.pullChanges({ after: 0, limit: 1000 }),
+        latestChangeSeq: (a) => resolvesTo(a.latestChangeSeq(), 1),
         auditChainHead: (a) => resolvesTo(a.auditChainHead(victimId, 1), null),
         appendAuditEntries: (a) =>
           refused(

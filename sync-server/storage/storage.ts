@@ -61,6 +61,13 @@ export interface SyncStorage {
    * Throws EnrollmentCodeError (unknown, expired, redeemed) or DuplicateDeviceError.
    */
   redeemEnrollmentCode(input: RedeemEnrollmentCodeInput): Promise<EnrolledDevice>;
+  /**
+   * Marks an answered challenge's nonce used, for every process sharing this storage: true the
+   * first time, false when it was used before or `expiresAt` has passed (a challenge answered
+   * late is never accepted). Nonces past their expiry are purged, since their challenges are
+   * refused by their expiry anyway.
+   */
+  consumeChallengeNonce(nonce: string, expiresAt: number): Promise<boolean>;
   /** Releases connections and file handles; the storage is unusable afterwards. */
   close(): Promise<void>;
 }
@@ -96,6 +103,8 @@ export interface ClinicStore {
   appendChanges(batch: ChangeBatch): Promise<AppendChangesResult>;
   /** Changes numbered after `after`, in server order, at most `limit`, with `hasMore`. */
   pullChanges(query: PageQuery): Promise<ChangePage>;
+  /** The highest server sequence number given so far (0 before the first change); the live channel's resync point. */
+  latestChangeSeq(): Promise<number>;
 
   /** The newest accepted entry of a device chain in an epoch, or null before its first. */
   auditChainHead(deviceId: string, epoch: number): Promise<AuditChainHead | null>;
@@ -165,6 +174,7 @@ export const CLINIC_STORE_OPERATIONS = Object.keys({
   isDeviceRevoked: true,
   appendChanges: true,
   pullChanges: true,
+  latestChangeSeq: true,
   auditChainHead: true,
   appendAuditEntries: true,
   listAuditEntries: true,

@@ -23,6 +23,7 @@ export interface DeviceRow {
   readonly public_key: Buffer;
   readonly enrollment_code_id: string;
   readonly enrolled_at: number;
+  readonly device_number: number;
   readonly revoked_at: number | null;
   readonly revoked_reason: string | null;
 }
@@ -71,7 +72,7 @@ export interface SecurityEventRow {
 }
 
 export const DEVICE_COLUMNS =
-  'device_id, name, public_key, enrollment_code_id, enrolled_at, revoked_at, revoked_reason';
+  'device_id, name, public_key, enrollment_code_id, enrolled_at, device_number, revoked_at, revoked_reason';
 export const CHANGE_COLUMNS =
   'server_seq, change_id, tx_id, device_id, user_id, entity, row_id, op, fields, hlc, schema_version, received_at';
 export const AUDIT_ENTRY_COLUMNS = 'device_id, epoch, seq, body, prev_hash, hash, device_time, received_at, leaf_index';
@@ -86,6 +87,7 @@ export const deviceFromRow = (row: DeviceRow): Device =>
       publicKey: row.public_key,
       enrollmentCodeId: row.enrollment_code_id,
       enrolledAt: row.enrolled_at,
+      deviceNumber: row.device_number,
       revokedAt: row.revoked_at,
       revokedReason: row.revoked_reason,
     },

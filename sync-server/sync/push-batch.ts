@@ -5,7 +5,8 @@
  * reasons (looked up before re-validating, so a role changed since does not change the answer).
  */
 import type { AppendedChange, ChangeInput, ClinicStore, QuarantineReason } from '../storage/storage.js';
-import { type ChangeRefusal, decideBatch } from './validate-batch.js';
+import { type BatchReads, storeReads } from './push-reads.js';
+import { type ChangeRefusal, decideBatch, touchesPatientNumbers } from './validate-batch.js';
 
 /** The answer for one batch. */
 export type BatchOutcome =
@@ -19,6 +20,18 @@ export interface PushSideEffects {
   readonly securityReasons: readonly QuarantineReason[];
 }
 
+/** A batch's finished answer, and what it leaves for the caller to record. */
+export interface PushedBatch {
+  readonly outcome: BatchOutcome;
+  readonly effects: PushSideEffects;
+}
+
+/**
+ * A started batch: finished, or (with `pipelined`) an accepted batch whose append was submitted and
+ * commits with the batches submitted after it (storage group commit); the caller awaits `pending`.
+ */
+export type StartedBatch = PushedBatch | { readonly pending: Promise<BatchOutcome> };
+
 /** Pushes one batch; throws the storage's typed errors (conflict, revoked device). */
 export async function pushBatch(
   store: ClinicStore,
@@ -27,7 +40,28 @@ export async function pushBatch(
   changes: readonly ChangeInput[],
   nowMs: number,
   maxClockAheadMs?: number,
-): Promise<{ outcome: BatchOutcome; effects: PushSideEffects }> {
+  /** The lookups re-validation needs; a push of many batches shares them (push-reads.ts). */
+  reads: BatchReads = storeReads(store, deviceId),
+): Promise<PushedBatch> {
+  const started = await startBatch(store, deviceId, txId, changes, nowMs, maxClockAheadMs, reads, false);
+  return 'pending' in started ? { outcome: await started.pending, effects: { securityReasons: [] } } : started;
+}
+
+/**
+ * Re-validates a batch and starts writing its outcome. With `pipelined`, an accepted batch that
+ * changes no user's role is returned as soon as its append is submitted: deciding it changed
+ * nothing a later batch's decision reads, so the caller may decide the next batch meanwhile.
+ */
+export async function startBatch(
+  store: ClinicStore,
+  deviceId: string,
+  txId: string,
+  changes: readonly ChangeInput[],
+  nowMs: number,
+  maxClockAheadMs: number | undefined,
+  reads: BatchReads,
+  pipelined: boolean,
+): Promise<StartedBatch> {
   const none: PushSideEffects = { securityReasons: [] };
   const ids = changes.map((change) => change.changeId);
   const accept = async (): Promise<BatchOutcome> => {
@@ -45,6 +79,7 @@ export async function pushBatch(
       }),
     });
     if (result.outcome === 'alreadyAccepted') return { outcome: await accept(), effects: none };
+    reads.invalidate();
     const outcome: BatchOutcome = {
       txId,
       status: 'quarantined',
@@ -58,19 +93,25 @@ export async function pushBatch(
     return { outcome, effects: { securityReasons } };
   };
 
-  const stored = await store.findQuarantinedChanges(ids);
+  const stored = await reads.quarantined(ids);
   if (stored.length > 0) {
     return quarantine(new Map(stored.map((row) => [row.changeId, { ...row }])), false);
   }
   const userIds = [...new Set(changes.map((change) => change.userId))];
-  const directory = await store.readUserDirectory(userIds);
-  const decision = decideBatch(changes, directory, nowMs, maxClockAheadMs);
+  const directory = await reads.directory(userIds);
+  // The device's number is read only for batches that carry patient numbers.
+  const deviceNumber = touchesPatientNumbers(changes) ? await reads.deviceNumber() : null;
+  const decision = decideBatch(changes, directory, nowMs, maxClockAheadMs, deviceNumber);
   switch (decision.kind) {
     case 'accept': {
+      if (pipelined && decision.directoryUpdates.length === 0) return { pending: accept() };
       const outcome = await accept();
       // After the append: a crash in between leaves the directory behind the log, and the
       // device, not having been answered, pushes again, which re-applies these (idempotent).
-      if (decision.directoryUpdates.length > 0) await store.updateUserDirectory(decision.directoryUpdates);
+      if (decision.directoryUpdates.length > 0) {
+        await store.updateUserDirectory(decision.directoryUpdates);
+        reads.invalidate();
+      }
       return { outcome, effects: none };
     }
     case 'quarantine':

@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { ChangeRecord } from '../../shared/sync/change.js';
 import { TEST_ADMIN_ID, testUlid, validBatch, validChange } from '../http/test-support.js';
 import type { DirectoryLookup } from '../storage/storage.js';
-import { DEFAULT_MAX_CLOCK_AHEAD_MS, decideBatch, requiredPermissions } from './validate-batch.js';
+import {
+  DEFAULT_MAX_CLOCK_AHEAD_MS,
+  decideBatch,
+  isInNumberingSpace,
+  requiredPermissions,
+  touchesPatientNumbers,
+} from './validate-batch.js';
 
 const NOW = 1_760_000_000_000;
 const directory = (role: 'Admin' | 'Dentist' | 'Receptionist' | 'Staff', userId = TEST_ADMIN_ID): DirectoryLookup => ({
@@ -73,5 +79,46 @@ describe('re-validation of a batch', () => {
     // A permanent refusal wins over a transient one.
     const both = validBatch('dev-1', 1, { wallMs: NOW + DEFAULT_MAX_CLOCK_AHEAD_MS + 1, userId: testUlid() }).changes;
     expect(decideBatch(both, directory('Admin'), NOW).kind).toBe('quarantine');
+  });
+
+  it('accepts each device only its own patient numbers: P000001 for device 1, P{n}-000001 for device n', () => {
+    expect(isInNumberingSpace('P000001', 1)).toBe(true);
+    expect(isInNumberingSpace('P1234567', 1)).toBe(true);
+    expect(isInNumberingSpace('P2-000001', 2)).toBe(true);
+    expect(isInNumberingSpace('P12-000042', 12)).toBe(true);
+    expect(isInNumberingSpace('P000001', 2)).toBe(false);
+    expect(isInNumberingSpace('P2-000001', 3)).toBe(false);
+    expect(isInNumberingSpace('P1-000001', 1)).toBe(false);
+    expect(isInNumberingSpace('P02-000001', 2)).toBe(false);
+    expect(isInNumberingSpace('P2-00001', 2)).toBe(false);
+    expect(isInNumberingSpace('X000001', 1)).toBe(false);
+  });
+
+  it('quarantines a patient insert numbered outside the pushing device and any change of a number', () => {
+    const insert = (patientNumber: string) =>
+      validBatch('dev-2', 1, { op: 'insert', fields: { patient_number: patientNumber, first_name: 'Asha' } }).changes;
+    expect(touchesPatientNumbers(insert('P2-000001'))).toBe(true);
+    expect(touchesPatientNumbers(validBatch('dev-2', 1).changes)).toBe(false);
+    expect(decideBatch(insert('P2-000001'), directory('Admin'), NOW, DEFAULT_MAX_CLOCK_AHEAD_MS, 2).kind).toBe(
+      'accept',
+    );
+    expect(decideBatch(insert('P000001'), directory('Admin'), NOW, DEFAULT_MAX_CLOCK_AHEAD_MS, 2)).toMatchObject({
+      kind: 'quarantine',
+      refusals: [{ reason: 'schema', detail: "fields.patient_number: outside the pushing device's numbering space" }],
+    });
+    // Without the device's number nothing can be checked, so the number is refused.
+    expect(decideBatch(insert('P000001'), directory('Admin'), NOW).kind).toBe('quarantine');
+    const renumber = validBatch('dev-1', 1, { fields: { patient_number: 'P000009' } }).changes;
+    expect(decideBatch(renumber, directory('Admin'), NOW, DEFAULT_MAX_CLOCK_AHEAD_MS, 1)).toMatchObject({
+      kind: 'quarantine',
+      refusals: [{ reason: 'schema', detail: 'fields.patient_number: a patient number is never changed' }],
+    });
+  });
+
+  it('needs patients.archive to merge a record (merged_into)', () => {
+    const merge = validBatch('dev-1', 1, { fields: { merged_into: testUlid() } }).changes;
+    expect(requiredPermissions(merge[0] as ChangeRecord)).toEqual(['patients.write', 'patients.archive']);
+    expect(decideBatch(merge, directory('Receptionist'), NOW).kind).toBe('accept');
+    expect(decideBatch(merge, directory('Staff'), NOW).kind).toBe('quarantine');
   });
 });

@@ -7,7 +7,10 @@
  * 3. the user who made it, in the server's user directory (`unknown-user`);
  * 4. the permission its entity and operation need, for that user's role, from the shared
  *    permission matrix (`forbidden`);
- * 5. its clock: an HLC wall time more than `maxClockAheadMs` ahead of the server (`clock-ahead`).
+ * 5. patient numbers (docs/sync-protocol.md, "Domain conflicts"): a patient insert must carry a
+ *    number in the pushing device's own numbering space, and no change may update a patient's
+ *    number (`schema`, detail `fields.patient_number: ...`);
+ * 6. its clock: an HLC wall time more than `maxClockAheadMs` ahead of the server (`clock-ahead`).
  *
  * The first four are permanent: the same change fails them forever. The batch is one local
  * transaction, applied together or not at all, so one permanently invalid change quarantines the
@@ -42,7 +45,35 @@ export type BatchDecision =
 
 /** Fields a user may change on their own row without users.manage (a password change). */
 const SELF_SERVICE_USER_FIELDS: ReadonlySet<string> = new Set(['password_hash', 'password_changed_at']);
-const ARCHIVE_FIELDS: ReadonlySet<string> = new Set(['archived_at', 'archive_reason']);
+// A merge (merged_into) archives the duplicate, so it needs what archiving needs.
+const ARCHIVE_FIELDS: ReadonlySet<string> = new Set(['archived_at', 'archive_reason', 'merged_into']);
+
+/** True when a batch carries patient numbers, so the caller looks up the pushing device's number. */
+export function touchesPatientNumbers(changes: readonly ChangeInput[]): boolean {
+  return changes.some((change) => change.entity === 'patient' && Object.hasOwn(change.fields, 'patient_number'));
+}
+
+/**
+ * The patient numbers a device may issue: device 1 (the founding device of the clinic) `P`
+ * followed by at least six digits, device n >= 2 `P{n}-` followed by at least six digits; the
+ * same formats as main/core/patients/patient-number.ts allocates.
+ */
+export function isInNumberingSpace(patientNumber: string, deviceNumber: number): boolean {
+  const match = /^P(?:([1-9][0-9]{0,6})-)?[0-9]{6,}$/.exec(patientNumber);
+  if (!match) return false;
+  return match[1] === undefined ? deviceNumber === 1 : Number(match[1]) === deviceNumber && deviceNumber >= 2;
+}
+
+/** Why a change's patient number is refused, or null. `deviceNumber` null: the device is unknown. */
+function numberingRefusal(change: ChangeRecord, deviceNumber: number | null): string | null {
+  if (change.entity !== 'patient' || !Object.hasOwn(change.fields, 'patient_number')) return null;
+  if (change.op !== 'insert') return 'fields.patient_number: a patient number is never changed';
+  const value = change.fields.patient_number;
+  if (typeof value !== 'string' || deviceNumber === null || !isInNumberingSpace(value, deviceNumber)) {
+    return "fields.patient_number: outside the pushing device's numbering space";
+  }
+  return null;
+}
 
 /**
  * The permissions a change needs. Archiving is an update of a patient: it needs patients.write
@@ -121,6 +152,8 @@ export function decideBatch(
   directory: DirectoryLookup,
   nowMs: number,
   maxClockAheadMs: number = DEFAULT_MAX_CLOCK_AHEAD_MS,
+  /** The pushing device's number; needed only when `touchesPatientNumbers(changes)`. */
+  deviceNumber: number | null = null,
 ): BatchDecision {
   const roles = new Map<string, Role>(directory.users.map((user) => [user.userId, user.role]));
   const founder = foundingAdmin(changes, directory);
@@ -138,6 +171,8 @@ export function decideBatch(
     }
     const missing = needed.find((permission) => !roleHasPermission(role, permission));
     if (missing !== undefined) return { changeId: change.changeId, reason: 'forbidden', detail: missing };
+    const numbering = numberingRefusal(record, deviceNumber);
+    if (numbering !== null) return { changeId: change.changeId, reason: 'schema', detail: numbering };
     return null;
   });
   if (permanent.some((refusal) => refusal !== null)) {

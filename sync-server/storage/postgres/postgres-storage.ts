@@ -19,8 +19,10 @@
 import pg from 'pg';
 import type { Clock } from '../../../shared/clock.js';
 import { auditLeafHash, overlapRange, planAuditAppend } from '../audit-append.js';
-import { countFreshChanges, planChangeAppend, type StoredChangeDigest } from '../change-append.js';
+import { challengeNonceInputSchema } from '../challenge-nonce.js';
+import { type NumberedChange, countFreshChanges, planChangeAppend, type StoredChangeDigest } from '../change-append.js';
 import { generateEnrollmentCode, hashEnrollmentCode } from '../enrollment-code.js';
+import { GroupCommit, type GroupOutcome } from '../group-commit.js';
 import { checkLeafRange, leafHashesFromRows } from '../leaf-range.js';
 import { newUuid } from '../node-crypto.js';
 import {
@@ -70,6 +72,7 @@ import {
   quarantineBatchSchema,
   quarantineQuerySchema,
   CheckpointRejectedError,
+  ChangeConflictError,
   DeviceRevokedError,
   DuplicateDeviceError,
   EnrollmentCodeError,
@@ -93,6 +96,7 @@ import {
   securityEventInputSchema,
 } from '../storage.js';
 import { SCHEMA } from './migrate.js';
+import { AUTH_SCHEMA } from './migrations/0080-auth-state.js';
 import {
   type DeviceRow,
   type ChangeRow,
@@ -122,6 +126,9 @@ export interface PostgresSyncStorageOptions {
 export class UnconfinedRoleError extends Error {
   override readonly name = 'UnconfinedRoleError';
 }
+
+// Any constant: the advisory lock taken by whichever transaction purges expired nonces.
+const NONCE_PURGE_LOCK = 4_242_002;
 
 const INT8_OID = 20;
 // bigint columns (sequence numbers, times in ms) as JS numbers; a value past 2^53 is refused
@@ -209,7 +216,13 @@ interface ClinicRow {
 const clinicFromRow = (row: ClinicRow): Clinic =>
   parseStoredRow(clinicSchema, { clinicId: row.clinic_id, name: row.name, createdAt: row.created_at }, 'clinic');
 
+/** One group commit of change appends per clinic, shared by every handle of that clinic. */
+type ChangeAppendGroups = Map<string, GroupCommit<ChangeBatch, AppendChangesResult>>;
+
 class PostgresSyncStorage implements SyncStorage {
+  // Handles are made per request; the clinic's appends must still meet in one queue.
+  private readonly changeAppendGroups: ChangeAppendGroups = new Map();
+
   constructor(
     private readonly pool: pg.Pool,
     private readonly clock: Clock,
@@ -283,12 +296,20 @@ class PostgresSyncStorage implements SyncStorage {
         `UPDATE ${SCHEMA}.enrollment_codes SET redeemed_at = $1, redeemed_by_device = $2 WHERE code_id = $3`,
         [now, parsed.deviceId, code.code_id],
       );
+      // The clinic's device counter row is locked until commit, so concurrent redemptions take
+      // consecutive numbers (migration 0070).
+      const deviceNumber = (
+        await client.query<{ value: number }>(
+          `INSERT INTO ${SCHEMA}.clinic_counters (counter, value) VALUES ('devices', 1)
+           ON CONFLICT (clinic_id, counter) DO UPDATE SET value = clinic_counters.value + 1 RETURNING value`,
+        )
+      ).rows[0]!.value;
       try {
         const row = (
           await client.query<DeviceRow>(
-            `INSERT INTO ${SCHEMA}.devices (device_id, name, public_key, enrollment_code_id, enrolled_at)
-             VALUES ($1, $2, $3, $4, $5) RETURNING ${DEVICE_COLUMNS}`,
-            [parsed.deviceId, parsed.name, Buffer.from(parsed.publicKey), code.code_id, now],
+            `INSERT INTO ${SCHEMA}.devices (device_id, name, public_key, enrollment_code_id, enrolled_at, device_number)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING ${DEVICE_COLUMNS}`,
+            [parsed.deviceId, parsed.name, Buffer.from(parsed.publicKey), code.code_id, now, deviceNumber],
           )
         ).rows[0]!;
         return { clinicId: code.clinic_id, device: deviceFromRow(row) };
@@ -301,13 +322,35 @@ class PostgresSyncStorage implements SyncStorage {
     });
   }
 
+  async consumeChallengeNonce(nonce: string, expiresAt: number): Promise<boolean> {
+    const parsed = parseInput(challengeNonceInputSchema, { nonce, expiresAt });
+    const now = this.clock.now();
+    if (parsed.expiresAt <= now) return false;
+    // The primary key decides between processes: a concurrent insert of the same nonce waits for
+    // the first to commit, then inserts nothing. One transaction at a time purges (whoever gets
+    // the advisory lock; the others skip it), so two purges never wait on or deadlock each other.
+    return inTransaction(this.pool, [], async (client) => {
+      const { rows } = await client.query<{ purging: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS purging', [
+        NONCE_PURGE_LOCK,
+      ]);
+      if (rows[0]?.purging) {
+        await client.query(`DELETE FROM ${AUTH_SCHEMA}.used_challenge_nonces WHERE expires_at <= $1`, [now]);
+      }
+      const inserted = await client.query(
+        `INSERT INTO ${AUTH_SCHEMA}.used_challenge_nonces (nonce, expires_at) VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING`,
+        [parsed.nonce, parsed.expiresAt],
+      );
+      return inserted.rowCount === 1;
+    });
+  }
+
   async close(): Promise<void> {
     if (!this.pool.ended) await this.pool.end();
   }
 
   private storeFor(clinicId: string): PostgresClinicStore {
     const run: Run = (fn) => inTransaction(this.pool, [['chairside.clinic_id', clinicId]], fn);
-    return new PostgresClinicStore(clinicId, run, this.clock);
+    return new PostgresClinicStore(clinicId, run, this.clock, this.changeAppendGroups);
   }
 }
 
@@ -317,6 +360,7 @@ class PostgresClinicStore implements ClinicStore {
     readonly clinicId: string,
     private readonly run: Run,
     private readonly clock: Clock,
+    private readonly changeAppendGroups: ChangeAppendGroups,
   ) {}
 
   async getClinic(): Promise<Clinic> {
@@ -433,26 +477,76 @@ class PostgresClinicStore implements ClinicStore {
     return !row || row.revoked_at !== null;
   }
 
-  async appendChanges(input: ChangeBatch): Promise<AppendChangesResult> {
-    const batch = parseInput(changeBatchSchema, input);
+  // Batches pushed at the same time share one transaction and one commit (group-commit.ts).
+  private get changeAppends(): GroupCommit<ChangeBatch, AppendChangesResult> {
+    let group = this.changeAppendGroups.get(this.clinicId);
+    if (!group) {
+      group = new GroupCommit((batches) => this.commitChangeAppends(batches));
+      this.changeAppendGroups.set(this.clinicId, group);
+    }
+    return group;
+  }
+
+  /** Appends a group of validated batches in one transaction; each batch gets its own outcome. */
+  private commitChangeAppends(batches: readonly ChangeBatch[]): Promise<Array<GroupOutcome<AppendChangesResult>>> {
     return this.run(async (client) => {
-      await requireActiveDevice(client, batch.deviceId);
-      // Lock the counter first: appends of this clinic run one at a time from here to commit,
-      // so the duplicate check below sees every batch committed before this one.
-      await lockCounter(client, 'changes');
+      // Devices first, then the counter, the lock order of every other write here. One read for
+      // every device of the group; FOR SHARE, as requireActiveDevice: a revocation waits for it.
+      const refused = new Map<string, unknown>();
+      const deviceIds = [...new Set(batches.map((batch) => batch.deviceId))];
+      const known = await client.query<{ device_id: string; revoked_at: number | null }>(
+        `SELECT device_id, revoked_at FROM ${SCHEMA}.devices WHERE device_id = ANY($1::text[]) FOR SHARE`,
+        [deviceIds],
+      );
+      const revokedAt = new Map(known.rows.map((row) => [row.device_id, row.revoked_at]));
+      for (const deviceId of deviceIds) {
+        if (!revokedAt.has(deviceId)) refused.set(deviceId, new UnknownDeviceError('no such device in this clinic'));
+        else if (revokedAt.get(deviceId) !== null)
+          refused.set(deviceId, new DeviceRevokedError('the device is revoked'));
+      }
+      // Lock the counter: appends of this clinic run one group at a time from here to commit, so
+      // the duplicate checks below see every batch committed before, and the numbers can be
+      // counted here and the counter written once.
+      const before = await lockCounter(client, 'changes');
+      let counter = before;
+      const receivedAt = this.clock.now();
+      // One read of every id of the group; a batch's new changes join this map, so a later batch
+      // of the group repeating them is answered as a re-push.
       const stored = new Map<string, StoredChangeDigest>();
       const existing = await client.query<{ change_id: string; server_seq: number; content_hash: string }>(
         `SELECT change_id, server_seq, content_hash FROM ${SCHEMA}.changes WHERE change_id = ANY($1::text[])`,
-        [batch.changes.map((change) => change.changeId)],
+        [batches.flatMap((batch) => batch.changes.map((change) => change.changeId))],
       );
       for (const row of existing.rows) {
         stored.set(row.change_id, { serverSeq: row.server_seq, contentHash: row.content_hash });
       }
-      const fresh = countFreshChanges(batch.changes, stored);
-      const firstSeq = fresh > 0 ? (await advanceCounter(client, 'changes', fresh)) - fresh + 1 : 1;
-      const plan = planChangeAppend(batch.changes, stored, firstSeq);
-      if (plan.fresh.length > 0) {
-        const column = <T>(pick: (numbered: (typeof plan.fresh)[number]) => T) => plan.fresh.map(pick);
+      const inserts: NumberedChange[] = [];
+      const outcomes: Array<GroupOutcome<AppendChangesResult>> = [];
+      for (const batch of batches) {
+        const deviceRefusal = refused.get(batch.deviceId);
+        if (deviceRefusal !== undefined) {
+          outcomes.push({ ok: false, error: deviceRefusal });
+          continue;
+        }
+        // A conflicting re-push is refused before anything of it is planned; the group goes on.
+        let fresh: number;
+        try {
+          fresh = countFreshChanges(batch.changes, stored);
+        } catch (error) {
+          if (!(error instanceof ChangeConflictError)) throw error;
+          outcomes.push({ ok: false, error });
+          continue;
+        }
+        const plan = planChangeAppend(batch.changes, stored, counter + 1);
+        counter += fresh;
+        for (const numbered of plan.fresh) {
+          inserts.push(numbered);
+          stored.set(numbered.change.changeId, { serverSeq: numbered.serverSeq, contentHash: numbered.contentHash });
+        }
+        outcomes.push({ ok: true, value: { changes: plan.result } });
+      }
+      if (inserts.length > 0) {
+        const column = <T>(pick: (numbered: NumberedChange) => T) => inserts.map(pick);
         await client.query(
           `INSERT INTO ${SCHEMA}.changes (${CHANGE_COLUMNS}, content_hash)
            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
@@ -469,13 +563,18 @@ class PostgresClinicStore implements ClinicStore {
             column((n) => n.fieldsJson),
             column((n) => n.change.hlc),
             column((n) => n.change.schemaVersion),
-            column(() => this.clock.now()),
+            column(() => receivedAt),
             column((n) => n.contentHash),
           ],
         );
       }
-      return { changes: plan.result };
+      if (counter > before) await advanceCounter(client, 'changes', counter - before);
+      return outcomes;
     });
+  }
+
+  async appendChanges(input: ChangeBatch): Promise<AppendChangesResult> {
+    return this.changeAppends.submit(parseInput(changeBatchSchema, input));
   }
 
   async quarantineChanges(input: QuarantineBatch): Promise<QuarantineResult> {
@@ -598,6 +697,10 @@ class PostgresClinicStore implements ClinicStore {
     );
     const changes = rows.slice(0, limit).map(changeFromRow);
     return { changes, hasMore: rows.length > limit, cursor: changes.at(-1)?.serverSeq ?? after };
+  }
+
+  async latestChangeSeq(): Promise<number> {
+    return this.run((client) => counterValue(client, 'changes'));
   }
 
   async auditChainHead(deviceId: string, epoch: number): Promise<AuditChainHead | null> {

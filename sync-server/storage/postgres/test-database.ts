@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { migratePostgres } from './migrate.js';
+import { type PostgresMigration, migratePostgres } from './migrate.js';
 import { postgresMigrations } from './migrations/index.js';
 
 /** A migrated test database and how to connect to it as each role. */
@@ -43,8 +43,13 @@ function superuserUrl(database: string): string {
   return url.toString();
 }
 
-/** Creates, and migrates as the owner role, a fresh database with its own owner and app roles. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * Creates, and migrates as the owner role, a fresh database with its own owner and app roles.
+ * `migrations` stops at an older step, for tests of a later step on existing rows.
+ */
+export async function createTestDatabase(
+  migrations: readonly PostgresMigration[] = postgresMigrations,
+): Promise<TestDatabase> {
   // Database and role names are identifiers, which cannot be bound as parameters. They are
   // built only from this hex suffix and checked against [a-z0-9_] before use, so they are inert.
   const suffix = randomBytes(6).toString('hex');
@@ -74,7 +79,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const migrator = new pg.Client(owner);
   await migrator.connect();
   try {
-    await migratePostgres(migrator, postgresMigrations, { appRole, now: Date.now() });
+    await migratePostgres(migrator, migrations, { appRole, now: Date.now() });
   } finally {
     await migrator.end();
   }

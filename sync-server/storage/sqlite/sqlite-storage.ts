@@ -14,8 +14,10 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3-multiple-ciphers';
 import type { Clock } from '../../../shared/clock.js';
 import { overlapRange, planAuditAppend, auditLeafHash } from '../audit-append.js';
+import { challengeNonceInputSchema } from '../challenge-nonce.js';
 import { countFreshChanges, planChangeAppend, type StoredChangeDigest } from '../change-append.js';
 import { generateEnrollmentCode, hashEnrollmentCode } from '../enrollment-code.js';
+import { GroupCommit, type GroupOutcome } from '../group-commit.js';
 import { checkLeafRange, leafHashesFromRows } from '../leaf-range.js';
 import { newUuid } from '../node-crypto.js';
 import {
@@ -250,6 +252,22 @@ class SqliteSyncStorage implements SyncStorage {
     return { clinicId: store.clinicId, device };
   }
 
+  async consumeChallengeNonce(nonce: string, expiresAt: number): Promise<boolean> {
+    this.checkOpen();
+    const parsed = parseInput(challengeNonceInputSchema, { nonce, expiresAt });
+    const now = this.options.clock.now();
+    if (parsed.expiresAt <= now) return false;
+    return this.catalog
+      .transaction(() => {
+        this.catalogSql.get('DELETE FROM used_challenge_nonces WHERE expires_at <= ?').run(now);
+        const inserted = this.catalogSql
+          .get('INSERT INTO used_challenge_nonces (nonce, expires_at) VALUES (?, ?) ON CONFLICT (nonce) DO NOTHING')
+          .run(parsed.nonce, parsed.expiresAt);
+        return inserted.changes === 1;
+      })
+      .immediate();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -393,7 +411,9 @@ class SqliteClinicStore implements ClinicStore {
         .run(now, device.deviceId, code.code_id);
       this.sql
         .get(
-          'INSERT INTO devices (device_id, name, public_key, enrollment_code_id, enrolled_at) VALUES (?, ?, ?, ?, ?)',
+          // One writer per clinic file: the next number taken inside this transaction cannot race.
+          `INSERT INTO devices (device_id, name, public_key, enrollment_code_id, enrolled_at, device_number)
+           VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(device_number), 0) + 1 FROM devices))`,
         )
         .run(device.deviceId, device.name, Buffer.from(device.publicKey), code.code_id, now);
       return this.readDevice(device.deviceId)!;
@@ -430,45 +450,63 @@ class SqliteClinicStore implements ClinicStore {
     return !row || row.revoked_at !== null;
   }
 
-  async appendChanges(input: ChangeBatch): Promise<AppendChangesResult> {
-    const batch = parseInput(changeBatchSchema, input);
-    return this.write(() => {
-      this.requireActiveDevice(batch.deviceId);
-      const ids = JSON.stringify(batch.changes.map((change) => change.changeId));
-      const rows = this.sql
-        .get(
-          'SELECT change_id, server_seq, content_hash FROM changes WHERE change_id IN (SELECT value FROM json_each(?))',
-        )
-        .all(ids) as Array<{ change_id: string; server_seq: number; content_hash: string }>;
-      const stored = new Map<string, StoredChangeDigest>(
-        rows.map((row) => [row.change_id, { serverSeq: row.server_seq, contentHash: row.content_hash }]),
-      );
-      const fresh = countFreshChanges(batch.changes, stored);
-      const firstSeq = fresh > 0 ? this.advanceCounter('changes', fresh) - fresh + 1 : 1;
-      const plan = planChangeAppend(batch.changes, stored, firstSeq);
-      const receivedAt = this.clock.now();
-      const insert = this.sql.get(
-        `INSERT INTO changes (${CHANGE_COLUMNS}, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
-      for (const { change, serverSeq, fieldsJson, contentHash } of plan.fresh) {
-        insert.run(
-          serverSeq,
-          change.changeId,
-          change.txId,
-          change.deviceId,
-          change.userId,
-          change.entity,
-          change.rowId,
-          change.op,
-          fieldsJson,
-          change.hlc,
-          change.schemaVersion,
-          receivedAt,
-          contentHash,
-        );
+  // Batches pushed at the same time share one transaction and one disk flush (group-commit.ts).
+  private readonly changeAppends = new GroupCommit<ChangeBatch, AppendChangesResult>(async (batches) => {
+    const outcomes: Array<GroupOutcome<AppendChangesResult>> = [];
+    this.write(() => {
+      for (const batch of batches) {
+        // A nested better-sqlite3 transaction is a savepoint: a refused batch leaves nothing behind.
+        try {
+          outcomes.push({ ok: true, value: this.db.transaction(() => this.appendBatch(batch))() });
+        } catch (error) {
+          outcomes.push({ ok: false, error });
+        }
       }
-      return { changes: plan.result };
     });
+    return outcomes;
+  });
+
+  async appendChanges(input: ChangeBatch): Promise<AppendChangesResult> {
+    return this.changeAppends.submit(parseInput(changeBatchSchema, input));
+  }
+
+  /** Appends one validated batch; runs inside the group's transaction. */
+  private appendBatch(batch: ChangeBatch): AppendChangesResult {
+    this.requireActiveDevice(batch.deviceId);
+    const ids = JSON.stringify(batch.changes.map((change) => change.changeId));
+    const rows = this.sql
+      .get(
+        'SELECT change_id, server_seq, content_hash FROM changes WHERE change_id IN (SELECT value FROM json_each(?))',
+      )
+      .all(ids) as Array<{ change_id: string; server_seq: number; content_hash: string }>;
+    const stored = new Map<string, StoredChangeDigest>(
+      rows.map((row) => [row.change_id, { serverSeq: row.server_seq, contentHash: row.content_hash }]),
+    );
+    const fresh = countFreshChanges(batch.changes, stored);
+    const firstSeq = fresh > 0 ? this.advanceCounter('changes', fresh) - fresh + 1 : 1;
+    const plan = planChangeAppend(batch.changes, stored, firstSeq);
+    const receivedAt = this.clock.now();
+    const insert = this.sql.get(
+      `INSERT INTO changes (${CHANGE_COLUMNS}, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const { change, serverSeq, fieldsJson, contentHash } of plan.fresh) {
+      insert.run(
+        serverSeq,
+        change.changeId,
+        change.txId,
+        change.deviceId,
+        change.userId,
+        change.entity,
+        change.rowId,
+        change.op,
+        fieldsJson,
+        change.hlc,
+        change.schemaVersion,
+        receivedAt,
+        contentHash,
+      );
+    }
+    return { changes: plan.result };
   }
 
   async pullChanges(query: PageQuery): Promise<ChangePage> {
@@ -478,6 +516,10 @@ class SqliteClinicStore implements ClinicStore {
       .all(after, limit + 1) as ChangeRow[];
     const changes = rows.slice(0, limit).map(changeFromRow);
     return { changes, hasMore: rows.length > limit, cursor: changes.at(-1)?.serverSeq ?? after };
+  }
+
+  async latestChangeSeq(): Promise<number> {
+    return this.counterValue('changes');
   }
 
   async auditChainHead(deviceId: string, epoch: number): Promise<AuditChainHead | null> {

@@ -5,6 +5,8 @@ import { changesMigration } from './0020-changes.js';
 import { auditLogMigration } from './0030-audit-log.js';
 import { securityEventsMigration } from './0040-security-events.js';
 import { quarantineMigration } from './0050-quarantine.js';
+import { deviceNumbersMigration } from './0070-device-numbers.js';
+import { authStateMigration } from './0080-auth-state.js';
 
 export const postgresMigrations: readonly PostgresMigration[] = [
   clinicsMigration,
@@ -12,6 +14,8 @@ export const postgresMigrations: readonly PostgresMigration[] = [
   auditLogMigration,
   securityEventsMigration,
   quarantineMigration,
+  deviceNumbersMigration,
+  authStateMigration,
 ];
 
 /** The tables the app role works with; every one carries clinic_id under forced row-level security. */

@@ -5,6 +5,7 @@ import { changesMigration } from './0020-changes.js';
 import { auditLogMigration } from './0030-audit-log.js';
 import { securityEventsMigration } from './0040-security-events.js';
 import { quarantineMigration } from './0050-quarantine.js';
+import { deviceNumbersMigration } from './0070-device-numbers.js';
 
 export const clinicMigrations: readonly SqliteMigration[] = [
   clinicMigration,
@@ -12,4 +13,5 @@ export const clinicMigrations: readonly SqliteMigration[] = [
   auditLogMigration,
   securityEventsMigration,
   quarantineMigration,
+  deviceNumbersMigration,
 ];

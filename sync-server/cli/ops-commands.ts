@@ -1,0 +1,55 @@
+/**
+ * The operator commands that run without opening the storage the usual way: `db migrate` (as
+ * the PostgreSQL owner role, which the server itself never uses), `backup` and `restore` of the
+ * embedded storage (the restore target must stay empty until the restore writes it).
+ */
+import pg from 'pg';
+import { masterKeyPath } from './master-key.js';
+import { loadExistingMasterKey, writeMasterKeyFile } from './master-key.js';
+import { migratePostgres } from '../storage/postgres/migrate.js';
+import { postgresMigrations } from '../storage/postgres/migrations/index.js';
+import { backupSqliteDataDir, restoreSqliteBackup } from '../ops/sqlite-backup.js';
+
+/** `db migrate --postgres-owner URL --app-role NAME`: applies the missing steps as the owner role. */
+export async function migrateDatabase(ownerUrl: string, appRole: string, now: number): Promise<{ applied: number[] }> {
+  const client = new pg.Client({ connectionString: ownerUrl });
+  await client.connect();
+  try {
+    return { applied: await migratePostgres(client, postgresMigrations, { appRole, now }) };
+  } finally {
+    await client.end();
+  }
+}
+
+/** `backup --data-dir DIR --out BACKUP_DIR`: an online, still encrypted copy; the key stays out of it. */
+export async function backupDataDir(dataDir: string, out: string, now: number) {
+  const masterKey = loadExistingMasterKey(masterKeyPath(dataDir));
+  const manifest = await backupSqliteDataDir({ dataDir, out, masterKey, now });
+  return {
+    backup: out,
+    clinics: manifest.clinics.length,
+    files: manifest.files.length,
+    bytes: manifest.files.reduce((sum, file) => sum + file.bytes, 0),
+    keyId: manifest.keyId,
+  };
+}
+
+/**
+ * `restore --from BACKUP_DIR --data-dir NEW_DIR [--master-key-file FILE]`: the key from the
+ * environment or the file; a key read from a file is written as the new data directory's key
+ * file, so `--data-dir NEW_DIR` then serves the restored clinics.
+ */
+export async function restoreDataDir(from: string, dataDir: string, keyFile: string | undefined, now: number) {
+  const masterKey = loadExistingMasterKey(keyFile, keyFile === undefined ? process.env : {});
+  const { clinics } = await restoreSqliteBackup({ from, dataDir, masterKey, now });
+  if (keyFile !== undefined) writeMasterKeyFile(dataDir, masterKey);
+  return {
+    restored: dataDir,
+    clinics: clinics.map((clinic) => ({
+      clinicId: clinic.clinicId,
+      devices: clinic.devices,
+      auditEntries: clinic.audit.entries,
+      auditVerified: clinic.audit.ok,
+    })),
+  };
+}
