@@ -27,7 +27,13 @@ type Phase =
   | { readonly kind: 'loading' }
   | { readonly kind: 'failed'; readonly message: string }
   | { readonly kind: 'setup' }
-  | { readonly kind: 'recovery'; readonly recoveryKey: string; readonly username: string }
+  | {
+      readonly kind: 'recovery';
+      readonly recoveryKey: string;
+      readonly username: string;
+      /** What the sign-in screen says next (a new clinic, or a joined one). */
+      readonly notice: string;
+    }
   | { readonly kind: 'signIn'; readonly notice: string | null; readonly username: string }
   | {
       readonly kind: 'signedIn';
@@ -180,7 +186,23 @@ export function App({ client }: { readonly client: ApiClient }) {
         <SetupScreen
           onCreated={(created) => {
             setClinicName(created.clinicName);
-            setPhase({ kind: 'recovery', recoveryKey: created.recoveryKey, username: created.username });
+            setPhase({
+              kind: 'recovery',
+              recoveryKey: created.recoveryKey,
+              username: created.username,
+              notice: 'The clinic is ready. Sign in with the administrator account you just created.',
+            });
+          }}
+          onJoined={(joined) => {
+            setClinicName(joined.clinicName);
+            setPhase({
+              kind: 'recovery',
+              recoveryKey: joined.recoveryKey,
+              username: '',
+              notice: `This computer has joined the clinic and stored ${joined.applied} ${
+                joined.applied === 1 ? 'record' : 'records'
+              } from the sync server. Sign in with your usual username and password.`,
+            });
           }}
         />
       );
@@ -190,13 +212,7 @@ export function App({ client }: { readonly client: ApiClient }) {
         <RecoveryKeyScreen
           clinicName={clinicName}
           recoveryKey={phase.recoveryKey}
-          onStored={() =>
-            setPhase({
-              kind: 'signIn',
-              notice: 'The clinic is ready. Sign in with the administrator account you just created.',
-              username: phase.username,
-            })
-          }
+          onStored={() => setPhase({ kind: 'signIn', notice: phase.notice, username: phase.username })}
         />
       );
       break;

@@ -10,6 +10,8 @@ import { UsersScreen } from '../screens/admin/UsersScreen.js';
 import { PatientFormScreen } from '../screens/patients/PatientFormScreen.js';
 import { PatientProfileScreen } from '../screens/patients/PatientProfileScreen.js';
 import { PatientSearchScreen } from '../screens/patients/PatientSearchScreen.js';
+import { ConflictsScreen } from '../screens/sync/ConflictsScreen.js';
+import { SyncScreen } from '../screens/sync/SyncScreen.js';
 import { useSession } from './contexts.js';
 import type { Navigate, View } from './views.js';
 
@@ -30,6 +32,10 @@ const NAV_ITEMS: readonly NavItem[] = [
   },
   { label: 'Users', view: { name: 'users' }, permission: 'users.read', section: ['users'] },
   { label: 'Audit log', view: { name: 'audit' }, permission: 'audit.read', section: ['audit'] },
+  // sync.status is open to every signed-in role; what each may do there is decided on the screen.
+  { label: 'Sync', view: { name: 'sync' }, permission: 'session.self', section: ['sync'] },
+  // conflicts.list needs patients.read (duplicates are patients).
+  { label: 'Conflicts', view: { name: 'conflicts' }, permission: 'patients.read', section: ['conflicts'] },
 ];
 
 export interface ShellProps {
@@ -124,5 +130,9 @@ function CurrentView({
       return <UsersScreen />;
     case 'audit':
       return <AuditScreen />;
+    case 'sync':
+      return <SyncScreen navigate={navigate} />;
+    case 'conflicts':
+      return <ConflictsScreen navigate={navigate} />;
   }
 }

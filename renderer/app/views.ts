@@ -6,6 +6,8 @@ export type View =
   | { readonly name: 'newPatient' }
   | { readonly name: 'editPatient'; readonly patientId: string }
   | { readonly name: 'users' }
-  | { readonly name: 'audit' };
+  | { readonly name: 'audit' }
+  | { readonly name: 'sync' }
+  | { readonly name: 'conflicts' };
 
 export type Navigate = (view: View) => void;

@@ -62,9 +62,8 @@ describeInBrowser('renderer: first run, sign-in and locks', () => {
     await page.goto(served.url);
 
     await visible(page.getByRole('heading', { name: 'Set up Chairside on this computer' }));
-    const join = page.getByRole('button', { name: 'Join a clinic' });
-    expect(await join.isDisabled()).toBe(true);
-    expect(await page.getByText('arrives with sync').isVisible()).toBe(true);
+    // Joining is offered (test/e2e/sync-connect.e2e.test.ts); creating stays the default form.
+    expect(await page.getByRole('button', { name: 'Join a clinic' }).isEnabled()).toBe(true);
     expect(await page.getByLabel('Clinic name').evaluate((input) => input === input.ownerDocument.activeElement)).toBe(
       true,
     );
@@ -146,13 +145,19 @@ describeInBrowser('renderer: first run, sign-in and locks', () => {
       await page.getByLabel('Find a patient').evaluate((input) => input === input.ownerDocument.activeElement),
     ).toBe(true);
     const nav = page.getByRole('navigation', { name: 'Main' });
-    expect(await nav.getByRole('button').allTextContents()).toEqual(['Patients', 'Users', 'Audit log']);
+    expect(await nav.getByRole('button').allTextContents()).toEqual([
+      'Patients',
+      'Users',
+      'Audit log',
+      'Sync',
+      'Conflicts',
+    ]);
     await screenshot(page, 'sign-in-admin-home');
 
     await page.getByRole('button', { name: 'Sign out' }).click();
     await visible(page.getByRole('heading', { name: 'Sign in to Smile Dental' }));
 
-    // A Receptionist is offered neither user administration nor the audit log.
+    // A Receptionist is offered neither user administration nor the audit log (sync and its inbox, yes).
     await host.clinic.asAdmin('users.create', {
       username: 'frontdesk',
       displayName: 'Ravi Front',
@@ -161,7 +166,7 @@ describeInBrowser('renderer: first run, sign-in and locks', () => {
       password: USER_PASSWORD,
     });
     await signIn(page, 'frontdesk', USER_PASSWORD);
-    expect(await nav.getByRole('button').allTextContents()).toEqual(['Patients']);
+    expect(await nav.getByRole('button').allTextContents()).toEqual(['Patients', 'Sync', 'Conflicts']);
     await visible(page.getByRole('button', { name: 'New patient' }));
     watch.expectClean();
   });

@@ -1,8 +1,10 @@
 /**
  * A patient's record: medical alerts first (roles that read medical data), then demographics
- * and contact, then the medical history, which Dentists edit in place.
+ * and contact, then the medical history, which Dentists edit in place; and the merge links
+ * (patients.merge) both ways, so a merged duplicate's history stays one step away.
  */
 import { useEffect, useState } from 'react';
+import type { PatientProfile } from '../../../shared/api/patients.js';
 import type { MedicalAlert, MedicalHistory, PatientRecord } from '../../../shared/schemas/patients.js';
 import { errorMessage } from '../../api/api-error.js';
 import { useApi, useSession } from '../../app/contexts.js';
@@ -29,7 +31,7 @@ export interface PatientProfileScreenProps {
 
 export function PatientProfileScreen({ patientId, navigate, notice: initialNotice }: PatientProfileScreenProps) {
   const api = useApi();
-  const [record, setRecord] = useState<PatientRecord | null>(null);
+  const [record, setRecord] = useState<PatientProfile | null>(null);
   const [error, setError] = useState('');
   const [notice, setNotice] = useState(initialNotice ?? '');
 
@@ -62,7 +64,8 @@ export function PatientProfileScreen({ patientId, navigate, notice: initialNotic
       navigate={navigate}
       notice={notice}
       onRecord={(next, message) => {
-        setRecord(next);
+        // Edits answer the record without its merge links; those do not change here.
+        setRecord((previous) => (previous === null ? null : { ...previous, ...next }));
         setNotice(message);
       }}
     />
@@ -83,7 +86,7 @@ function PatientRecordView({
   notice,
   onRecord,
 }: {
-  readonly record: PatientRecord;
+  readonly record: PatientProfile;
   readonly navigate: Navigate;
   readonly notice: string;
   readonly onRecord: (record: PatientRecord, notice: string) => void;
@@ -127,6 +130,19 @@ function PatientRecordView({
         </div>
       </div>
       <Notice>{notice}</Notice>
+
+      {record.mergedInto !== null && (
+        <div className="message message-notice merge-link">
+          <p>This record was merged into another one and is kept for its history.</p>
+          <button
+            type="button"
+            className="button small"
+            onClick={() => navigate({ name: 'patient', patientId: record.mergedInto! })}
+          >
+            Open the record it was merged into
+          </button>
+        </div>
+      )}
 
       {showMedical && <MedicalAlertsBanner alerts={record.alerts ?? []} />}
 
@@ -176,6 +192,25 @@ function PatientRecordView({
             onEdit={can('medical.write') && !archived ? () => setEditingHistory(true) : undefined}
           />
         ))}
+
+      {record.mergedRecords.length > 0 && (
+        <section className="card" aria-labelledby="merged-heading">
+          <h2 id="merged-heading">Records merged into this one</h2>
+          <ul className="plain-list">
+            {record.mergedRecords.map((merged) => (
+              <li key={merged.id}>
+                <button
+                  type="button"
+                  className="button link"
+                  onClick={() => navigate({ name: 'patient', patientId: merged.id })}
+                >
+                  {fullName(merged)} · {merged.patientNumber}
+                </button>
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
 
       {archiving && (
         <ArchiveDialog

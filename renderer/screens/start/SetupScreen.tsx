@@ -1,7 +1,7 @@
 /**
  * First run: create the clinic (its first branch and Admin), checked with the same schema and
- * password policy main applies, before anything is sent. Joining an existing clinic is shown
- * but not offered yet: it needs sync.
+ * password policy main applies, before anything is sent; or join a clinic that already syncs
+ * (JoinClinicForm). Creating is the default: most first runs are a new clinic.
  */
 import { type FormEvent, useState } from 'react';
 import { setupCreateClinic } from '../../../shared/api/setup.js';
@@ -11,6 +11,7 @@ import { TextField, UsernameField } from '../../components/fields.js';
 import { FormFooter } from '../../components/FormFooter.js';
 import { fieldErrorsOf } from '../../lib/form-errors.js';
 import { useFieldErrors } from '../../lib/use-field-errors.js';
+import { JoinClinicForm, type JoinedClinic } from './JoinClinicForm.js';
 import { PasswordWithConfirm, checkNewPassword } from './PasswordWithConfirm.js';
 
 export interface CreatedClinic {
@@ -19,8 +20,15 @@ export interface CreatedClinic {
   readonly recoveryKey: string;
 }
 
-export function SetupScreen({ onCreated }: { readonly onCreated: (created: CreatedClinic) => void }) {
+export function SetupScreen({
+  onCreated,
+  onJoined,
+}: {
+  readonly onCreated: (created: CreatedClinic) => void;
+  readonly onJoined: (joined: JoinedClinic) => void;
+}) {
   const api = useApi();
+  const [mode, setMode] = useState<'create' | 'join'>('create');
   const { formRef, errors, showErrors } = useFieldErrors();
   const [clinicName, setClinicName] = useState('');
   const [branchName, setBranchName] = useState('');
@@ -67,74 +75,83 @@ export function SetupScreen({ onCreated }: { readonly onCreated: (created: Creat
         <p className="brand-name">Chairside</p>
         <h1>Set up Chairside on this computer</h1>
         <div className="choice-row">
-          <section className="choice choice-active" aria-labelledby="choice-create">
+          <section className={mode === 'create' ? 'choice choice-active' : 'choice'} aria-labelledby="choice-create">
             <h2 id="choice-create">Create a new clinic</h2>
             <p>For a clinic starting with Chairside. You become its first administrator.</p>
+            {mode !== 'create' && (
+              <button type="button" className="button" onClick={() => setMode('create')}>
+                Create a clinic
+              </button>
+            )}
           </section>
-          <section className="choice choice-disabled" aria-labelledby="choice-join">
+          <section className={mode === 'join' ? 'choice choice-active' : 'choice'} aria-labelledby="choice-join">
             <h2 id="choice-join">Join an existing clinic</h2>
-            <p id="join-explanation">
-              Joining a clinic that already uses Chairside on another computer arrives with sync, in a later version.
-            </p>
-            <button type="button" className="button" disabled aria-describedby="join-explanation">
-              Join a clinic
-            </button>
+            <p>For another computer of a clinic that already syncs with a server. Its users sign in as they do now.</p>
+            {mode !== 'join' && (
+              <button type="button" className="button" onClick={() => setMode('join')}>
+                Join a clinic
+              </button>
+            )}
           </section>
         </div>
-        <form ref={formRef} onSubmit={(event) => void submit(event)} noValidate aria-labelledby="choice-create">
-          <fieldset className="form-section">
-            <legend>Clinic</legend>
-            <div className="form-grid">
-              <TextField
-                id="setup-clinic-name"
-                label="Clinic name"
-                value={clinicName}
-                onValue={setClinicName}
-                error={errors['clinicName']}
-                autoComplete="organization"
-                autoFocus
-              />
-              <TextField
-                id="setup-branch-name"
-                label="First branch"
-                value={branchName}
-                onValue={setBranchName}
-                error={errors['branchName']}
-                hint="The site or address this computer is at, e.g. “Main Street”."
-              />
-            </div>
-          </fieldset>
-          <fieldset className="form-section">
-            <legend>Administrator</legend>
-            <div className="form-grid">
-              <UsernameField
-                id="setup-username"
-                value={username}
-                onValue={setUsername}
-                error={errors['admin.username']}
-                autoComplete="username"
-              />
-              <TextField
-                id="setup-display-name"
-                label="Your name"
-                value={displayName}
-                onValue={setDisplayName}
-                error={errors['admin.displayName']}
-                autoComplete="name"
-              />
-              <PasswordWithConfirm
-                idPrefix="setup"
-                password={password}
-                onPassword={setPassword}
-                confirm={confirm}
-                onConfirm={setConfirm}
-                passwordError={errors['admin.password']}
-                confirmError={errors['confirm']}
-              />
-            </div>
-          </fieldset>
-          <FormFooter error={formError} busy={busy} submitLabel="Create clinic" busyLabel="Creating the clinic…" />
-        </form>
+        {mode === 'join' ? (
+          <JoinClinicForm onJoined={onJoined} onCancel={() => setMode('create')} />
+        ) : (
+          <form ref={formRef} onSubmit={(event) => void submit(event)} noValidate aria-labelledby="choice-create">
+            <fieldset className="form-section">
+              <legend>Clinic</legend>
+              <div className="form-grid">
+                <TextField
+                  id="setup-clinic-name"
+                  label="Clinic name"
+                  value={clinicName}
+                  onValue={setClinicName}
+                  error={errors['clinicName']}
+                  autoComplete="organization"
+                  autoFocus
+                />
+                <TextField
+                  id="setup-branch-name"
+                  label="First branch"
+                  value={branchName}
+                  onValue={setBranchName}
+                  error={errors['branchName']}
+                  hint="The site or address this computer is at, e.g. “Main Street”."
+                />
+              </div>
+            </fieldset>
+            <fieldset className="form-section">
+              <legend>Administrator</legend>
+              <div className="form-grid">
+                <UsernameField
+                  id="setup-username"
+                  value={username}
+                  onValue={setUsername}
+                  error={errors['admin.username']}
+                  autoComplete="username"
+                />
+                <TextField
+                  id="setup-display-name"
+                  label="Your name"
+                  value={displayName}
+                  onValue={setDisplayName}
+                  error={errors['admin.displayName']}
+                  autoComplete="name"
+                />
+                <PasswordWithConfirm
+                  idPrefix="setup"
+                  password={password}
+                  onPassword={setPassword}
+                  confirm={confirm}
+                  onConfirm={setConfirm}
+                  passwordError={errors['admin.password']}
+                  confirmError={errors['confirm']}
+                />
+              </div>
+            </fieldset>
+            <FormFooter error={formError} busy={busy} submitLabel="Create clinic" busyLabel="Creating the clinic…" />
+          </form>
+        )}
       </div>
     </main>
   );

@@ -13,6 +13,7 @@ import type { RateLimitPolicy } from '../../../main/core/api/rate-limits.js';
 import type { SessionPolicy } from '../../../main/core/auth/session-store.js';
 import { ClinicCore } from '../../../main/core/clinic-core.js';
 import { type Sources, systemSources } from '../../../main/core/platform/sources.js';
+import type { SyncEngineOptions } from '../../../main/core/sync/sync-engine.js';
 import { createBrowserHost, listenOnLoopback } from '../../../main/browser-host/server.js';
 import { type TestClinic, createTestClinic, tempDataDir, testKeyProvider } from '../../support/clinic-fixture.js';
 
@@ -72,14 +73,15 @@ async function serve(core: ClinicCore): Promise<{ url: string; closeHost(): Prom
   return { url, closeHost: () => app.close() };
 }
 
-/** A device with no clinic yet (first run). */
-export async function serveNewDevice(): Promise<ServedClinic> {
+/** A device with no clinic yet (first run); `sync` sets the sync engine's retries (the sync e2e tests). */
+export async function serveNewDevice(options: { sync?: SyncEngineOptions } = {}): Promise<ServedClinic> {
   const temp = tempDataDir();
   const core = await ClinicCore.open({
     dataDir: temp.dir,
     keyProvider: testKeyProvider(),
     bcryptCost: 4,
     rateLimits: TEST_RATE_LIMITS,
+    ...(options.sync ? { sync: options.sync } : {}),
   });
   const { url, closeHost } = await serve(core);
   return {
@@ -98,12 +100,13 @@ export async function serveNewDevice(): Promise<ServedClinic> {
  * browser host. The system clock by default: the UI's timers and main's must agree.
  */
 export async function serveClinic(
-  options: { sessionPolicy?: Partial<SessionPolicy>; sources?: Sources } = {},
+  options: { sessionPolicy?: Partial<SessionPolicy>; sources?: Sources; sync?: SyncEngineOptions } = {},
 ): Promise<ServedClinic & { clinic: TestClinic }> {
   const clinic = await createTestClinic({
     sources: options.sources ?? systemSources(),
     rateLimits: TEST_RATE_LIMITS,
     ...(options.sessionPolicy ? { sessionPolicy: options.sessionPolicy } : {}),
+    ...(options.sync ? { sync: options.sync } : {}),
   });
   const { url, closeHost } = await serve(clinic.core);
   return {
