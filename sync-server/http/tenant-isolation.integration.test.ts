@@ -36,6 +36,9 @@ describeEachStorage('tenant isolation over HTTP', (setup) => {
     expect((await bDevice.enroll(b.code, bravo.deviceName)).statusCode).toBe(200);
     const bToken = await bDevice.token();
     await seedDirectoryUser(server, b.clinicId);
+    // An Admin only clinic B's directory knows: A's device may not make codes in that name.
+    const bravoAdminId = 'bravo-admin-Rk4Tq';
+    await seedDirectoryUser(server, b.clinicId, bravoAdminId);
     const bBatch = validBatch(bravo.deviceId, 3, { fields: { first_name: bravo.patientName } });
     const bPush = await server.call('POST', '/v1/changes', {
       token: bToken,
@@ -74,6 +77,7 @@ describeEachStorage('tenant isolation over HTTP', (setup) => {
       bBatch.txId,
       bQuarantined.txId,
       ...bEntries.map((entry) => entry.hash),
+      bravoAdminId,
     ];
     const responses: Array<[string, LightMyRequestResponse]> = [];
     const attempt = async (name: string, response: Promise<LightMyRequestResponse>) => {
@@ -126,6 +130,16 @@ describeEachStorage('tenant isolation over HTTP', (setup) => {
       'audit body clinic',
       server.call('POST', '/v1/audit', { token, body: { ...a.auditPush(a.chain.next(1)), clinicId: b.clinicId } }),
     );
+    // The live change stream and enrollment codes, with B named in headers, query and body.
+    await attempt('live header', server.call('GET', '/v1/changes/live', { token, headers: forgedHeader }));
+    await attempt('live query', server.call('GET', `/v1/changes/live?clinicId=${b.clinicId}`, { token }));
+    for (const [name, body, headers] of [
+      ['code header', { userId: bravoAdminId }, forgedHeader],
+      ['code body clinic', { userId: bravoAdminId, clinicId: b.clinicId }, {}],
+      ['code as B admin', { userId: bravoAdminId }, {}],
+    ] as const) {
+      await attempt(name, server.call('POST', '/v1/devices/enrollment-codes', { token, headers, body }));
+    }
     // Proofs past A's log (B's log is larger).
     await attempt('inclusion past A', server.call('GET', '/v1/audit/proof/inclusion?index=4&size=5', { token }));
     await attempt('consistency past A', server.call('GET', '/v1/audit/proof/consistency?from=1&to=5', { token }));
@@ -164,6 +178,7 @@ describeEachStorage('tenant isolation over HTTP', (setup) => {
       ['no token', undefined],
     ] as const) {
       await attempt(`${name} pull`, server.call('GET', '/v1/changes?after=0', { ...(bad ? { token: bad } : {}) }));
+      await attempt(`${name} live`, server.call('GET', '/v1/changes/live', { ...(bad ? { token: bad } : {}) }));
       await attempt(
         `${name} checkpoint`,
         server.call('GET', '/v1/audit/checkpoint', { ...(bad ? { token: bad } : {}) }),
