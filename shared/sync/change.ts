@@ -87,6 +87,10 @@ export const REPLICATED_ENTITIES = {
       'password_hash',
       'password_changed_at',
       'created_at',
+      // The user's branch assignments (table user_branches), as one field: the canonical JSON text
+      // of the sorted branch id list ('[]' for all-branches users), so an assignment changes as a
+      // whole under last-writer-wins like a medical list. Absent from changes of older versions.
+      'branch_ids',
     ],
   },
   // Planned append-only entities; their tables do not exist yet. TODO: fill in the fields when

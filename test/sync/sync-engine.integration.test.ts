@@ -8,7 +8,7 @@
 import type Database from 'better-sqlite3-multiple-ciphers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FetchLike } from '../../main/core/sync/sync-http.js';
-import { type TestCaller, type TestClinic, createTestClinic } from '../support/clinic-fixture.js';
+import { ADMIN_PASSWORD, type TestCaller, type TestClinic, createTestClinic } from '../support/clinic-fixture.js';
 import { openRawDatabase } from '../support/raw-database.js';
 import {
   FAST_SYNC,
@@ -195,6 +195,31 @@ describe('two devices of one clinic', () => {
     }
     expect(await a.admin.ok('sync.status', {})).toMatchObject({ conflicts: 1, pending: 0 });
     expect(await b.admin.ok('sync.status', {})).toMatchObject({ conflicts: 1, pending: 0 });
+  });
+
+  it('keeps two branches of one name created offline on two devices, without failing a round', async () => {
+    await a.asAdmin('sync.now', {});
+    await connectB();
+    await b.admin.ok('sync.now', {});
+    await b.admin.ok('auth.reauthenticate', { password: ADMIN_PASSWORD });
+    const onA = await a.asAdmin('branches.create', { name: 'North Wing' });
+    const onB = await b.admin.ok('branches.create', { name: 'north wing' });
+
+    for (let round = 0; round < 2; round++) {
+      expect(await a.asAdmin('sync.now', {})).toMatchObject({ ok: true, error: null });
+      expect(await b.admin.ok('sync.now', {})).toMatchObject({ ok: true, error: null });
+    }
+    for (const branches of [
+      (await a.asAdmin('branches.list', {})).branches,
+      (await b.admin.ok('branches.list', {})).branches,
+    ]) {
+      expect(
+        branches
+          .filter((branch) => branch.name.toLowerCase() === 'north wing')
+          .map((branch) => branch.id)
+          .sort(),
+      ).toEqual([onA.id, onB.id].sort());
+    }
   });
 
   it('lets a later edit win everywhere even when it sets the value its own device already held', async () => {

@@ -102,16 +102,49 @@ export function recordChange(ctx: RunContext, input: ChangeInput): ChangeRecord 
   return change;
 }
 
+/**
+ * Replicated fields that are not columns of the entity's table but are computed from other local
+ * tables, with how each is read. sync-apply writes them back through its own hook
+ * (user-branches-apply.ts); everything else here treats them like any other field.
+ */
+const COMPUTED_FIELDS: Partial<
+  Record<EntityName, Readonly<Record<string, (db: ReadDb, rowId: string) => FieldValue>>>
+> = {
+  user: { branch_ids: (db, userId) => canonicalJson(userBranchIds(db, userId)) },
+};
+
+/** True when a replicated field is computed from other tables (see COMPUTED_FIELDS), not a column. */
+export function isComputedField(entity: EntityName, field: string): boolean {
+  const computed = COMPUTED_FIELDS[entity];
+  return computed !== undefined && Object.hasOwn(computed, field);
+}
+
+/**
+ * A user's branch ids, sorted (empty for an all-branches user): user_branches, plus assignments
+ * pulled ahead of their branch (migration 0100), so the value this device holds is the one it pulled.
+ */
+export function userBranchIds(db: ReadDb, userId: string): string[] {
+  return db
+    .query<{ branch_id: string }>(
+      `SELECT branch_id FROM user_branches WHERE user_id = ?
+       UNION SELECT branch_id FROM sync_pending_user_branches WHERE user_id = ? ORDER BY branch_id`,
+    )
+    .all([userId, userId])
+    .map((row) => row.branch_id);
+}
+
 /** The replicated fields of a row as stored now, or undefined when there is no such row. */
 export function readReplicatedFields(db: ReadDb, entity: EntityName, rowId: string): RowFields | undefined {
   const definition = REPLICATED_ENTITIES[entity];
   if (definition.fields.length === 0) throw new Error(`${entity} has no replicated fields yet`);
+  const columns = definition.fields.filter((field) => !isComputedField(entity, field));
   // Identifiers come from the constant entity declarations, never from input.
-  return db
-    .query<RowFields>(
-      `SELECT ${definition.fields.join(', ')} FROM ${definition.table} WHERE ${KEY_COLUMNS[entity]} = ?`,
-    )
+  const row = db
+    .query<RowFields>(`SELECT ${columns.join(', ')} FROM ${definition.table} WHERE ${KEY_COLUMNS[entity]} = ?`)
     .get([rowId]);
+  if (!row) return undefined;
+  for (const [field, read] of Object.entries(COMPUTED_FIELDS[entity] ?? {})) row[field] = read(db, rowId);
+  return row;
 }
 
 /**

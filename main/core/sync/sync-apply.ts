@@ -16,13 +16,14 @@ import { type FieldState, type RowState, isRowLive, mergeChange } from '../../..
 import { refreshPatientPairs } from '../conflicts/patient-pairs.js';
 import type { WriteDb } from '../db/access.js';
 import { indexPatient } from '../patients/patient-search.js';
-import { readReplicatedFields } from './change-recorder.js';
+import { isComputedField, readReplicatedFields } from './change-recorder.js';
+import { applyUserBranches } from './user-branches-apply.js';
 
 /**
  * The entities this slice materialises, with their key column and which of updated_at/updated_by
  * their rows carry. Users carry their bcrypt hash, so a device that joined the clinic
- * (setup.joinClinic) signs them in with their existing passwords; their branch assignments
- * (user_branches) do not replicate yet.
+ * (setup.joinClinic) signs them in with their existing passwords, and their branch assignments
+ * (the computed `branch_ids` field, written back by user-branches-apply.ts).
  */
 const APPLIED_ENTITIES: Partial<Record<EntityName, { key: string; stamp: 'none' | 'at' | 'both' }>> = {
   user: { key: 'id', stamp: 'at' },
@@ -31,8 +32,11 @@ const APPLIED_ENTITIES: Partial<Record<EntityName, { key: string; stamp: 'none' 
   patient_medical: { key: 'patient_id', stamp: 'both' },
 };
 
-/** Replicated fields added after the first schema, nullable on every device (patients.merged_into: migration 0070). */
-const ADDED_LATER: ReadonlySet<string> = new Set(['merged_into']);
+/**
+ * Replicated fields added after the first schema, absent from inserts of older versions:
+ * patients.merged_into (migration 0070, nullable) and users' computed branch_ids.
+ */
+const ADDED_LATER: ReadonlySet<string> = new Set(['merged_into', 'branch_ids']);
 
 /** What applying one change did. */
 export interface ApplyOutcome {
@@ -129,7 +133,9 @@ export function applyRemoteChange(db: WriteDb, change: ChangeRecord, now: number
     const required = definition.fields.filter((field) => !ADDED_LATER.has(field));
     if (!required.every((field) => state[field] !== undefined)) return { applied: true, conflicts };
     const row: Record<string, unknown> = { [target.key]: change.rowId, ...stamp };
-    for (const field of definition.fields) row[field] = state[field]?.value ?? null;
+    for (const field of definition.fields) {
+      if (!isComputedField(change.entity, field)) row[field] = state[field]?.value ?? null;
+    }
     const columns = Object.keys(row);
     // Identifiers come from the constant entity declarations, never from the change.
     db.command(
@@ -142,12 +148,13 @@ export function applyRemoteChange(db: WriteDb, change: ChangeRecord, now: number
     );
     if (winners.length === 0) return { applied: true, conflicts };
     const row: Record<string, unknown> = { ...stamp };
-    for (const field of winners) row[field] = state[field]!.value;
+    for (const field of winners) if (!isComputedField(change.entity, field)) row[field] = state[field]!.value;
     const columns = Object.keys(row);
     db.command(
       `UPDATE ${table} SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE ${target.key} = @key`,
     ).run({ ...row, key: change.rowId });
   }
+  applyUserBranches(db, change, state);
   if (change.entity === 'patient') {
     reindexPatient(db, change.rowId);
     // A pulled patient may be a second registration of someone, or carry a number another

@@ -94,8 +94,9 @@ export const usersHandlers = {
           ctx.now,
           row.id,
         ]);
-      recordUserChange(ctx, row.id, before);
       if (input.branchIds || allBranches) setBranches(ctx.db, row.id, allBranches ? [] : (input.branchIds ?? []));
+      // After the branch write: the recorded change carries the assignment as its branch_ids field.
+      recordUserChange(ctx, row.id, before);
       const changedAccess =
         input.role !== undefined ||
         input.allBranches !== undefined ||

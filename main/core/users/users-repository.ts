@@ -46,9 +46,10 @@ export function saveLockout(db: WriteDb, userId: string, state: LockoutState, no
   ).run([state.failedAttempts, state.lockoutLevel, state.lockedUntil, now, userId]);
 }
 
-/** Replaces a user's branch assignments. */
+/** Replaces a user's branch assignments, including any pulled ahead of their branch (sync). */
 export function setBranches(db: WriteDb, userId: string, branchIds: readonly string[]): void {
   db.command('DELETE FROM user_branches WHERE user_id = ?').run([userId]);
+  db.command('DELETE FROM sync_pending_user_branches WHERE user_id = ?').run([userId]);
   const insert = db.command('INSERT INTO user_branches (user_id, branch_id) VALUES (?, ?)');
   for (const branchId of new Set(branchIds)) insert.run([userId, branchId]);
 }

@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3-multiple-ciphers';
 import { REPLICATED_ENTITIES } from '../../../shared/sync/change.js';
+import { isComputedField } from '../../../main/core/sync/change-recorder.js';
 import type { FieldValue } from '../../../shared/sync/change.js';
 import { parseHlc } from '../../../shared/sync/hlc.js';
 import type { StoredChange } from '../../../sync-server/storage/records.js';
@@ -32,7 +33,8 @@ const DIGESTED = [
 function replicatedRows(raw: Database.Database, entity: (typeof DIGESTED)[number]['entity']): unknown[][] {
   const definition = REPLICATED_ENTITIES[entity];
   const key = DIGESTED.find((table) => table.entity === entity)!.key;
-  const columns = [key, ...definition.fields];
+  // Computed fields (a user's branch_ids) are not columns of the table.
+  const columns = [key, ...definition.fields.filter((field) => !isComputedField(entity, field))];
   return raw
     .prepare(`SELECT ${columns.join(', ')} FROM ${definition.table} ORDER BY ${key}`)
     .raw()

@@ -9,6 +9,8 @@ import { syncEngineMigration } from './0060-sync-engine.js';
 import { domainConflictsMigration } from './0070-domain-conflicts.js';
 import { deviceRevocationMigration } from './0080-device-revocation.js';
 import { auditPushMigration } from './0090-audit-push.js';
+import { pendingUserBranchesMigration } from './0100-pending-user-branches.js';
+import { branchNamesMigration } from './0110-branch-names.js';
 
 export const migrations: readonly Migration[] = [
   clinicMigration,
@@ -20,4 +22,6 @@ export const migrations: readonly Migration[] = [
   domainConflictsMigration,
   deviceRevocationMigration,
   auditPushMigration,
+  pendingUserBranchesMigration,
+  branchNamesMigration,
 ];
