@@ -18,9 +18,9 @@ import {
   InvalidInputError,
   MAX_PAGE_SIZE,
   UnknownDeviceError,
-  changeInputSchema,
   recordIdSchema,
 } from '../storage/storage.js';
+import { parsedChangeSchema } from '../storage/parsed-changes.js';
 import type { LiveChannel } from '../live/live-channel.js';
 import { type BatchOutcome, type StartedBatch, startBatch } from '../sync/push-batch.js';
 import { PushReads } from '../sync/push-reads.js';
@@ -38,7 +38,8 @@ const pushBodySchema = z
   .strictObject({
     protocolVersion: z.number().int().min(1),
     batches: z
-      .array(z.strictObject({ txId: recordIdSchema, changes: z.array(changeInputSchema).min(1) }))
+      // Parsed changes are frozen and not parsed again by the storage's append (parsed-changes.ts).
+      .array(z.strictObject({ txId: recordIdSchema, changes: z.array(parsedChangeSchema).min(1) }))
       .min(1)
       .max(MAX_BATCHES_PER_PUSH),
   })

@@ -38,8 +38,24 @@ export function canonicalFields(change: ChangeInput): string {
 }
 
 /** SHA-256 of the canonical change: a re-push must match it exactly to count as the same change. */
-export function changeContentHash(change: ChangeInput): string {
-  return toHex(nodeSha256(CONTENT_DOMAIN, canonicalJson(change)));
+export function changeContentHash(change: ChangeInput, fieldsJson: string = canonicalFields(change)): string {
+  return toHex(nodeSha256(CONTENT_DOMAIN, canonicalChangeJson(change, fieldsJson)));
+}
+
+/**
+ * `canonicalJson(change)` from the canonical JSON of its fields, so a new change's fields are
+ * canonicalised once (they are both stored and hashed). A change holds exactly these keys
+ * (changeInputSchema is strict, all required), listed here in canonical (sorted) order; its
+ * other values are strings and a safe integer, whose canonical forms are JSON.stringify's.
+ */
+export function canonicalChangeJson(change: ChangeInput, fieldsJson: string): string {
+  return (
+    `{"changeId":${JSON.stringify(change.changeId)},"deviceId":${JSON.stringify(change.deviceId)},` +
+    `"entity":${JSON.stringify(change.entity)},"fields":${fieldsJson},"hlc":${JSON.stringify(change.hlc)},` +
+    `"op":${JSON.stringify(change.op)},"rowId":${JSON.stringify(change.rowId)},` +
+    `"schemaVersion":${canonicalJson(change.schemaVersion)},"txId":${JSON.stringify(change.txId)},` +
+    `"userId":${JSON.stringify(change.userId)}}`
+  );
 }
 
 /** How many changes of the batch are not stored yet (throws ChangeConflictError on a changed re-push). */
@@ -70,13 +86,14 @@ export function planChangeAppend(
   let next = firstSeq;
   for (const change of changes) {
     const existing = stored.get(change.changeId);
-    const contentHash = changeContentHash(change);
+    const fieldsJson = canonicalFields(change);
+    const contentHash = changeContentHash(change, fieldsJson);
     if (existing) {
       if (existing.contentHash !== contentHash) throw new ChangeConflictError(change.changeId);
       result.push({ changeId: change.changeId, serverSeq: existing.serverSeq, inserted: false });
       continue;
     }
-    fresh.push({ change, contentHash, fieldsJson: canonicalFields(change), serverSeq: next });
+    fresh.push({ change, contentHash, fieldsJson, serverSeq: next });
     result.push({ changeId: change.changeId, serverSeq: next, inserted: true });
     next++;
   }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClock, enrollDevice, makeBatch, makeChange } from './conformance-fixtures.js';
-import { GroupCommit, type GroupOutcome } from './group-commit.js';
+import { GroupCommit, type GroupOutcome, MAX_GROUP, MAX_GROUP_WEIGHT } from './group-commit.js';
 import { type TestDatabase, createTestDatabase } from './postgres/test-database.js';
 import { openPostgresSyncStorage } from './postgres/postgres-storage.js';
 import { masterKeySource } from './sqlite/key-source.js';
@@ -44,6 +44,28 @@ describe('GroupCommit', () => {
     const first = await Promise.allSettled([queue.submit('a'), queue.submit('b')]);
     expect(first.map((answer) => answer.status)).toEqual(['rejected', 'rejected']);
     expect(await queue.submit('c')).toBe('c');
+  });
+
+  it('splits what is queued at once into groups of at most MAX_GROUP items and MAX_GROUP_WEIGHT changes', async () => {
+    const groups: number[][] = [];
+    const queue = new GroupCommit<number, number>(
+      async (items) => {
+        groups.push([...items]);
+        return items.map((item) => ({ ok: true as const, value: item }));
+      },
+      (item) => item,
+    );
+    // 300 light items, then heavy ones: 3000 + 3000 exceed the weight bound, and one item heavier
+    // than the bound still commits, alone.
+    const light = Array.from({ length: MAX_GROUP + 44 }, () => 1);
+    const items = [...light, 3000, 3000, MAX_GROUP_WEIGHT + 1, 1];
+    const answers = await Promise.all(items.map((item) => queue.submit(item)));
+    expect(answers).toEqual(items);
+    expect(groups.map((group) => group.length)).toEqual([MAX_GROUP, 45, 1, 1, 1]);
+    expect(groups.flat()).toEqual(items);
+    for (const group of groups) {
+      expect(group.length === 1 || group.reduce((sum, item) => sum + item, 0) <= MAX_GROUP_WEIGHT).toBe(true);
+    }
   });
 });
 

@@ -16,8 +16,15 @@
 export type GroupOutcome<T> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
 
-/** Most batches committed together (1000 changes each at most): bounds one transaction's length. */
-export const MAX_GROUP = 64;
+/**
+ * Most batches committed together. Each group pays a fixed cost (on PostgreSQL about eight round
+ * trips and a commit, each delayed while the event loop validates other pushes); with 20 devices
+ * pushing 100 batches each, groups of 64 hit this cap every time and the sync benchmark measured
+ * about 5,000 changes a second, groups of 256 over 10,000.
+ */
+export const MAX_GROUP = 256;
+/** Most changes (the items' weight) committed together: bounds one transaction's length. */
+export const MAX_GROUP_WEIGHT = 5000;
 
 interface Waiting<I, O> {
   readonly item: I;
@@ -30,7 +37,11 @@ export class GroupCommit<I, O> {
   private readonly queue: Array<Waiting<I, O>> = [];
   private draining = false;
 
-  constructor(private readonly commit: (items: readonly I[]) => Promise<Array<GroupOutcome<O>>>) {}
+  constructor(
+    private readonly commit: (items: readonly I[]) => Promise<Array<GroupOutcome<O>>>,
+    /** An item's weight (its changes); a group holds at least one item, and more up to MAX_GROUP_WEIGHT. */
+    private readonly weigh: (item: I) => number = () => 1,
+  ) {}
 
   /** Resolves with the item's outcome once the transaction holding it has committed. */
   submit(item: I): Promise<O> {
@@ -44,9 +55,22 @@ export class GroupCommit<I, O> {
     });
   }
 
+  /** How many queued items the next group takes: within both bounds, and never none. */
+  private groupLength(): number {
+    let weight = 0;
+    let length = 0;
+    for (const waiting of this.queue) {
+      if (length === MAX_GROUP) break;
+      weight += this.weigh(waiting.item);
+      if (length > 0 && weight > MAX_GROUP_WEIGHT) break;
+      length++;
+    }
+    return length;
+  }
+
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
-      const group = this.queue.splice(0, MAX_GROUP);
+      const group = this.queue.splice(0, this.groupLength());
       let outcomes: Array<GroupOutcome<O>>;
       try {
         outcomes = await this.commit(group.map((waiting) => waiting.item));

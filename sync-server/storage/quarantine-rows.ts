@@ -7,8 +7,10 @@ import { changeContentHash } from './change-append.js';
 import { ChangeConflictError } from './errors.js';
 import {
   type DirectoryUser,
+  type PatientBranch,
   type QuarantinedChange,
   directoryUserSchema,
+  patientBranchSchema,
   parseStoredRow,
   quarantinedChangeSchema,
   type quarantineBatchSchema,
@@ -62,15 +64,59 @@ export interface DirectoryRow {
   readonly user_id: string;
   readonly role: string;
   readonly role_hlc: string;
+  /** 0/1 on SQLite, a boolean on PostgreSQL; null while unknown. */
+  readonly all_branches: number | boolean | null;
+  /** JSON text of the branch id list; null while unknown. */
+  readonly branch_ids: string | null;
   readonly updated_at: number;
 }
 
 export function directoryUserFromRow(row: DirectoryRow): DirectoryUser {
+  let branchIds: unknown = null;
+  if (row.branch_ids !== null) {
+    try {
+      branchIds = JSON.parse(row.branch_ids);
+    } catch {
+      branchIds = row.branch_ids; // left for the schema below to refuse as a corrupt row
+    }
+  }
   return parseStoredRow(
     directoryUserSchema,
-    { userId: row.user_id, role: row.role, roleHlc: row.role_hlc, updatedAt: row.updated_at },
+    {
+      userId: row.user_id,
+      role: row.role,
+      roleHlc: row.role_hlc,
+      allBranches: row.all_branches === null ? null : Boolean(row.all_branches),
+      branchIds,
+      updatedAt: row.updated_at,
+    },
     'directory user',
   );
+}
+
+/** A patient change row that set a branch (the lookup behind ClinicStore.readPatientBranches). */
+export interface PatientBranchRow {
+  readonly row_id: string;
+  readonly fields: string;
+  readonly hlc: string;
+}
+
+/**
+ * Each patient's branch: per patient, the branch_id of the change with the highest HLC (last
+ * writer wins, as every device merges it). Rows whose fields lack a string branch_id are skipped.
+ */
+export function patientBranchesFromRows(rows: readonly PatientBranchRow[]): PatientBranch[] {
+  const latest = new Map<string, { branchId: string; hlc: string }>();
+  for (const row of rows) {
+    const fields = JSON.parse(row.fields) as Record<string, unknown>;
+    const branchId = fields.branch_id;
+    if (typeof branchId !== 'string') continue;
+    const seen = latest.get(row.row_id);
+    if (!seen || row.hlc > seen.hlc) latest.set(row.row_id, { branchId, hlc: row.hlc });
+  }
+  return [...latest.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([patientId, { branchId }]) => parseStoredRow(patientBranchSchema, { patientId, branchId }, 'patient branch'));
 }
 
 /** One entry to insert, with its content hash. */

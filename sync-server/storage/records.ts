@@ -481,18 +481,56 @@ export interface QuarantinePage {
   readonly cursor: number;
 }
 
-/** A clinic user as the server knows them: the role, last writer wins by the HLC that set it. */
+/** Largest number of branches one user's assignment may name. */
+export const MAX_USER_BRANCHES = 1000;
+
+/** A user's branch ids as the directory keeps them (from the user's replicated `branch_ids`). */
+export const directoryBranchIdsSchema = z.array(recordIdSchema).max(MAX_USER_BRANCHES);
+
+/**
+ * A clinic user as the server knows them: the role, whether they may work in every branch, and
+ * their branch ids, each last writer wins by the HLC that set it. `allBranches`/`branchIds` are
+ * null while no accepted change carried them (a user recorded by an older device version, or
+ * before the server kept them): such a user's branch scope is not checked.
+ */
 export const directoryUserSchema = z.strictObject({
   userId: recordIdSchema,
   role: roleSchema,
   roleHlc: z.string().min(1).max(82),
+  allBranches: z.boolean().nullable(),
+  branchIds: directoryBranchIdsSchema.nullable(),
   updatedAt: timeMsSchema,
 });
 export type DirectoryUser = z.infer<typeof directoryUserSchema>;
 
-/** Input of ClinicStore.updateUserDirectory: roles from accepted `user` changes. */
-export const directoryUpdateSchema = z.array(directoryUserSchema.omit({ updatedAt: true })).max(MAX_CHANGES_PER_BATCH);
+/** One LWW value of a directory update, with the HLC of the change that set it. */
+const clockedSchema = <T extends z.ZodType>(value: T) => z.strictObject({ value, hlc: z.string().min(1).max(82) });
+
+/**
+ * Input of ClinicStore.updateUserDirectory, from accepted `user` changes: the fields each change
+ * carried. An entry with a role creates the user's row; an entry without one only updates a row
+ * that exists (the directory learns users from their inserts, which carry the role).
+ */
+export const directoryUpdateSchema = z
+  .array(
+    z
+      .strictObject({
+        userId: recordIdSchema,
+        role: roleSchema.optional(),
+        roleHlc: z.string().min(1).max(82).optional(),
+        allBranches: clockedSchema(z.boolean()).optional(),
+        branchIds: clockedSchema(directoryBranchIdsSchema).optional(),
+      })
+      .refine((entry) => (entry.role === undefined) === (entry.roleHlc === undefined), {
+        message: 'a role comes with its clock',
+      }),
+  )
+  .max(MAX_CHANGES_PER_BATCH);
 export type DirectoryUpdate = z.input<typeof directoryUpdateSchema>;
+
+/** The branch a patient is in, from the accepted patient change with the highest HLC that set it. */
+export const patientBranchSchema = z.strictObject({ patientId: recordIdSchema, branchId: recordIdSchema });
+export type PatientBranch = z.infer<typeof patientBranchSchema>;
 
 /** Result of ClinicStore.readUserDirectory: the users asked for that exist, and how many users the clinic has. */
 export interface DirectoryLookup {

@@ -26,6 +26,7 @@ import {
   AuditChainRejectedError,
   CLINIC_STORE_OPERATIONS,
   ChangeConflictError,
+  type ChangeInput,
   CheckpointRejectedError,
   type ClinicStore,
   type ClinicStoreOperation,
@@ -753,6 +754,69 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
       lookup = await store.readUserDirectory(['u1']);
       expect(lookup.users[0]!.role).toBe('Dentist');
     });
+
+    it('keeps all-branches and branch ids of the highest clock, each on its own clock, unknown until set', async () => {
+      const { store } = await setup();
+      await store.updateUserDirectory([{ userId: 'u1', role: 'Receptionist', roleHlc: 'b' }]);
+      const scopeOf = async () => {
+        const [user] = (await store.readUserDirectory(['u1'])).users;
+        return [user!.role, user!.allBranches, user!.branchIds];
+      };
+      expect(await scopeOf()).toEqual(['Receptionist', null, null]);
+      await store.updateUserDirectory([
+        { userId: 'u1', allBranches: { value: false, hlc: 'c' }, branchIds: { value: ['br-2', 'br-1'], hlc: 'c' } },
+      ]);
+      expect(await scopeOf()).toEqual(['Receptionist', false, ['br-2', 'br-1']]);
+      // Older clocks lose field by field; a newer one for one field leaves the other and the role.
+      await store.updateUserDirectory([
+        { userId: 'u1', allBranches: { value: true, hlc: 'b' }, branchIds: { value: [], hlc: 'b' } },
+      ]);
+      await store.updateUserDirectory([{ userId: 'u1', branchIds: { value: ['br-3'], hlc: 'd' } }]);
+      expect(await scopeOf()).toEqual(['Receptionist', false, ['br-3']]);
+      await store.updateUserDirectory([{ userId: 'u1', allBranches: { value: true, hlc: 'e' } }]);
+      expect(await scopeOf()).toEqual(['Receptionist', true, ['br-3']]);
+      // Without a role an entry creates no user: the directory learns users from their inserts.
+      await store.updateUserDirectory([{ userId: 'u9', allBranches: { value: true, hlc: 'z' } }]);
+      expect(await store.readUserDirectory(['u9'])).toEqual({ users: [], size: 1 });
+      await expect(
+        store.updateUserDirectory([{ userId: 'u1', branchIds: { value: ['not an id!'], hlc: 'f' } }]),
+      ).rejects.toBeInstanceOf(InvalidInputError);
+      await expect(store.updateUserDirectory([{ userId: 'u1', role: 'Staff' }])).rejects.toBeInstanceOf(
+        InvalidInputError,
+      );
+    });
+
+    it("reads each patient's branch from the accepted change with the highest clock that set it", async () => {
+      const { store, device } = await setupWithDevice();
+      const patientChange = (txId: string, n: number, overrides: Partial<ChangeInput>) =>
+        makeChange(device.deviceId, txId, n, { entity: 'patient', ...overrides });
+      await store.appendChanges({
+        deviceId: device.deviceId,
+        txId: 'tx-p',
+        changes: [
+          patientChange('tx-p', 1, { rowId: 'pat-1', op: 'insert', fields: { branch_id: 'br-1', first_name: 'A' } }),
+          patientChange('tx-p', 2, { rowId: 'pat-2', op: 'insert', fields: { branch_id: 'br-2' } }),
+          // Not a branch change: leaves pat-1 where it is.
+          patientChange('tx-p', 3, { rowId: 'pat-1', fields: { first_name: 'B' } }),
+          // Another entity's row of the same id is not a patient.
+          patientChange('tx-p', 4, { entity: 'branch', rowId: 'pat-3', fields: { branch_id: 'br-9' } }),
+        ],
+      });
+      // pat-2 moves to br-3 by a later clock; an older move appended afterwards loses (last writer wins).
+      await store.appendChanges({
+        deviceId: device.deviceId,
+        txId: 'tx-m',
+        changes: [
+          patientChange('tx-m', 9, { rowId: 'pat-2', fields: { branch_id: 'br-3' } }),
+          patientChange('tx-m', 3, { rowId: 'pat-2', fields: { branch_id: 'br-old' } }),
+        ],
+      });
+      expect(await store.readPatientBranches(['pat-2', 'pat-1', 'pat-3', 'nobody'])).toEqual([
+        { patientId: 'pat-1', branchId: 'br-1' },
+        { patientId: 'pat-2', branchId: 'br-3' },
+      ]);
+      expect(await store.readPatientBranches([])).toEqual([]);
+    });
   });
 
   describe(`${harness.name} storage: cross-tenant isolation`, () => {
@@ -785,7 +849,27 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
         txId: `${MARK}-qtx`,
         entries: [{ change: makeChange(deviceId, `${MARK}-qtx`, 1), reason: 'forbidden', detail: MARK }],
       });
-      await store.updateUserDirectory([{ userId: `${MARK}-user`, role: 'Admin', roleHlc: `${MARK}-hlc` }]);
+      await store.updateUserDirectory([
+        {
+          userId: `${MARK}-user`,
+          role: 'Admin',
+          roleHlc: `${MARK}-hlc`,
+          allBranches: { value: false, hlc: `${MARK}-hlc` },
+          branchIds: { value: [`${MARK}-branch`], hlc: `${MARK}-hlc` },
+        },
+      ]);
+      await store.appendChanges({
+        deviceId,
+        txId: `${MARK}-ptx`,
+        changes: [
+          makeChange(deviceId, `${MARK}-ptx`, 1, {
+            entity: 'patient',
+            rowId: `${MARK}-patient`,
+            op: 'insert',
+            fields: { branch_id: `${MARK}-branch` },
+          }),
+        ],
+      });
       clock.advance(1);
       return { clinic, store, device, chain, leaves, root };
     }
@@ -836,6 +920,7 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
         events: await store.listSecurityEvents({ after: 0, limit: 1000 }),
         quarantine: await store.listQuarantinedChanges({ deviceId: `${MARK}-device`, after: 0, limit: 1000 }),
         directory: await store.readUserDirectory([`${MARK}-user`]),
+        patientBranches: await store.readPatientBranches([`${MARK}-patient`]),
       });
     }
 
@@ -900,7 +985,17 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
         findQuarantinedChanges: (a) => resolvesTo(a.findQuarantinedChanges([`${MARK}-qtx-c1`]), []),
         listQuarantinedChanges: (a) => a.listQuarantinedChanges({ deviceId: victimId, after: 0, limit: 1000 }),
         readUserDirectory: (a) => a.readUserDirectory([`${MARK}-user`]),
-        updateUserDirectory: (a) => a.updateUserDirectory([{ userId: `${MARK}-user`, role: 'Staff', roleHlc: 'zzzz' }]),
+        updateUserDirectory: (a) =>
+          a.updateUserDirectory([
+            {
+              userId: `${MARK}-user`,
+              role: 'Staff',
+              roleHlc: 'zzzz',
+              allBranches: { value: true, hlc: 'zzzz' },
+              branchIds: { value: [], hlc: 'zzzz' },
+            },
+          ]),
+        readPatientBranches: (a) => resolvesTo(a.readPatientBranches([`${MARK}-patient`]), []),
       };
       expect(Object.keys(attacks).sort()).toEqual([...CLINIC_STORE_OPERATIONS].sort());
 

@@ -38,6 +38,7 @@ import type {
   SecurityEventPage,
   DirectoryLookup,
   DirectoryUpdate,
+  PatientBranch,
   QuarantineBatch,
   QuarantinePage,
   QuarantineQuery,
@@ -153,8 +154,17 @@ export interface ClinicStore {
 
   /** The directory entries of these users, and the number of users the directory holds. */
   readUserDirectory(userIds: readonly string[]): Promise<DirectoryLookup>;
-  /** Sets users' roles; an entry replaces a stored role only when its HLC is higher (last writer wins). */
+  /**
+   * Sets users' roles and branch scope (all branches, branch ids); each value replaces the stored
+   * one only when its HLC is higher (last writer wins). An entry without a role only updates a
+   * user the directory has.
+   */
   updateUserDirectory(entries: DirectoryUpdate): Promise<void>;
+  /**
+   * The branch of each of these patients that the change log knows (the accepted patient change
+   * with the highest HLC that set `branch_id`), by patient id; patients without one are absent.
+   */
+  readPatientBranches(patientIds: readonly string[]): Promise<PatientBranch[]>;
 }
 
 /** The operations of a ClinicStore (every member but the clinic id). */
@@ -190,6 +200,7 @@ export const CLINIC_STORE_OPERATIONS = Object.keys({
   listQuarantinedChanges: true,
   readUserDirectory: true,
   updateUserDirectory: true,
+  readPatientBranches: true,
 } satisfies Record<ClinicStoreOperation, true>) as ClinicStoreOperation[];
 
 export * from './errors.js';

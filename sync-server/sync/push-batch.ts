@@ -6,7 +6,7 @@
  */
 import type { AppendedChange, ChangeInput, ClinicStore, QuarantineReason } from '../storage/storage.js';
 import { type BatchReads, storeReads } from './push-reads.js';
-import { type ChangeRefusal, decideBatch, touchesPatientNumbers } from './validate-batch.js';
+import { type ChangeRefusal, decideBatch, patientsToPlace, touchesPatientNumbers } from './validate-batch.js';
 
 /** The answer for one batch. */
 export type BatchOutcome =
@@ -101,7 +101,10 @@ export async function startBatch(
   const directory = await reads.directory(userIds);
   // The device's number is read only for batches that carry patient numbers.
   const deviceNumber = touchesPatientNumbers(changes) ? await reads.deviceNumber() : null;
-  const decision = decideBatch(changes, directory, nowMs, maxClockAheadMs, deviceNumber);
+  // Patients' branches are read only for changes of authors limited to some branches.
+  const toPlace = patientsToPlace(changes, directory);
+  const branches = toPlace.length > 0 ? await reads.patientBranches(toPlace) : new Map<string, string>();
+  const decision = decideBatch(changes, directory, nowMs, maxClockAheadMs, deviceNumber, branches);
   switch (decision.kind) {
     case 'accept': {
       if (pipelined && decision.directoryUpdates.length === 0) return { pending: accept() };

@@ -1,6 +1,7 @@
 /**
  * The reads one push shares between its batches. Re-validating a batch needs three lookups (its
- * changes already quarantined, its authors in the user directory, the pushing device's number);
+ * changes already quarantined, its authors in the user directory, the pushing device's number),
+ * and a fourth, the patients' branches, only for branch-limited authors (not shared: see below);
  * a push carries up to 100 batches, and on PostgreSQL each lookup is its own transaction of four
  * round trips. Here each lookup is made once for the whole push, in chunks of the storage's
  * limit, and answered from memory for every batch.
@@ -21,6 +22,8 @@ export interface BatchReads {
   directory(userIds: readonly string[]): Promise<DirectoryLookup>;
   /** The pushing device's number in its clinic, or null when unknown. */
   deviceNumber(): Promise<number | null>;
+  /** The change log's branch of each of these patients (patient id → branch id; unknown ones absent). */
+  patientBranches(patientIds: readonly string[]): Promise<ReadonlyMap<string, string>>;
   /** This push changed the quarantine or the directory: later batches read the storage again. */
   invalidate(): void;
 }
@@ -33,12 +36,22 @@ function chunks<T>(items: readonly T[]): T[][] {
   return out;
 }
 
+/** The patients' branches, in chunks of the storage's limit. */
+async function readPatientBranches(store: ClinicStore, patientIds: readonly string[]): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for (const chunk of chunks([...new Set(patientIds)])) {
+    for (const row of await store.readPatientBranches(chunk)) found.set(row.patientId, row.branchId);
+  }
+  return found;
+}
+
 /** Reads straight from the storage, batch by batch (a push of one batch, or after `invalidate`). */
 export function storeReads(store: ClinicStore, deviceId: string): BatchReads {
   return {
     quarantined: (changeIds) => store.findQuarantinedChanges(changeIds),
     directory: (userIds) => store.readUserDirectory(userIds),
     deviceNumber: async () => (await store.getDevice(deviceId))?.deviceNumber ?? null,
+    patientBranches: (patientIds) => readPatientBranches(store, patientIds),
     invalidate: () => undefined,
   };
 }
@@ -98,6 +111,12 @@ export class PushReads implements BatchReads {
 
   async deviceNumber(): Promise<number | null> {
     return this.knownDeviceNumber;
+  }
+
+  // Not cached for the push: a patient placed by an earlier batch of this push must be seen, and
+  // only batches by branch-limited authors touching existing patients ask.
+  async patientBranches(patientIds: readonly string[]): Promise<ReadonlyMap<string, string>> {
+    return readPatientBranches(this.store, patientIds);
   }
 
   invalidate(): void {

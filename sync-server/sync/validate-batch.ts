@@ -7,22 +7,31 @@
  * 3. the user who made it, in the server's user directory (`unknown-user`);
  * 4. the permission its entity and operation need, for that user's role, from the shared
  *    permission matrix (`forbidden`);
- * 5. patient numbers (docs/sync-protocol.md, "Domain conflicts"): a patient insert must carry a
+ * 5. branch scope (docs/sync-protocol.md, "Branch scope"): an author limited to some branches
+ *    may insert a patient only in one of them, and may change a patient or its medical history
+ *    only when the patient is in one of them (`forbidden`, detail naming the field);
+ * 6. patient numbers (docs/sync-protocol.md, "Domain conflicts"): a patient insert must carry a
  *    number in the pushing device's own numbering space, and no change may update a patient's
  *    number (`schema`, detail `fields.patient_number: ...`);
- * 6. its clock: an HLC wall time more than `maxClockAheadMs` ahead of the server (`clock-ahead`).
+ * 7. its clock: an HLC wall time more than `maxClockAheadMs` ahead of the server (`clock-ahead`).
  *
- * The first four are permanent: the same change fails them forever. The batch is one local
+ * The first six are permanent: the same change fails them forever. The batch is one local
  * transaction, applied together or not at all, so one permanently invalid change quarantines the
  * whole batch (the others with reason `with-batch`). A clock ahead of the server is transient:
  * nothing is stored and the device retries later.
  *
- * Pure: the caller passes the directory lookup and the time.
+ * Pure: the caller passes the directory lookup, the patients' branches and the time.
  */
 import { type Permission, type Role, roleHasPermission, roleSchema } from '../../shared/permissions.js';
 import { type ChangeRecord, REPLICATED_ENTITIES, changeRecordSchema } from '../../shared/sync/change.js';
 import { encodedHlcSchema } from '../../shared/sync/hlc.js';
-import type { ChangeInput, DirectoryLookup, DirectoryUpdate, QuarantineReason } from '../storage/storage.js';
+import {
+  type ChangeInput,
+  type DirectoryLookup,
+  type DirectoryUpdate,
+  type QuarantineReason,
+  directoryBranchIdsSchema,
+} from '../storage/storage.js';
 
 /** How far a change's clock may run ahead of the server's before it is held back (5 minutes). */
 export const DEFAULT_MAX_CLOCK_AHEAD_MS = 5 * 60_000;
@@ -123,10 +132,88 @@ export function structuralRefusal(change: ChangeInput): Omit<ChangeRefusal, 'cha
     const what = issue?.code === 'custom' ? issue.message : (issue?.code ?? 'invalid');
     return { reason: 'schema', detail: `${where}: ${what}`.slice(0, 200) };
   }
-  // The directory reads roles from user changes, so a role must be one the matrix knows.
+  // The directory reads roles and branch scope from user changes, so they must be well formed.
   if (change.entity === 'user' && 'role' in change.fields && !roleSchema.safeParse(change.fields.role).success) {
     return { reason: 'schema', detail: 'fields.role: not a role' };
   }
+  if (change.entity === 'user' && 'all_branches' in change.fields && allBranchesValue(change.fields) === undefined) {
+    return { reason: 'schema', detail: 'fields.all_branches: not 0 or 1' };
+  }
+  if (change.entity === 'user' && 'branch_ids' in change.fields && branchIdsValue(change.fields) === undefined) {
+    return { reason: 'schema', detail: 'fields.branch_ids: not a JSON list of branch ids' };
+  }
+  return null;
+}
+
+/** A user change's all_branches as a boolean (the column is 0/1), or undefined when malformed. */
+function allBranchesValue(fields: Readonly<Record<string, unknown>>): boolean | undefined {
+  const value = fields.all_branches;
+  if (value === 0 || value === false) return false;
+  if (value === 1 || value === true) return true;
+  return undefined;
+}
+
+/** A user change's branch_ids (canonical JSON text of a list of ids), or undefined when malformed. */
+function branchIdsValue(fields: Readonly<Record<string, unknown>>): string[] | undefined {
+  const value = fields.branch_ids;
+  if (typeof value !== 'string') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  const ids = directoryBranchIdsSchema.safeParse(parsed);
+  return ids.success ? ids.data : undefined;
+}
+
+/** The branches an author may work in, or null when every branch (or when the directory does not know). */
+function branchScope(directory: DirectoryLookup, userId: string): ReadonlySet<string> | null {
+  const user = directory.users.find((entry) => entry.userId === userId);
+  // Unknown scope: a user recorded by an older device version, whose changes never carried it.
+  if (!user || user.allBranches === null || user.allBranches) return null;
+  return new Set(user.branchIds ?? []);
+}
+
+/** The patient a change concerns (a patient_medical row's id is its patient's id), or null. */
+function patientOf(change: ChangeInput): string | null {
+  return change.entity === 'patient' || change.entity === 'patient_medical' ? change.rowId : null;
+}
+
+/**
+ * The patients whose branch the batch's branch check needs from the change log: those touched by
+ * an author limited to some branches, and not inserted by this same batch (whose branch is in it).
+ */
+export function patientsToPlace(changes: readonly ChangeInput[], directory: DirectoryLookup): string[] {
+  const insertedHere = new Set(
+    changes.filter((change) => change.entity === 'patient' && change.op === 'insert').map((change) => change.rowId),
+  );
+  const wanted = new Set<string>();
+  for (const change of changes) {
+    const patientId = patientOf(change);
+    if (patientId === null || insertedHere.has(patientId)) continue;
+    if (branchScope(directory, change.userId) !== null) wanted.add(patientId);
+  }
+  return [...wanted].sort();
+}
+
+/** Why a change falls outside its author's branches (naming the field, never a value), or null. */
+function branchRefusal(
+  change: ChangeInput,
+  scope: ReadonlySet<string>,
+  patientBranch: (patientId: string) => string | undefined,
+): string | null {
+  const patientId = patientOf(change);
+  if (patientId === null) return null;
+  const newBranch = change.entity === 'patient' ? change.fields.branch_id : undefined;
+  if (newBranch !== undefined && (typeof newBranch !== 'string' || !scope.has(newBranch))) {
+    return "fields.branch_id: outside the user's branches";
+  }
+  if (change.entity === 'patient' && change.op === 'insert') return null;
+  // A patient the server has no branch for (no accepted change placed it) is not checked: no
+  // device holds it either, so there is no other branch's record to protect.
+  const current = patientBranch(patientId);
+  if (current !== undefined && !scope.has(current)) return "branch_id: the patient is outside the user's branches";
   return null;
 }
 
@@ -154,10 +241,20 @@ export function decideBatch(
   maxClockAheadMs: number = DEFAULT_MAX_CLOCK_AHEAD_MS,
   /** The pushing device's number; needed only when `touchesPatientNumbers(changes)`. */
   deviceNumber: number | null = null,
+  /** The change log's branch of each patient `patientsToPlace(changes, directory)` names. */
+  patientBranches: ReadonlyMap<string, string> = new Map(),
 ): BatchDecision {
   const roles = new Map<string, Role>(directory.users.map((user) => [user.userId, user.role]));
   const founder = foundingAdmin(changes, directory);
   if (founder !== null) roles.set(founder, 'Admin');
+  // A patient inserted by this batch is in the branch its insert names.
+  const batchBranches = new Map<string, string>();
+  for (const change of changes) {
+    if (change.entity === 'patient' && change.op === 'insert' && typeof change.fields.branch_id === 'string') {
+      batchBranches.set(change.rowId, change.fields.branch_id);
+    }
+  }
+  const patientBranch = (patientId: string) => batchBranches.get(patientId) ?? patientBranches.get(patientId);
 
   const permanent: Array<ChangeRefusal | null> = changes.map((change) => {
     const structural = structuralRefusal(change);
@@ -171,6 +268,9 @@ export function decideBatch(
     }
     const missing = needed.find((permission) => !roleHasPermission(role, permission));
     if (missing !== undefined) return { changeId: change.changeId, reason: 'forbidden', detail: missing };
+    const scope = record.userId === founder ? null : branchScope(directory, record.userId);
+    const outside = scope === null ? null : branchRefusal(record, scope, patientBranch);
+    if (outside !== null) return { changeId: change.changeId, reason: 'forbidden', detail: outside };
     const numbering = numberingRefusal(record, deviceNumber);
     if (numbering !== null) return { changeId: change.changeId, reason: 'schema', detail: numbering };
     return null;
@@ -203,7 +303,15 @@ export function decideBatch(
   for (const change of changes) {
     if (change.entity !== 'user' || change.op === 'delete') continue;
     const role = roleSchema.safeParse(change.fields.role);
-    if (role.success) directoryUpdates.push({ userId: change.rowId, role: role.data, roleHlc: change.hlc });
+    const allBranches = allBranchesValue(change.fields);
+    const branchIds = branchIdsValue(change.fields);
+    if (!role.success && allBranches === undefined && branchIds === undefined) continue;
+    directoryUpdates.push({
+      userId: change.rowId,
+      ...(role.success ? { role: role.data, roleHlc: change.hlc } : {}),
+      ...(allBranches !== undefined ? { allBranches: { value: allBranches, hlc: change.hlc } } : {}),
+      ...(branchIds !== undefined ? { branchIds: { value: branchIds, hlc: change.hlc } } : {}),
+    });
   }
   return { kind: 'accept', directoryUpdates };
 }

@@ -20,16 +20,20 @@ import pg from 'pg';
 import type { Clock } from '../../../shared/clock.js';
 import { auditLeafHash, overlapRange, planAuditAppend } from '../audit-append.js';
 import { challengeNonceInputSchema } from '../challenge-nonce.js';
-import { type NumberedChange, countFreshChanges, planChangeAppend, type StoredChangeDigest } from '../change-append.js';
+import type { NumberedChange, StoredChangeDigest } from '../change-append.js';
 import { generateEnrollmentCode, hashEnrollmentCode } from '../enrollment-code.js';
+import { planGroupAppend } from '../group-append.js';
 import { GroupCommit, type GroupOutcome } from '../group-commit.js';
+import { type ParsedChangeBatch, parseChangeBatch } from '../parsed-changes.js';
 import { checkLeafRange, leafHashesFromRows } from '../leaf-range.js';
 import { newUuid } from '../node-crypto.js';
 import {
   type DirectoryRow,
+  type PatientBranchRow,
   type QuarantineRow,
   QUARANTINE_COLUMNS,
   directoryUserFromRow,
+  patientBranchesFromRows,
   freshQuarantineEntries,
   inBatchOrder,
   quarantinedFromRow,
@@ -62,6 +66,7 @@ import {
   type SyncStorage,
   type DirectoryLookup,
   type DirectoryUpdate,
+  type PatientBranch,
   type QuarantineBatch,
   type QuarantinePage,
   type QuarantineQuery,
@@ -72,7 +77,6 @@ import {
   quarantineBatchSchema,
   quarantineQuerySchema,
   CheckpointRejectedError,
-  ChangeConflictError,
   DeviceRevokedError,
   DuplicateDeviceError,
   EnrollmentCodeError,
@@ -80,7 +84,6 @@ import {
   UnknownDeviceError,
   auditBatchSchema,
   auditChainHeadSchema,
-  changeBatchSchema,
   checkpointInputSchema,
   clinicIdSchema,
   clinicSchema,
@@ -217,7 +220,7 @@ const clinicFromRow = (row: ClinicRow): Clinic =>
   parseStoredRow(clinicSchema, { clinicId: row.clinic_id, name: row.name, createdAt: row.created_at }, 'clinic');
 
 /** One group commit of change appends per clinic, shared by every handle of that clinic. */
-type ChangeAppendGroups = Map<string, GroupCommit<ChangeBatch, AppendChangesResult>>;
+type ChangeAppendGroups = Map<string, GroupCommit<ParsedChangeBatch, AppendChangesResult>>;
 
 class PostgresSyncStorage implements SyncStorage {
   // Handles are made per request; the clinic's appends must still meet in one queue.
@@ -478,17 +481,22 @@ class PostgresClinicStore implements ClinicStore {
   }
 
   // Batches pushed at the same time share one transaction and one commit (group-commit.ts).
-  private get changeAppends(): GroupCommit<ChangeBatch, AppendChangesResult> {
+  private get changeAppends(): GroupCommit<ParsedChangeBatch, AppendChangesResult> {
     let group = this.changeAppendGroups.get(this.clinicId);
     if (!group) {
-      group = new GroupCommit((batches) => this.commitChangeAppends(batches));
+      group = new GroupCommit(
+        (batches) => this.commitChangeAppends(batches),
+        (batch) => batch.changes.length,
+      );
       this.changeAppendGroups.set(this.clinicId, group);
     }
     return group;
   }
 
   /** Appends a group of validated batches in one transaction; each batch gets its own outcome. */
-  private commitChangeAppends(batches: readonly ChangeBatch[]): Promise<Array<GroupOutcome<AppendChangesResult>>> {
+  private commitChangeAppends(
+    batches: readonly ParsedChangeBatch[],
+  ): Promise<Array<GroupOutcome<AppendChangesResult>>> {
     return this.run(async (client) => {
       // Devices first, then the counter, the lock order of every other write here. One read for
       // every device of the group; FOR SHARE, as requireActiveDevice: a revocation waits for it.
@@ -508,7 +516,6 @@ class PostgresClinicStore implements ClinicStore {
       // the duplicate checks below see every batch committed before, and the numbers can be
       // counted here and the counter written once.
       const before = await lockCounter(client, 'changes');
-      let counter = before;
       const receivedAt = this.clock.now();
       // One read of every id of the group; a batch's new changes join this map, so a later batch
       // of the group repeating them is answered as a re-push.
@@ -520,37 +527,22 @@ class PostgresClinicStore implements ClinicStore {
       for (const row of existing.rows) {
         stored.set(row.change_id, { serverSeq: row.server_seq, contentHash: row.content_hash });
       }
-      const inserts: NumberedChange[] = [];
-      const outcomes: Array<GroupOutcome<AppendChangesResult>> = [];
-      for (const batch of batches) {
-        const deviceRefusal = refused.get(batch.deviceId);
-        if (deviceRefusal !== undefined) {
-          outcomes.push({ ok: false, error: deviceRefusal });
-          continue;
-        }
-        // A conflicting re-push is refused before anything of it is planned; the group goes on.
-        let fresh: number;
-        try {
-          fresh = countFreshChanges(batch.changes, stored);
-        } catch (error) {
-          if (!(error instanceof ChangeConflictError)) throw error;
-          outcomes.push({ ok: false, error });
-          continue;
-        }
-        const plan = planChangeAppend(batch.changes, stored, counter + 1);
-        counter += fresh;
-        for (const numbered of plan.fresh) {
-          inserts.push(numbered);
-          stored.set(numbered.change.changeId, { serverSeq: numbered.serverSeq, contentHash: numbered.contentHash });
-        }
-        outcomes.push({ ok: true, value: { changes: plan.result } });
-      }
+      const { inserts, outcomes, counter } = planGroupAppend(batches, stored, refused, before);
       if (inserts.length > 0) {
         const column = <T>(pick: (numbered: NumberedChange) => T) => inserts.map(pick);
-        await client.query(
-          `INSERT INTO ${SCHEMA}.changes (${CHANGE_COLUMNS}, content_hash)
-           SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                $8::text[], $9::text[], $10::text[], $11::integer[], $12::bigint[], $13::text[])`,
+        // The rows and the counter in one statement: one round trip fewer per group, each of which
+        // waits behind whatever the event loop is validating meanwhile.
+        const advanced = await client.query<{ value: number }>(
+          `WITH inserted AS (
+             INSERT INTO ${SCHEMA}.changes (${CHANGE_COLUMNS}, content_hash)
+             SELECT seq, change_id, tx_id, device_id, user_id, entity, row_id, op, fields, hlc, schema_version,
+                    $12::bigint, content_hash
+               FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                           $8::text[], $9::text[], $10::text[], $11::integer[], $13::text[])
+                 AS u(seq, change_id, tx_id, device_id, user_id, entity, row_id, op, fields, hlc, schema_version,
+                      content_hash)
+           )
+           UPDATE ${SCHEMA}.clinic_counters SET value = value + $14 WHERE counter = $15 RETURNING value`,
           [
             column((n) => n.serverSeq),
             column((n) => n.change.changeId),
@@ -563,18 +555,22 @@ class PostgresClinicStore implements ClinicStore {
             column((n) => n.fieldsJson),
             column((n) => n.change.hlc),
             column((n) => n.change.schemaVersion),
-            column(() => receivedAt),
+            receivedAt,
             column((n) => n.contentHash),
+            counter - before,
+            'changes',
           ],
         );
+        // The counter row is locked since lockCounter: anything else is a broken invariant.
+        if (Number(advanced.rows[0]?.value) !== counter) throw new Error('the change counter moved under its lock');
       }
-      if (counter > before) await advanceCounter(client, 'changes', counter - before);
       return outcomes;
     });
   }
 
   async appendChanges(input: ChangeBatch): Promise<AppendChangesResult> {
-    return this.changeAppends.submit(parseInput(changeBatchSchema, input));
+    // Changes the push route already parsed are not parsed again (parsed-changes.ts).
+    return this.changeAppends.submit(parseChangeBatch(input));
   }
 
   async quarantineChanges(input: QuarantineBatch): Promise<QuarantineResult> {
@@ -657,7 +653,7 @@ class PostgresClinicStore implements ClinicStore {
     return this.run(async (client) => {
       const rows = (
         await client.query<DirectoryRow>(
-          `SELECT user_id, role, role_hlc, updated_at FROM ${SCHEMA}.user_directory
+          `SELECT user_id, role, role_hlc, all_branches, branch_ids, updated_at FROM ${SCHEMA}.user_directory
             WHERE user_id = ANY($1::text[]) ORDER BY user_id`,
           [ids],
         )
@@ -672,16 +668,49 @@ class PostgresClinicStore implements ClinicStore {
     const entries = parseInput(directoryUpdateSchema, input);
     await this.run(async (client) => {
       const now = this.clock.now();
+      // The role first: it creates the row the branch values are set on.
       for (const entry of entries) {
-        await client.query(
-          `INSERT INTO ${SCHEMA}.user_directory (user_id, role, role_hlc, updated_at) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (clinic_id, user_id) DO UPDATE
-             SET role = excluded.role, role_hlc = excluded.role_hlc, updated_at = excluded.updated_at
-             WHERE excluded.role_hlc > ${SCHEMA}.user_directory.role_hlc`,
-          [entry.userId, entry.role, entry.roleHlc, now],
-        );
+        if (entry.role !== undefined) {
+          await client.query(
+            `INSERT INTO ${SCHEMA}.user_directory (user_id, role, role_hlc, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (clinic_id, user_id) DO UPDATE
+               SET role = excluded.role, role_hlc = excluded.role_hlc, updated_at = excluded.updated_at
+               WHERE excluded.role_hlc > ${SCHEMA}.user_directory.role_hlc`,
+            [entry.userId, entry.role, entry.roleHlc, now],
+          );
+        }
+        if (entry.allBranches) {
+          await client.query(
+            `UPDATE ${SCHEMA}.user_directory SET all_branches = $1, all_branches_hlc = $2, updated_at = $3
+              WHERE user_id = $4 AND (all_branches_hlc IS NULL OR all_branches_hlc < $2)`,
+            [entry.allBranches.value, entry.allBranches.hlc, now, entry.userId],
+          );
+        }
+        if (entry.branchIds) {
+          await client.query(
+            `UPDATE ${SCHEMA}.user_directory SET branch_ids = $1, branch_ids_hlc = $2, updated_at = $3
+              WHERE user_id = $4 AND (branch_ids_hlc IS NULL OR branch_ids_hlc < $2)`,
+            [JSON.stringify(entry.branchIds.value), entry.branchIds.hlc, now, entry.userId],
+          );
+        }
       }
     });
+  }
+
+  async readPatientBranches(patientIds: readonly string[]): Promise<PatientBranch[]> {
+    const ids = parseInput(changeIdListSchema, patientIds);
+    // The partial index changes_patient_rows (migration 90) answers this by row id.
+    const rows = await this.run(
+      async (client) =>
+        (
+          await client.query<PatientBranchRow>(
+            `SELECT row_id, fields, hlc FROM ${SCHEMA}.changes
+              WHERE entity = 'patient' AND row_id = ANY($1::text[]) AND fields::jsonb ? 'branch_id'`,
+            [ids],
+          )
+        ).rows,
+    );
+    return patientBranchesFromRows(rows);
   }
 
   async pullChanges(query: PageQuery): Promise<ChangePage> {

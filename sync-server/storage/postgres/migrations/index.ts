@@ -7,6 +7,7 @@ import { securityEventsMigration } from './0040-security-events.js';
 import { quarantineMigration } from './0050-quarantine.js';
 import { deviceNumbersMigration } from './0070-device-numbers.js';
 import { authStateMigration } from './0080-auth-state.js';
+import { directoryBranchesMigration } from './0090-directory-branches.js';
 
 export const postgresMigrations: readonly PostgresMigration[] = [
   clinicsMigration,
@@ -16,6 +17,7 @@ export const postgresMigrations: readonly PostgresMigration[] = [
   quarantineMigration,
   deviceNumbersMigration,
   authStateMigration,
+  directoryBranchesMigration,
 ];
 
 /** The tables the app role works with; every one carries clinic_id under forced row-level security. */

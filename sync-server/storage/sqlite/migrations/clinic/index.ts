@@ -6,6 +6,7 @@ import { auditLogMigration } from './0030-audit-log.js';
 import { securityEventsMigration } from './0040-security-events.js';
 import { quarantineMigration } from './0050-quarantine.js';
 import { deviceNumbersMigration } from './0070-device-numbers.js';
+import { directoryBranchesMigration } from './0080-directory-branches.js';
 
 export const clinicMigrations: readonly SqliteMigration[] = [
   clinicMigration,
@@ -14,4 +15,5 @@ export const clinicMigrations: readonly SqliteMigration[] = [
   securityEventsMigration,
   quarantineMigration,
   deviceNumbersMigration,
+  directoryBranchesMigration,
 ];
