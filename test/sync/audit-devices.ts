@@ -4,19 +4,11 @@
  * device B (a fresh device that joined with A's enrollment code), each with an Admin signed in.
  */
 import type Database from 'better-sqlite3-multiple-ciphers';
-import { ClinicCore } from '../../main/core/clinic-core.js';
-import { ManualClock, testSources } from '../../main/core/platform/sources.js';
+import type { ClinicCore } from '../../main/core/clinic-core.js';
 import type { FetchLike } from '../../main/core/sync/sync-http.js';
-import {
-  ADMIN_PASSWORD,
-  TestCaller,
-  type TestClinic,
-  createTestClinic,
-  tempDataDir,
-  testKeyProvider,
-} from '../support/clinic-fixture.js';
+import { ADMIN_PASSWORD, TestCaller, type TestClinic, createTestClinic } from '../support/clinic-fixture.js';
 import { openRawDatabase } from '../support/raw-database.js';
-import { FAST_SYNC, type ListeningServer, operatorClinic } from './sync-support.js';
+import { FAST_SYNC, type ListeningServer, openFreshDevice, operatorClinic } from './sync-support.js';
 
 /** A's requests pass through `fault` when one is set, else go to the server as they are. */
 export interface FaultableFetch {
@@ -59,15 +51,8 @@ export async function connectAuditDevices(server: Pick<ListeningServer, 'url' | 
   await a.asAdmin('auth.reauthenticate', { password: ADMIN_PASSWORD });
   const { code } = await a.asAdmin('devices.createEnrollmentCode', {});
 
-  const temp = tempDataDir();
-  const core = await ClinicCore.open({
-    dataDir: temp.dir,
-    keyProvider: testKeyProvider(),
-    sources: testSources('audit-device-b', new ManualClock()),
-    bcryptCost: 4,
-    rateLimits: { readsPerMinute: 100_000, writesPerMinute: 100_000, publicPerMinute: 100_000 },
-    sync: FAST_SYNC,
-  });
+  const fresh = await openFreshDevice('audit-device-b');
+  const { core } = fresh;
   const joiner = new TestCaller(core);
   await joiner.ok('setup.joinClinic', { serverUrl: server.url, enrollmentCode: code });
   const admin = new TestCaller(core);
@@ -75,11 +60,8 @@ export async function connectAuditDevices(server: Pick<ListeningServer, 'url' | 
   const b: JoinedDevice = {
     core,
     admin,
-    dataDir: temp.dir,
-    async close() {
-      await core.close();
-      temp.remove();
-    },
+    dataDir: fresh.dataDir,
+    close: fresh.close,
   };
   return {
     a,

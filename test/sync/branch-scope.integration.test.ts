@@ -8,8 +8,7 @@
  * are not limited, and a later reassignment on A reaches B.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ClinicCore } from '../../main/core/clinic-core.js';
-import { ManualClock, testSources } from '../../main/core/platform/sources.js';
+import type { ClinicCore } from '../../main/core/clinic-core.js';
 import { TestDevice, testUlid, validChange } from '../../sync-server/http/test-support.js';
 import type { ChangeInput } from '../../sync-server/storage/storage.js';
 import {
@@ -18,10 +17,15 @@ import {
   type TestClinic,
   USER_PASSWORD,
   createTestClinic,
-  tempDataDir,
-  testKeyProvider,
 } from '../support/clinic-fixture.js';
-import { FAST_SYNC, type ListeningServer, operatorClinic, operatorCode, startListeningServer } from './sync-support.js';
+import {
+  FAST_SYNC,
+  type ListeningServer,
+  operatorClinic,
+  operatorCode,
+  startListeningServer,
+  openFreshDevice,
+} from './sync-support.js';
 
 let server: ListeningServer;
 let a: TestClinic;
@@ -38,20 +42,9 @@ afterEach(async () => {
 });
 
 async function freshDevice(seed: string): Promise<ClinicCore> {
-  const temp = tempDataDir();
-  const core = await ClinicCore.open({
-    dataDir: temp.dir,
-    keyProvider: testKeyProvider(),
-    sources: testSources(seed, new ManualClock()),
-    bcryptCost: 4,
-    rateLimits: { readsPerMinute: 100_000, writesPerMinute: 100_000, publicPerMinute: 100_000 },
-    sync: FAST_SYNC,
-  });
-  cleanup.push(async () => {
-    await core.close();
-    temp.remove();
-  });
-  return core;
+  const device = await openFreshDevice(seed);
+  cleanup.push(() => device.close());
+  return device.core;
 }
 
 async function signIn(core: ClinicCore, username: string, password = USER_PASSWORD): Promise<TestCaller> {

@@ -6,21 +6,25 @@
  * a colliding number pulled from old data is kept and flagged; a forged number is quarantined.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ClinicCore } from '../../main/core/clinic-core.js';
-import { ManualClock, testSources } from '../../main/core/platform/sources.js';
+import type { ClinicCore } from '../../main/core/clinic-core.js';
 import type { ChannelOutput } from '../../shared/api/registry.js';
 import { encodeHlc } from '../../shared/sync/hlc.js';
+import { ManualClock, testSources } from '../../main/core/platform/sources.js';
 import {
   ADMIN_PASSWORD,
   TestCaller,
   type TestClinic,
   USER_PASSWORD,
   createTestClinic,
-  tempDataDir,
-  testKeyProvider,
 } from '../support/clinic-fixture.js';
 import { openRawDatabase } from '../support/raw-database.js';
-import { FAST_SYNC, type ListeningServer, operatorClinic, startListeningServer } from './sync-support.js';
+import {
+  FAST_SYNC,
+  type ListeningServer,
+  operatorClinic,
+  startListeningServer,
+  openFreshDevice,
+} from './sync-support.js';
 
 let server: ListeningServer;
 let a: TestClinic;
@@ -55,19 +59,9 @@ interface JoinedDevice {
 
 /** A fresh device joins the clinic with a code from A's Admin; A's Dentist and Admin sign in on it. */
 async function joinDevice(seed: string): Promise<JoinedDevice> {
-  const temp = tempDataDir();
-  const core = await ClinicCore.open({
-    dataDir: temp.dir,
-    keyProvider: testKeyProvider(),
-    sources: testSources(seed, new ManualClock()),
-    bcryptCost: 4,
-    rateLimits: { readsPerMinute: 100_000, writesPerMinute: 100_000, publicPerMinute: 100_000 },
-    sync: FAST_SYNC,
-  });
-  cleanup.push(async () => {
-    await core.close();
-    temp.remove();
-  });
+  const device = await openFreshDevice(seed);
+  cleanup.push(() => device.close());
+  const { core, dataDir } = device;
   await a.asAdmin('auth.reauthenticate', { password: ADMIN_PASSWORD });
   const { code } = await a.asAdmin('devices.createEnrollmentCode', {});
   const joined = await new TestCaller(core).ok('setup.joinClinic', { serverUrl: server.url, enrollmentCode: code });
@@ -75,7 +69,7 @@ async function joinDevice(seed: string): Promise<JoinedDevice> {
   await dentist.ok('auth.signIn', { username: 'drmeera', password: USER_PASSWORD });
   const admin = new TestCaller(core);
   await admin.ok('auth.signIn', { username: 'admin', password: ADMIN_PASSWORD });
-  return { core, dentist, admin, dataDir: temp.dir, deviceId: joined.deviceId };
+  return { core, dentist, admin, dataDir, deviceId: joined.deviceId };
 }
 
 async function patientNumbers(dataDir: string): Promise<string[]> {

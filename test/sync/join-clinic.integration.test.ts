@@ -6,19 +6,22 @@
  * their medical history. An edit on B reaches A; a used code and a second join are refused.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ClinicCore } from '../../main/core/clinic-core.js';
-import { ManualClock, testSources } from '../../main/core/platform/sources.js';
+import type { ClinicCore } from '../../main/core/clinic-core.js';
 import {
   ADMIN_PASSWORD,
   TestCaller,
   type TestClinic,
   USER_PASSWORD,
   createTestClinic,
-  tempDataDir,
-  testKeyProvider,
 } from '../support/clinic-fixture.js';
 import { openRawDatabase } from '../support/raw-database.js';
-import { FAST_SYNC, type ListeningServer, operatorClinic, startListeningServer } from './sync-support.js';
+import {
+  FAST_SYNC,
+  type ListeningServer,
+  operatorClinic,
+  startListeningServer,
+  openFreshDevice,
+} from './sync-support.js';
 
 let server: ListeningServer;
 let a: TestClinic;
@@ -36,20 +39,9 @@ afterEach(async () => {
 
 /** A fresh device: no clinic database yet. */
 async function freshDevice(seed: string): Promise<{ core: ClinicCore; caller: TestCaller; dataDir: string }> {
-  const temp = tempDataDir();
-  const core = await ClinicCore.open({
-    dataDir: temp.dir,
-    keyProvider: testKeyProvider(),
-    sources: testSources(seed, new ManualClock()),
-    bcryptCost: 4,
-    rateLimits: { readsPerMinute: 100_000, writesPerMinute: 100_000, publicPerMinute: 100_000 },
-    sync: FAST_SYNC,
-  });
-  cleanup.push(async () => {
-    await core.close();
-    temp.remove();
-  });
-  return { core, caller: new TestCaller(core), dataDir: temp.dir };
+  const device = await openFreshDevice(seed);
+  cleanup.push(() => device.close());
+  return { core: device.core, caller: new TestCaller(device.core), dataDir: device.dataDir };
 }
 
 describe('setup.joinClinic', () => {

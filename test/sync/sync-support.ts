@@ -111,7 +111,16 @@ export interface SecondDevice {
   close(): Promise<void>;
 }
 
-export async function secondDevice(seed: string, branchName: string, sync: SyncEngineOptions): Promise<SecondDevice> {
+/** A device with no clinic database yet (before setup), on its own manual clock. */
+export interface FreshDevice {
+  readonly core: ClinicCore;
+  readonly clock: ManualClock;
+  readonly dataDir: string;
+  /** Closes the core and removes its files. */
+  close(): Promise<void>;
+}
+
+export async function openFreshDevice(seed: string, sync: SyncEngineOptions = FAST_SYNC): Promise<FreshDevice> {
   const temp = tempDataDir();
   const clock = new ManualClock();
   const core = await ClinicCore.open({
@@ -122,6 +131,19 @@ export async function secondDevice(seed: string, branchName: string, sync: SyncE
     rateLimits: { readsPerMinute: 100_000, writesPerMinute: 100_000, publicPerMinute: 100_000 },
     sync,
   });
+  return {
+    core,
+    clock,
+    dataDir: temp.dir,
+    async close() {
+      await core.close();
+      temp.remove();
+    },
+  };
+}
+
+export async function secondDevice(seed: string, branchName: string, sync: SyncEngineOptions): Promise<SecondDevice> {
+  const { core, clock, dataDir, close } = await openFreshDevice(seed, sync);
   const admin = new TestCaller(core);
   const setup = await admin.ok('setup.createClinic', {
     clinicName: 'Smile Dental',
@@ -135,10 +157,7 @@ export async function secondDevice(seed: string, branchName: string, sync: SyncE
     clock,
     branchId: setup.branchId,
     adminUserId: setup.adminUserId,
-    dataDir: temp.dir,
-    async close() {
-      await core.close();
-      temp.remove();
-    },
+    dataDir,
+    close,
   };
 }
