@@ -6,20 +6,19 @@
  * `parsedChangeSchema` is `changeInputSchema` whose output is frozen (the change and its fields,
  * whose values are primitives) and remembered here. A storage's `parseChangeBatch` then skips the
  * per-change schema for changes it knows were produced by that parse and cannot have changed
- * since, and checks by hand only what the batch schema adds (the batch's device and transaction,
- * its size, ids unique in it). Any other input (another caller's objects, a copy, a mutated
+ * since, and checks only the batch rules (`changeBatchSchemaOf`: the batch's device and
+ * transaction, its size, ids unique in it). Any other input (another caller's objects, a copy, a mutated
  * array element) takes the full `changeBatchSchema` parse, so the storage API stays as safe as
  * before for every caller.
  */
+import { z } from 'zod';
 import {
   type ChangeBatch,
   type ChangeInput,
-  MAX_CHANGES_PER_BATCH,
   changeBatchSchema,
+  changeBatchSchemaOf,
   changeInputSchema,
-  deviceIdSchema,
   parseInput,
-  recordIdSchema,
 } from './records.js';
 
 /** Change objects produced by `parsedChangeSchema`; weak, so they go with their request. */
@@ -39,24 +38,12 @@ export type ParsedChangeBatch = {
   readonly changes: readonly ChangeInput[];
 };
 
-const BATCH_KEYS = ['changes', 'deviceId', 'txId'];
-
-/** True when the batch holds only already-parsed changes and meets the batch schema's own rules. */
-function isParsedBatch(input: ChangeBatch): boolean {
-  if (typeof input !== 'object' || input === null) return false;
-  const keys = Object.keys(input).sort();
-  if (keys.length !== BATCH_KEYS.length || keys.some((key, i) => key !== BATCH_KEYS[i])) return false;
-  const { deviceId, txId, changes } = input;
-  if (!Array.isArray(changes) || changes.length < 1 || changes.length > MAX_CHANGES_PER_BATCH) return false;
-  if (!deviceIdSchema.safeParse(deviceId).success || !recordIdSchema.safeParse(txId).success) return false;
-  const seen = new Set<string>();
-  for (const change of changes) {
-    if (!parsedChanges.has(change) || change.deviceId !== deviceId || change.txId !== txId) return false;
-    if (seen.has(change.changeId)) return false;
-    seen.add(change.changeId);
-  }
-  return true;
-}
+/** The batch rules, around changes this module knows were parsed (zod copies the array). */
+const alreadyParsedBatchSchema = changeBatchSchemaOf(
+  z.custom<ChangeInput>(
+    (value) => typeof value === 'object' && value !== null && parsedChanges.has(value as ChangeInput),
+  ),
+);
 
 /**
  * The batch, parsed: already-parsed changes are checked for the batch rules only, anything else
@@ -64,6 +51,7 @@ function isParsedBatch(input: ChangeBatch): boolean {
  * so a caller changing its own array after the call changes nothing stored.
  */
 export function parseChangeBatch(input: ChangeBatch): ParsedChangeBatch {
-  if (isParsedBatch(input)) return { deviceId: input.deviceId, txId: input.txId, changes: [...input.changes] };
+  const known = alreadyParsedBatchSchema.safeParse(input);
+  if (known.success) return known.data;
   return parseInput(changeBatchSchema, input);
 }

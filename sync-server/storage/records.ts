@@ -184,27 +184,36 @@ export type ChangeInput = z.infer<typeof changeInputSchema>;
  * The changes of one local transaction, pushed by one (authenticated) device. They are applied
  * together or not at all.
  */
-export const changeBatchSchema = z
-  .strictObject({
-    deviceId: deviceIdSchema,
-    txId: recordIdSchema,
-    changes: z.array(changeInputSchema).min(1).max(MAX_CHANGES_PER_BATCH),
-  })
-  .superRefine((batch, context) => {
-    const seen = new Set<string>();
-    batch.changes.forEach((change, index) => {
-      if (change.deviceId !== batch.deviceId) {
-        context.addIssue({ code: 'custom', path: ['changes', index, 'deviceId'], message: 'not the pushing device' });
-      }
-      if (change.txId !== batch.txId) {
-        context.addIssue({ code: 'custom', path: ['changes', index, 'txId'], message: 'not the batch transaction' });
-      }
-      if (seen.has(change.changeId)) {
-        context.addIssue({ code: 'custom', path: ['changes', index, 'changeId'], message: 'repeated in the batch' });
-      }
-      seen.add(change.changeId);
+export const changeBatchSchema = changeBatchSchemaOf(changeInputSchema);
+
+/**
+ * The batch rules (its device and transaction, 1 to 1000 changes, ids unique in it) around a
+ * schema for each change: `changeInputSchema` for any caller, or, in parsed-changes.ts, a check
+ * that each change is one the push route already parsed with it.
+ */
+export function changeBatchSchemaOf<Change extends z.ZodType<ChangeInput, unknown>>(change: Change) {
+  return z
+    .strictObject({
+      deviceId: deviceIdSchema,
+      txId: recordIdSchema,
+      changes: z.array(change).min(1).max(MAX_CHANGES_PER_BATCH),
+    })
+    .superRefine((batch, context) => {
+      const seen = new Set<string>();
+      (batch.changes as readonly ChangeInput[]).forEach((change, index) => {
+        if (change.deviceId !== batch.deviceId) {
+          context.addIssue({ code: 'custom', path: ['changes', index, 'deviceId'], message: 'not the pushing device' });
+        }
+        if (change.txId !== batch.txId) {
+          context.addIssue({ code: 'custom', path: ['changes', index, 'txId'], message: 'not the batch transaction' });
+        }
+        if (seen.has(change.changeId)) {
+          context.addIssue({ code: 'custom', path: ['changes', index, 'changeId'], message: 'repeated in the batch' });
+        }
+        seen.add(change.changeId);
+      });
     });
-  });
+}
 export type ChangeBatch = z.input<typeof changeBatchSchema>;
 
 /** A change as stored: the pushed change, its server sequence number and receipt time. */
