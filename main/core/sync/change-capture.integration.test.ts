@@ -6,18 +6,10 @@ import { REPLICATED_ENTITIES, changeRecordSchema } from '../../../shared/sync/ch
 import { parseHlc } from '../../../shared/sync/hlc.js';
 import { type TestCaller, type TestClinic, createTestClinic } from '../../../test/support/clinic-fixture.js';
 import { openRawDatabase } from '../../../test/support/raw-database.js';
+import type { OutboxRow } from './sync-engine.js';
 
-interface OutboxRow {
-  change_id: string;
-  tx_id: string;
-  device_id: string;
-  user_id: string;
-  entity: string;
-  row_id: string;
-  op: string;
-  fields: string;
-  hlc: string;
-  schema_version: number;
+/** An outbox row as stored, with the columns a push does not send. */
+interface StoredOutboxRow extends OutboxRow {
   created_at: number;
   pushed_at: number | null;
 }
@@ -36,7 +28,7 @@ afterEach(async () => {
   await clinic.close();
 });
 
-const outbox = () => raw.prepare('SELECT * FROM sync_outbox ORDER BY hlc').all() as OutboxRow[];
+const outbox = () => raw.prepare('SELECT * FROM sync_outbox ORDER BY hlc').all() as StoredOutboxRow[];
 const count = (table: string) => (raw.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 /** The outbox row as the change record it describes, validated with the shared schema. */
 const asChange = (row: OutboxRow) =>

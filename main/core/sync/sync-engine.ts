@@ -121,7 +121,8 @@ export function syncCounts(db: ReadDb): { pending: number; refused: number; conf
   };
 }
 
-interface OutboxRow {
+/** The columns of an outbox row a push reads. */
+export interface OutboxRow {
   change_id: string;
   tx_id: string;
   device_id: string;
