@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeBase64 } from '../../shared/merkle/base64.js';
 import { PROTOCOL_HEADER, SYNC_PROTOCOL_VERSION } from '../http/protocol.js';
-import { masterKeyPath } from './master-key.js';
+import { TestClock, enrollDevice, makeChange } from '../storage/conformance-fixtures.js';
+import { masterKeySource } from '../storage/sqlite/key-source.js';
+import { openSqliteSyncStorage } from '../storage/sqlite/sqlite-storage.js';
+import { loadExistingMasterKey, masterKeyPath } from './master-key.js';
 
 const ENTRY = 'sync-server/cli/main.ts';
 const cleanup: Array<() => void> = [];
@@ -114,5 +117,35 @@ describe('sync server command line', () => {
       dir,
     ]);
     expect(JSON.parse(revoked.stdout)).toEqual({ deviceId: 'front-desk-1', revokedAt: expect.any(Number) });
+  });
+
+  it("compacts a clinic's change log below the horizon, printing one JSON line", async () => {
+    const dir = dataDir();
+    const { clinicId } = JSON.parse((await run(['clinic', 'create', '--name', 'Smile', '--data-dir', dir])).stdout) as {
+      clinicId: string;
+    };
+    // Three edits of one patient's name, pulled by the clinic's only device: the first two are superseded.
+    const keys = masterKeySource(loadExistingMasterKey(masterKeyPath(dir)));
+    const storage = await openSqliteSyncStorage({ dataDir: dir, keys, clock: new TestClock() });
+    try {
+      const store = await storage.clinic(clinicId);
+      await enrollDevice(storage, store, 'front-desk-1');
+      const changes = [1, 2, 3].map((n) =>
+        makeChange('front-desk-1', 'tx-1', n, { entity: 'patient', rowId: 'p1', fields: { first_name: `Name ${n}` } }),
+      );
+      await store.appendChanges({ deviceId: 'front-desk-1', txId: 'tx-1', changes });
+      await store.recordPulledCursor('front-desk-1', 3);
+    } finally {
+      await storage.close();
+    }
+    const compacted = await run(['changes', 'compact', '--clinic', clinicId, '--data-dir', dir]);
+    expect(compacted.code).toBe(0);
+    expect(compacted.stdout.split('\n')).toHaveLength(2);
+    expect(JSON.parse(compacted.stdout)).toEqual({ clinicId, horizon: 3, removed: 2, kept: 1 });
+    const again = await run(['changes', 'compact', '--clinic', clinicId, '--data-dir', dir]);
+    expect(JSON.parse(again.stdout)).toEqual({ clinicId, horizon: 3, removed: 0, kept: 1 });
+    const missing = await run(['changes', 'compact', '--data-dir', dir]);
+    expect(missing.code).toBe(2);
+    expect(JSON.parse(missing.stderr).error.message).toContain('--clinic');
   });
 });

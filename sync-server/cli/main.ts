@@ -10,6 +10,7 @@
  *   device revoke --clinic ID --device ID [--reason TEXT] --data-dir DIR
  *   audit export --clinic ID --data-dir DIR --out FILE   the clinic's audit log for `npm run audit:verify`
  *   audit verify --clinic ID --data-dir DIR    one JSON verdict line; exits 1 when the log does not verify
+ *   changes compact --clinic ID --data-dir DIR one JSON line: {"clinicId","horizon","removed","kept"}
  *   backup --data-dir DIR --out BACKUP_DIR     an online, encrypted copy of the embedded storage
  *   restore --from BACKUP_DIR --data-dir NEW_DIR [--master-key-file FILE]
  *   db migrate --postgres-owner URL --app-role NAME   PostgreSQL schema steps, run as the owner role
@@ -156,6 +157,11 @@ async function runCommand(command: string, options: CliOptions): Promise<unknown
           reason: options.reason ?? 'revoked by the operator',
         });
         return { deviceId: device.deviceId, revokedAt: device.revokedAt };
+      }
+      case 'changes compact': {
+        // One transaction, below the horizon every device has pulled past: the server may keep running.
+        const store = await storage.clinic(required(options, 'clinic'));
+        return { clinicId: store.clinicId, ...(await store.compactChanges()) };
       }
       case 'audit export':
         return await exportClinicAuditLog({

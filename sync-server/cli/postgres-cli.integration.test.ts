@@ -98,6 +98,10 @@ describe('sync server command line on PostgreSQL', { timeout: 120_000 }, () => {
     const verified = await run(['audit', 'verify', '--clinic', clinic.clinicId, '--postgres', urlFor(appRole)]);
     expect(verified.code).toBe(0);
     expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, clinicId: clinic.clinicId, logSize: 0 });
+    // Compaction runs as the app role too; a clinic without devices has no horizon yet.
+    const compacted = await run(['changes', 'compact', '--clinic', clinic.clinicId, '--postgres', urlFor(appRole)]);
+    expect(compacted.code).toBe(0);
+    expect(JSON.parse(compacted.stdout)).toEqual({ clinicId: clinic.clinicId, horizon: 0, removed: 0, kept: 0 });
   });
 
   it('refuses to run as the owner role, which row-level security would not bind', async () => {

@@ -546,3 +546,26 @@ export interface DirectoryLookup {
   readonly users: readonly DirectoryUser[];
   readonly size: number;
 }
+
+// ---- compaction ----
+
+/** Input of ClinicStore.recordPulledCursor: the `after` a device pulled with (it has applied everything up to it). */
+export const pulledCursorInputSchema = z.strictObject({ deviceId: deviceIdSchema, after: countSchema });
+
+/** The highest `after` a device has pulled with, and when it was recorded. */
+export const pulledCursorSchema = z.strictObject({
+  deviceId: deviceIdSchema,
+  after: countSchema,
+  updatedAt: timeMsSchema,
+});
+export type PulledCursor = z.infer<typeof pulledCursorSchema>;
+
+/** Result of ClinicStore.compactChanges. */
+export interface CompactionResult {
+  /** The lowest pulled cursor of the clinic's non-revoked devices (0 when one never pulled, or there is none). */
+  readonly horizon: number;
+  /** Changes moved out of the log by this run. */
+  readonly removed: number;
+  /** Changes left in the log. */
+  readonly kept: number;
+}

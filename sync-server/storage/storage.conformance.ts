@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { toHex } from '../../shared/hashing.js';
 import { rootOf } from '../../shared/merkle/tree.js';
 import { auditLeafHash } from './audit-append.js';
+import { describeCompactionConformance } from './compaction.conformance.js';
 import {
   AuditChainBuilder,
   TestClock,
@@ -819,6 +820,8 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
     });
   });
 
+  describeCompactionConformance(harness.name, setup);
+
   describe(`${harness.name} storage: cross-tenant isolation`, () => {
     const MARK = 'bravo-secret';
 
@@ -870,6 +873,7 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
           }),
         ],
       });
+      await store.recordPulledCursor(deviceId, 1);
       clock.advance(1);
       return { clinic, store, device, chain, leaves, root };
     }
@@ -921,6 +925,7 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
         quarantine: await store.listQuarantinedChanges({ deviceId: `${MARK}-device`, after: 0, limit: 1000 }),
         directory: await store.readUserDirectory([`${MARK}-user`]),
         patientBranches: await store.readPatientBranches([`${MARK}-patient`]),
+        cursors: await store.listPulledCursors(),
       });
     }
 
@@ -952,6 +957,9 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
         appendChanges: (a) => refused(a.appendChanges(makeBatch(victimId, `${MARK}-tx`, 2)), UnknownDeviceError),
         pullChanges: (a) => a.pullChanges({ after: 0, limit: 1000 }),
         latestChangeSeq: (a) => resolvesTo(a.latestChangeSeq(), 1),
+        recordPulledCursor: (a) => refused(a.recordPulledCursor(victimId, 1), UnknownDeviceError),
+        listPulledCursors: (a) => resolvesTo(a.listPulledCursors(), []),
+        compactChanges: (a) => resolvesTo(a.compactChanges(), { horizon: 0, removed: 0, kept: 1 }),
         auditChainHead: (a) => resolvesTo(a.auditChainHead(victimId, 1), null),
         appendAuditEntries: (a) =>
           refused(

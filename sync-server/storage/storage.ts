@@ -44,6 +44,8 @@ import type {
   QuarantineQuery,
   QuarantineResult,
   QuarantinedChange,
+  CompactionResult,
+  PulledCursor,
 } from './records.js';
 
 /** The server's storage: clinics, and a ClinicStore per clinic. */
@@ -98,14 +100,31 @@ export interface ClinicStore {
   /**
    * Appends the changes of one local transaction, atomically, numbering new ones with the
    * clinic's counter inside the same transaction. Idempotent by change id: a re-push returns the
-   * numbers already given and inserts nothing. Throws InvalidInputError, UnknownDeviceError,
-   * DeviceRevokedError or ChangeConflictError, having stored nothing.
+   * numbers already given and inserts nothing, also for a change compaction removed since.
+   * Throws InvalidInputError, UnknownDeviceError, DeviceRevokedError or ChangeConflictError,
+   * having stored nothing.
    */
   appendChanges(batch: ChangeBatch): Promise<AppendChangesResult>;
   /** Changes numbered after `after`, in server order, at most `limit`, with `hasMore`. */
   pullChanges(query: PageQuery): Promise<ChangePage>;
   /** The highest server sequence number given so far (0 before the first change); the live channel's resync point. */
   latestChangeSeq(): Promise<number>;
+  /**
+   * Records that a device pulled with `after`: it has applied every change up to it (a device
+   * asks for a page only after committing the previous one). Only raises the device's cursor,
+   * and never above latestChangeSeq (a cursor past the log would claim changes not yet made).
+   * Throws InvalidInputError or UnknownDeviceError.
+   */
+  recordPulledCursor(deviceId: string, after: number): Promise<void>;
+  /** Every recorded pulled cursor, by device id (a device that never pulled has none). */
+  listPulledCursors(): Promise<PulledCursor[]>;
+  /**
+   * Compacts the change log below the horizon every non-revoked device has pulled past
+   * (change-compaction.ts): superseded updates and tombstoned rows' changes of mutable entities
+   * leave the log, their idempotency records (seq, id, device, content hash) staying in
+   * `compacted_changes`, so a re-push is still answered with its number; all in one transaction.
+   */
+  compactChanges(): Promise<CompactionResult>;
 
   /** The newest accepted entry of a device chain in an epoch, or null before its first. */
   auditChainHead(deviceId: string, epoch: number): Promise<AuditChainHead | null>;
@@ -185,6 +204,9 @@ export const CLINIC_STORE_OPERATIONS = Object.keys({
   appendChanges: true,
   pullChanges: true,
   latestChangeSeq: true,
+  recordPulledCursor: true,
+  listPulledCursors: true,
+  compactChanges: true,
   auditChainHead: true,
   appendAuditEntries: true,
   listAuditEntries: true,

@@ -77,6 +77,12 @@ describe('PostgreSQL storage: row-level security against the app role', () => {
       const batch = makeBatch(deviceId, `${deviceId}-tx`, 2);
       batch.changes[0]!.fields = { first_name: `Patient of ${name}` };
       await store.appendChanges(batch);
+      // Two updates of one patient field, the first compacted away: rows in device_cursors and compacted_changes.
+      const superseded = makeBatch(deviceId, `${deviceId}-stx`, 2);
+      for (const change of superseded.changes) Object.assign(change, { entity: 'patient', rowId: 'p1' });
+      await store.appendChanges(superseded);
+      await store.recordPulledCursor(deviceId, 4);
+      expect(await store.compactChanges()).toEqual({ horizon: 4, removed: 1, kept: 3 });
       await store.appendAuditEntries({
         deviceId,
         epoch: 1,
@@ -242,6 +248,51 @@ describe('PostgreSQL storage: row-level security against the app role', () => {
     expect(identity.error?.code).toBe('42501');
   });
 
+  it('lets the app role delete a change only once compaction recorded it under the same number and id', async () => {
+    const { a } = await seedTwoClinics();
+    const client = await appConnection();
+    const guard = 'a change leaves it only by compaction';
+    // seq 4 is in the log; seq 3 was compacted by the seed.
+    const bare = await asClinic(client, a.clinic.clinicId, `DELETE FROM ${SCHEMA}.changes WHERE server_seq = 4`);
+    expect(bare.error?.code).toBe('42501');
+    expect(bare.error?.message).toContain(guard);
+    const run = async (statements: Array<[string, unknown[]]>) => {
+      await client.query('BEGIN');
+      try {
+        await client.query('SELECT set_config($1, $2, true)', ['chairside.clinic_id', a.clinic.clinicId]);
+        for (const [sql, params] of statements) await client.query(sql, params);
+        return null;
+      } catch (error) {
+        return error as pg.DatabaseError;
+      } finally {
+        await client.query('ROLLBACK');
+      }
+    };
+    const record = (changeId: string) =>
+      [
+        `INSERT INTO ${SCHEMA}.compacted_changes (server_seq, change_id, device_id, content_hash, compacted_at)
+         SELECT server_seq, $1, device_id, content_hash, 1 FROM ${SCHEMA}.changes WHERE server_seq = 4`,
+        [changeId],
+      ] as [string, unknown[]];
+    const remove: [string, unknown[]] = [`DELETE FROM ${SCHEMA}.changes WHERE server_seq = 4`, []];
+    expect((await run([record('another-id'), remove]))?.message).toContain(guard);
+    expect(await run([record('alpha-device-stx-c2'), remove])).toBeNull();
+    // The other one-way rules: a change is never rewritten, a compaction record never changed or
+    // removed, a pulled cursor never lowered or removed.
+    for (const sql of [
+      `UPDATE ${SCHEMA}.changes SET fields = '{}'`,
+      `UPDATE ${SCHEMA}.compacted_changes SET content_hash = content_hash`,
+      `DELETE FROM ${SCHEMA}.compacted_changes`,
+      `DELETE FROM ${SCHEMA}.device_cursors`,
+      `UPDATE ${SCHEMA}.device_cursors SET device_id = 'other'`,
+    ]) {
+      const { error } = await asClinic(client, a.clinic.clinicId, sql);
+      expect(error?.code, sql).toBe('42501');
+    }
+    const lowered = await asClinic(client, a.clinic.clinicId, `UPDATE ${SCHEMA}.device_cursors SET pulled_after = 0`);
+    expect(lowered.error?.message).toContain('a pulled cursor only advances');
+  });
+
   it("changes none of clinic B's rows through an update run as clinic A", async () => {
     const { a, b } = await seedTwoClinics();
     const client = await appConnection();
@@ -260,7 +311,7 @@ describe('PostgreSQL storage: row-level security against the app role', () => {
     );
     expect(counters.result?.rowCount).toBe(0);
     expect(await b.store.isDeviceRevoked(b.deviceId)).toBe(false);
-    expect((await b.store.appendChanges(makeBatch(b.deviceId, 'later', 1))).changes[0]!.serverSeq).toBe(3);
+    expect((await b.store.appendChanges(makeBatch(b.deviceId, 'later', 1))).changes[0]!.serverSeq).toBe(5);
   });
 
   it('cannot turn row security off, drop a policy, become the owner or read the migration records', async () => {

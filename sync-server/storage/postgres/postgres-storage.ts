@@ -21,6 +21,14 @@ import type { Clock } from '../../../shared/clock.js';
 import { auditLeafHash, overlapRange, planAuditAppend } from '../audit-append.js';
 import { challengeNonceInputSchema } from '../challenge-nonce.js';
 import type { NumberedChange, StoredChangeDigest } from '../change-append.js';
+import {
+  COMPACTABLE_ENTITIES,
+  COMPACTION_COLUMNS,
+  type CompactionRow,
+  compactionCandidateFromRow,
+  compactionHorizon,
+  planCompaction,
+} from '../change-compaction.js';
 import { generateEnrollmentCode, hashEnrollmentCode } from '../enrollment-code.js';
 import { planGroupAppend } from '../group-append.js';
 import { GroupCommit, type GroupOutcome } from '../group-commit.js';
@@ -72,6 +80,10 @@ import {
   type QuarantineQuery,
   type QuarantineResult,
   type QuarantinedChange,
+  type CompactionResult,
+  type PulledCursor,
+  pulledCursorInputSchema,
+  pulledCursorSchema,
   changeIdListSchema,
   directoryUpdateSchema,
   quarantineBatchSchema,
@@ -520,8 +532,11 @@ class PostgresClinicStore implements ClinicStore {
       // One read of every id of the group; a batch's new changes join this map, so a later batch
       // of the group repeating them is answered as a re-push.
       const stored = new Map<string, StoredChangeDigest>();
+      // Compacted changes keep their idempotency record: a re-push of one is answered, not re-inserted.
       const existing = await client.query<{ change_id: string; server_seq: number; content_hash: string }>(
-        `SELECT change_id, server_seq, content_hash FROM ${SCHEMA}.changes WHERE change_id = ANY($1::text[])`,
+        `SELECT change_id, server_seq, content_hash FROM ${SCHEMA}.changes WHERE change_id = ANY($1::text[])
+         UNION ALL
+         SELECT change_id, server_seq, content_hash FROM ${SCHEMA}.compacted_changes WHERE change_id = ANY($1::text[])`,
         [batches.flatMap((batch) => batch.changes.map((change) => change.changeId))],
       );
       for (const row of existing.rows) {
@@ -580,9 +595,13 @@ class PostgresClinicStore implements ClinicStore {
       await requireActiveDevice(client, batch.deviceId);
       // The changes counter lock orders this against appends of the same ids.
       await lockCounter(client, 'changes');
-      const accepted = await client.query(`SELECT 1 FROM ${SCHEMA}.changes WHERE change_id = ANY($1::text[]) LIMIT 1`, [
-        ids,
-      ]);
+      // A compacted change was accepted too.
+      const accepted = await client.query(
+        `SELECT 1 FROM ${SCHEMA}.changes WHERE change_id = ANY($1::text[])
+         UNION ALL
+         SELECT 1 FROM ${SCHEMA}.compacted_changes WHERE change_id = ANY($1::text[]) LIMIT 1`,
+        [ids],
+      );
       if (accepted.rowCount) return { outcome: 'alreadyAccepted' };
       const select = `SELECT ${QUARANTINE_COLUMNS} FROM ${SCHEMA}.quarantined_changes WHERE change_id = ANY($1::text[])`;
       const stored = (await client.query<QuarantineRow>(select, [ids])).rows;
@@ -730,6 +749,87 @@ class PostgresClinicStore implements ClinicStore {
 
   async latestChangeSeq(): Promise<number> {
     return this.run((client) => counterValue(client, 'changes'));
+  }
+
+  async recordPulledCursor(deviceId: string, after: number): Promise<void> {
+    const cursor = parseInput(pulledCursorInputSchema, { deviceId, after });
+    await this.run(async (client) => {
+      // Most pulls repeat the cursor (polling rounds): a read, without the row lock and commit flush of an upsert.
+      const stored = await client.query<{ pulled_after: number }>(
+        `SELECT pulled_after FROM ${SCHEMA}.device_cursors WHERE device_id = $1`,
+        [cursor.deviceId],
+      );
+      if (stored.rows[0] && stored.rows[0].pulled_after >= cursor.after) return;
+      try {
+        // Capped at the counter; a cursor that does not advance (a concurrent pull raised it) updates nothing.
+        await client.query(
+          `INSERT INTO ${SCHEMA}.device_cursors (device_id, pulled_after, updated_at)
+           VALUES ($1, LEAST($2::bigint, (SELECT value FROM ${SCHEMA}.clinic_counters WHERE counter = 'changes')), $3)
+           ON CONFLICT (clinic_id, device_id) DO UPDATE
+             SET pulled_after = excluded.pulled_after, updated_at = excluded.updated_at
+             WHERE excluded.pulled_after > ${SCHEMA}.device_cursors.pulled_after`,
+          [cursor.deviceId, cursor.after, this.clock.now()],
+        );
+      } catch (error) {
+        if (error instanceof pg.DatabaseError && error.code === '23503') {
+          throw new UnknownDeviceError('no such device in this clinic');
+        }
+        throw error;
+      }
+    });
+  }
+
+  async listPulledCursors(): Promise<PulledCursor[]> {
+    const rows = await this.run(
+      async (client) =>
+        (
+          await client.query<{ device_id: string; pulled_after: number; updated_at: number }>(
+            `SELECT device_id, pulled_after, updated_at FROM ${SCHEMA}.device_cursors ORDER BY device_id`,
+          )
+        ).rows,
+    );
+    return rows.map((row) =>
+      parseStoredRow(
+        pulledCursorSchema,
+        { deviceId: row.device_id, after: row.pulled_after, updatedAt: row.updated_at },
+        'pulled cursor',
+      ),
+    );
+  }
+
+  async compactChanges(): Promise<CompactionResult> {
+    return this.run(async (client): Promise<CompactionResult> => {
+      // The change counter's lock: appends and quarantines of this clinic wait, so a re-push never
+      // looks for a change between its leaving `changes` and its record appearing.
+      await lockCounter(client, 'changes');
+      const devices = await client.query<{ revoked_at: number | null; pulled_after: number | null }>(
+        `SELECT d.revoked_at, c.pulled_after FROM ${SCHEMA}.devices d
+           LEFT JOIN ${SCHEMA}.device_cursors c ON c.clinic_id = d.clinic_id AND c.device_id = d.device_id`,
+      );
+      const horizon = compactionHorizon(
+        devices.rows.map((row) => ({ revoked: row.revoked_at !== null, pulledAfter: row.pulled_after })),
+      );
+      let removed: number[] = [];
+      if (horizon > 0) {
+        const rows = await client.query<CompactionRow>(
+          `SELECT ${COMPACTION_COLUMNS} FROM ${SCHEMA}.changes WHERE entity = ANY($1::text[]) ORDER BY server_seq`,
+          [COMPACTABLE_ENTITIES],
+        );
+        removed = planCompaction(rows.rows.map(compactionCandidateFromRow), horizon);
+        if (removed.length > 0) {
+          await client.query(
+            `INSERT INTO ${SCHEMA}.compacted_changes (server_seq, change_id, device_id, content_hash, compacted_at)
+             SELECT server_seq, change_id, device_id, content_hash, $2 FROM ${SCHEMA}.changes
+              WHERE server_seq = ANY($1::bigint[])`,
+            [removed, this.clock.now()],
+          );
+          // The trigger on changes lets a row go only once its record is in compacted_changes.
+          await client.query(`DELETE FROM ${SCHEMA}.changes WHERE server_seq = ANY($1::bigint[])`, [removed]);
+        }
+      }
+      const kept = await client.query<{ n: number }>(`SELECT count(*)::bigint AS n FROM ${SCHEMA}.changes`);
+      return { horizon, removed: removed.length, kept: kept.rows[0]!.n };
+    });
   }
 
   async auditChainHead(deviceId: string, epoch: number): Promise<AuditChainHead | null> {

@@ -243,4 +243,43 @@ describe('SQLite storage migrations', () => {
       db.close();
     }
   });
+
+  it('lets a change be deleted only once compaction recorded it under the same number and id', () => {
+    const db = emptyFile();
+    try {
+      migrateSqlite(db, clinicMigrations, 1);
+      db.exec(`
+        INSERT INTO enrollment_codes (code_id, code_hash, created_at, expires_at) VALUES ('code-1', '${'c'.repeat(64)}', 1, 2);
+        INSERT INTO devices (device_id, name, public_key, enrollment_code_id, enrolled_at, device_number)
+          VALUES ('device-1', 'D', zeroblob(32), 'code-1', 1, 1);
+        INSERT INTO changes (server_seq, change_id, tx_id, device_id, user_id, entity, row_id, op, fields, hlc,
+                             schema_version, content_hash, received_at)
+          VALUES (1, 'c1', 't1', 'device-1', 'u1', 'patient', 'p1', 'update', '{}', 'h', 1, '${'a'.repeat(64)}', 1),
+                 (2, 'c2', 't1', 'device-1', 'u1', 'patient', 'p1', 'update', '{}', 'h', 1, '${'b'.repeat(64)}', 1);
+        INSERT INTO device_cursors (device_id, pulled_after, updated_at) VALUES ('device-1', 2, 1);
+      `);
+      const guard = 'a change leaves it only by compaction';
+      expect(() => db.exec('DELETE FROM changes WHERE server_seq = 1')).toThrow(guard);
+      // A record under the same number but another id does not open the way either.
+      db.exec(
+        `INSERT INTO compacted_changes (server_seq, change_id, device_id, content_hash, compacted_at)
+           VALUES (1, 'other', 'device-1', '${'a'.repeat(64)}', 1)`,
+      );
+      expect(() => db.exec('DELETE FROM changes WHERE server_seq = 1')).toThrow(guard);
+      db.exec(
+        `INSERT INTO compacted_changes (server_seq, change_id, device_id, content_hash, compacted_at)
+           SELECT server_seq, change_id, device_id, content_hash, 1 FROM changes WHERE server_seq = 2`,
+      );
+      db.exec('DELETE FROM changes WHERE server_seq = 2');
+      expect(db.prepare('SELECT server_seq FROM changes').all()).toEqual([{ server_seq: 1 }]);
+      expect(() => db.exec('UPDATE changes SET fields = \'{"a":1}\'')).toThrow('append-only');
+      expect(() => db.exec("UPDATE compacted_changes SET device_id = 'x'")).toThrow('append-only');
+      expect(() => db.exec('DELETE FROM compacted_changes')).toThrow('append-only');
+      expect(() => db.exec('UPDATE device_cursors SET pulled_after = 1')).toThrow('only advances');
+      expect(() => db.exec('DELETE FROM device_cursors')).toThrow('never deleted');
+      db.exec('UPDATE device_cursors SET pulled_after = 3');
+    } finally {
+      db.close();
+    }
+  });
 });

@@ -16,6 +16,14 @@ import type { Clock } from '../../../shared/clock.js';
 import { overlapRange, planAuditAppend, auditLeafHash } from '../audit-append.js';
 import { challengeNonceInputSchema } from '../challenge-nonce.js';
 import type { StoredChangeDigest } from '../change-append.js';
+import {
+  COMPACTABLE_ENTITIES,
+  COMPACTION_COLUMNS,
+  type CompactionRow,
+  compactionCandidateFromRow,
+  compactionHorizon,
+  planCompaction,
+} from '../change-compaction.js';
 import { generateEnrollmentCode, hashEnrollmentCode } from '../enrollment-code.js';
 import { planGroupAppend } from '../group-append.js';
 import { GroupCommit, type GroupOutcome } from '../group-commit.js';
@@ -67,6 +75,10 @@ import {
   type QuarantineQuery,
   type QuarantineResult,
   type QuarantinedChange,
+  type CompactionResult,
+  type PulledCursor,
+  pulledCursorInputSchema,
+  pulledCursorSchema,
   changeIdListSchema,
   directoryUpdateSchema,
   quarantineBatchSchema,
@@ -114,6 +126,9 @@ import {
   securityEventFromRow,
   type Counter,
 } from '../stored-rows.js';
+
+/** Changes moved per statement by compaction (one JSON list of numbers each). */
+const COMPACTION_CHUNK = 1000;
 
 /** Where and how the embedded storage keeps its files. */
 export interface SqliteSyncStorageOptions {
@@ -483,11 +498,14 @@ class SqliteClinicStore implements ClinicStore {
         }
       }
       const ids = JSON.stringify(batches.flatMap((batch) => batch.changes.map((change) => change.changeId)));
+      // Compacted changes keep their idempotency record: a re-push of one is answered, not re-inserted.
       const rows = this.sql
         .get(
-          'SELECT change_id, server_seq, content_hash FROM changes WHERE change_id IN (SELECT value FROM json_each(?))',
+          `SELECT change_id, server_seq, content_hash FROM changes WHERE change_id IN (SELECT value FROM json_each(?))
+           UNION ALL
+           SELECT change_id, server_seq, content_hash FROM compacted_changes WHERE change_id IN (SELECT value FROM json_each(?))`,
         )
-        .all(ids) as Array<{ change_id: string; server_seq: number; content_hash: string }>;
+        .all(ids, ids) as Array<{ change_id: string; server_seq: number; content_hash: string }>;
       const stored = new Map<string, StoredChangeDigest>(
         rows.map((row) => [row.change_id, { serverSeq: row.server_seq, contentHash: row.content_hash }]),
       );
@@ -530,6 +548,76 @@ class SqliteClinicStore implements ClinicStore {
 
   async latestChangeSeq(): Promise<number> {
     return this.counterValue('changes');
+  }
+
+  async recordPulledCursor(deviceId: string, after: number): Promise<void> {
+    const cursor = parseInput(pulledCursorInputSchema, { deviceId, after });
+    // Most pulls repeat the cursor (polling rounds): a read, not a write transaction and its flush.
+    const stored = this.sql.get('SELECT pulled_after FROM device_cursors WHERE device_id = ?').get(cursor.deviceId) as
+      { pulled_after: number } | undefined;
+    if (stored && stored.pulled_after >= cursor.after) return;
+    this.write(() => {
+      if (!this.sql.get('SELECT 1 FROM devices WHERE device_id = ?').get(cursor.deviceId)) {
+        throw new UnknownDeviceError('no such device in this clinic');
+      }
+      const capped = Math.min(cursor.after, this.counterValue('changes'));
+      this.sql
+        .get(
+          `INSERT INTO device_cursors (device_id, pulled_after, updated_at) VALUES (?, ?, ?)
+           ON CONFLICT (device_id) DO UPDATE SET pulled_after = excluded.pulled_after, updated_at = excluded.updated_at
+           WHERE excluded.pulled_after > device_cursors.pulled_after`,
+        )
+        .run(cursor.deviceId, capped, this.clock.now());
+    });
+  }
+
+  async listPulledCursors(): Promise<PulledCursor[]> {
+    const rows = this.sql
+      .get('SELECT device_id, pulled_after, updated_at FROM device_cursors ORDER BY device_id')
+      .all() as Array<{ device_id: string; pulled_after: number; updated_at: number }>;
+    return rows.map((row) =>
+      parseStoredRow(
+        pulledCursorSchema,
+        { deviceId: row.device_id, after: row.pulled_after, updatedAt: row.updated_at },
+        'pulled cursor',
+      ),
+    );
+  }
+
+  async compactChanges(): Promise<CompactionResult> {
+    return this.write((): CompactionResult => {
+      const devices = this.sql
+        .get('SELECT d.revoked_at, c.pulled_after FROM devices d LEFT JOIN device_cursors c USING (device_id)')
+        .all() as Array<{ revoked_at: number | null; pulled_after: number | null }>;
+      const horizon = compactionHorizon(
+        devices.map((row) => ({ revoked: row.revoked_at !== null, pulledAfter: row.pulled_after })),
+      );
+      let removed: number[] = [];
+      if (horizon > 0) {
+        const rows = this.sql
+          .get(
+            `SELECT ${COMPACTION_COLUMNS} FROM changes
+             WHERE entity IN (SELECT value FROM json_each(?)) ORDER BY server_seq`,
+          )
+          .all(JSON.stringify(COMPACTABLE_ENTITIES)) as CompactionRow[];
+        removed = planCompaction(rows.map(compactionCandidateFromRow), horizon);
+        const keep = this.sql.get(
+          `INSERT INTO compacted_changes (server_seq, change_id, device_id, content_hash, compacted_at)
+           SELECT server_seq, change_id, device_id, content_hash, ? FROM changes
+            WHERE server_seq IN (SELECT value FROM json_each(?))`,
+        );
+        // The trigger on changes lets a row go only once its record is in compacted_changes.
+        const remove = this.sql.get('DELETE FROM changes WHERE server_seq IN (SELECT value FROM json_each(?))');
+        const now = this.clock.now();
+        for (let start = 0; start < removed.length; start += COMPACTION_CHUNK) {
+          const chunk = JSON.stringify(removed.slice(start, start + COMPACTION_CHUNK));
+          keep.run(now, chunk);
+          remove.run(chunk);
+        }
+      }
+      const kept = (this.sql.get('SELECT count(*) AS n FROM changes').get() as { n: number }).n;
+      return { horizon, removed: removed.length, kept };
+    });
   }
 
   async auditChainHead(deviceId: string, epoch: number): Promise<AuditChainHead | null> {
@@ -710,9 +798,14 @@ class SqliteClinicStore implements ClinicStore {
     return this.write((): QuarantineResult => {
       this.requireActiveDevice(batch.deviceId);
       const ids = JSON.stringify(batch.entries.map((entry) => entry.change.changeId));
+      // A compacted change was accepted too.
       const accepted = this.sql
-        .get('SELECT 1 FROM changes WHERE change_id IN (SELECT value FROM json_each(?)) LIMIT 1')
-        .get(ids);
+        .get(
+          `SELECT 1 FROM changes WHERE change_id IN (SELECT value FROM json_each(?))
+           UNION ALL
+           SELECT 1 FROM compacted_changes WHERE change_id IN (SELECT value FROM json_each(?)) LIMIT 1`,
+        )
+        .get(ids, ids);
       if (accepted) return { outcome: 'alreadyAccepted' };
       const select = `SELECT ${QUARANTINE_COLUMNS} FROM quarantined_changes WHERE change_id IN (SELECT value FROM json_each(?))`;
       const stored = this.sql.get(select).all(ids) as QuarantineRow[];

@@ -8,6 +8,7 @@ import { quarantineMigration } from './0050-quarantine.js';
 import { deviceNumbersMigration } from './0070-device-numbers.js';
 import { authStateMigration } from './0080-auth-state.js';
 import { directoryBranchesMigration } from './0090-directory-branches.js';
+import { compactionMigration } from './0100-compaction.js';
 
 export const postgresMigrations: readonly PostgresMigration[] = [
   clinicsMigration,
@@ -18,6 +19,7 @@ export const postgresMigrations: readonly PostgresMigration[] = [
   deviceNumbersMigration,
   authStateMigration,
   directoryBranchesMigration,
+  compactionMigration,
 ];
 
 /** The tables the app role works with; every one carries clinic_id under forced row-level security. */
@@ -34,9 +36,15 @@ export const TENANT_TABLES = [
   'security_events',
   'quarantined_changes',
   'user_directory',
+  'device_cursors',
+  'compacted_changes',
 ] as const;
 
-/** The append-only log tables: the app role has INSERT and SELECT on them, nothing else. */
+/**
+ * The append-only log tables: the app role has INSERT and SELECT on them, and no UPDATE. The one
+ * DELETE granted, on `changes`, is guarded by a trigger: only compaction may remove a change
+ * (migration 0100).
+ */
 export const LOG_TABLES = [
   'changes',
   'audit_leaves',
@@ -44,4 +52,5 @@ export const LOG_TABLES = [
   'audit_checkpoints',
   'security_events',
   'quarantined_changes',
+  'compacted_changes',
 ] as const;

@@ -7,6 +7,7 @@ import { securityEventsMigration } from './0040-security-events.js';
 import { quarantineMigration } from './0050-quarantine.js';
 import { deviceNumbersMigration } from './0070-device-numbers.js';
 import { directoryBranchesMigration } from './0080-directory-branches.js';
+import { compactionMigration } from './0090-compaction.js';
 
 export const clinicMigrations: readonly SqliteMigration[] = [
   clinicMigration,
@@ -16,4 +17,5 @@ export const clinicMigrations: readonly SqliteMigration[] = [
   quarantineMigration,
   deviceNumbersMigration,
   directoryBranchesMigration,
+  compactionMigration,
 ];
