@@ -1,52 +1,38 @@
 /**
  * Initial sync of a big clinic to a new device (issue #4, "Benchmark"), on each storage.
  *
- * Seeding (not timed): the server's clinic gets, through the storage API in bulk, the clinic's
- * users (with bcrypt hashes), a branch, `CHAIRSIDE_BENCH_SYNC_PATIENTS` patients each with a
- * medical history (two changes per patient, in transactions of 1000 changes as a founding PC's
- * upload would store them), and `CHAIRSIDE_BENCH_SYNC_AUDIT` audit entries: genuine hash chains of
- * 10 enrolled devices, appended with sequence and linkage checks, each entry a leaf of the
- * clinic's Merkle log.
+ * The server runs in a process of its own (sync-initial-server.ts), which seeds it first (not
+ * timed): the clinic's users, a branch, `CHAIRSIDE_BENCH_SYNC_PATIENTS` patients each with a
+ * medical history, and `CHAIRSIDE_BENCH_SYNC_AUDIT` audit entries of 10 devices' genuine chains.
  *
- * Timed: a fresh ClinicCore runs `setup.joinClinic` through the pipeline against the listening
- * server (create the encrypted database, enroll with a new Ed25519 key, take a token, pull every
- * change, apply them all in one transaction with the FTS index), until it answers. The split
- * between pulling and applying is taken from the device's own fetch (the time of the last
- * answer). Then the Admin signs in and searches for the last patient, and the bench checks that
- * every patient is in the table and in the search index.
+ * Timed: a fresh ClinicCore in this process runs `setup.joinClinic` through the pipeline against
+ * the listening server (create the encrypted database, enroll with a new Ed25519 key, take a
+ * token, pull every change while merging patients in memory, write them all in one transaction
+ * with the FTS index), until it answers. The split between pulling and the rest is taken from the
+ * device's own fetch (the time of the last answer). Then the Admin signs in and searches for the
+ * last patient, and the bench checks that every patient is in the table and in the search index.
  *
  * What the new device downloads: the change log only. Devices do not pull the consolidated audit
  * log (nothing in the protocol sends it to devices yet), so the audit entries make the server's
  * database bigger but are not transferred.
  */
-import bcrypt from 'bcryptjs';
-import { type AuditEntryBody, auditGenesisHash, canonicalAuditBody, chainHash } from '../../shared/audit-chain.js';
-import type { ChangeRecord } from '../../shared/sync/change.js';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { ClinicCore } from '../../main/core/clinic-core.js';
 import type { CoreServices } from '../../main/core/core-services.js';
-import { ManualClock, type IdSource, testSources } from '../../main/core/platform/sources.js';
+import { ManualClock, testSources } from '../../main/core/platform/sources.js';
 import type { FetchLike } from '../../main/core/sync/sync-http.js';
-import { generatePatients } from '../../main/demo/synthetic-patients.js';
-import { nodeSha256 } from '../../sync-server/storage/node-crypto.js';
-import { newDevicePublicKey } from '../../sync-server/storage/conformance-fixtures.js';
-import type { AuditEntryInput, ClinicStore } from '../../sync-server/storage/storage.js';
 import { ADMIN_PASSWORD, TestCaller, tempDataDir, testKeyProvider } from '../support/clinic-fixture.js';
 import type { BenchRow } from './report.js';
 import {
-  type BenchServer,
   type BenchStorageKind,
-  ChangeFactory,
   benchFetch,
-  benchIds,
   benchStorages,
   envCount,
   machineNote,
-  medicalFields,
-  operatorEnrollmentCode,
-  patientInsertFields,
-  startBenchServer,
   syncBenchEnabled,
 } from './sync-bench-support.js';
+import type { InitialSyncServerReady } from './sync-initial-server.js';
 import { elapsedMs } from './timing.js';
 
 const SECTION = '7 initial sync';
@@ -54,11 +40,6 @@ const SECTION = '7 initial sync';
 const JOIN_TARGET_S = 12;
 /** The patient count the target is set for; other sizes are reported without a target. */
 const TARGET_PATIENTS = 100_000;
-/** Changes per stored transaction when seeding (the server's per-batch limit). */
-const SEED_BATCH = 1000;
-/** Device chains the seeded audit entries come from. */
-const AUDIT_DEVICES = 10;
-
 /** Sizes, from the environment (defaults in docs/sync-protocol.md, "Benchmarks"). */
 export interface InitialSyncConfig {
   readonly patients: number;
@@ -72,124 +53,34 @@ export function readInitialSyncConfig(): InitialSyncConfig {
   };
 }
 
-/** What the seeding left for the checks. */
-interface SeededClinic {
-  readonly changes: number;
-  readonly lastPatientNumber: string;
+/** The seeded server in its own process, until `close`. */
+interface ServerProcess {
+  readonly ready: InitialSyncServerReady;
+  close(): Promise<void>;
 }
 
-/** Appends one device's changes through the storage in transactions of SEED_BATCH. */
-async function appendInBatches(store: ClinicStore, deviceId: string, changes: readonly ChangeRecord[]): Promise<void> {
-  for (let start = 0; start < changes.length; start += SEED_BATCH) {
-    const slice = changes.slice(start, start + SEED_BATCH);
-    // One transaction id per stored batch: rewrite the slice's txId to the batch's first change's.
-    const txId = slice[0]!.txId;
-    await store.appendChanges({ deviceId, txId, changes: slice.map((change) => ({ ...change, txId })) });
-  }
-}
-
-async function seedChanges(server: BenchServer, store: ClinicStore, ids: IdSource, patients: number) {
-  const deviceId = ids.next();
-  await store
-    .createEnrollmentCode({ ttlMs: 60_000, createdBy: null })
-    .then(({ code }) =>
-      server.storage.redeemEnrollmentCode({ code, deviceId, name: 'Founding PC', publicKey: newDevicePublicKey() }),
-    );
-  const factory = new ChangeFactory(deviceId, ids);
-  const adminId = ids.next();
-  const dentistId = ids.next();
-  const branchId = ids.next();
-  const now = Date.now();
-  const adminHash = bcrypt.hashSync(ADMIN_PASSWORD, 4);
-  const tx = factory.transaction();
-  const founding: ChangeRecord[] = [
-    factory.change(tx, adminId, 'user', adminId, 'insert', {
-      username: 'admin',
-      display_name: 'Asha Admin',
-      role: 'Admin',
-      all_branches: 1,
-      disabled: 0,
-      password_hash: adminHash,
-      password_changed_at: now,
-      created_at: now,
-    }),
-    factory.change(tx, adminId, 'user', dentistId, 'insert', {
-      username: 'drmeera',
-      display_name: 'Dr Meera',
-      role: 'Dentist',
-      all_branches: 1,
-      disabled: 0,
-      password_hash: adminHash,
-      password_changed_at: now,
-      created_at: now,
-    }),
-    factory.change(tx, adminId, 'branch', branchId, 'insert', { name: 'MG Road', created_at: now }),
-  ];
-  const synthetic = generatePatients(patients, `sync-initial:${server.kind}`, now - 400 * 86_400_000);
-  const changes: ChangeRecord[] = [...founding];
-  for (const patient of synthetic) {
-    const txId = factory.transaction();
-    changes.push(
-      factory.change(
-        txId,
-        dentistId,
-        'patient',
-        patient.id,
-        'insert',
-        patientInsertFields(patient, branchId, dentistId, now),
-      ),
-      factory.change(txId, dentistId, 'patient_medical', patient.id, 'insert', medicalFields(patient.medical)),
-    );
-  }
-  await appendInBatches(store, deviceId, changes);
-  return { changes: changes.length, lastPatientNumber: synthetic.at(-1)!.patientNumber, dentistId };
-}
-
-/** Appends genuine device chains (hash-linked, from the genesis hash) through the storage. */
-async function seedAudit(
-  server: BenchServer,
-  store: ClinicStore,
-  ids: IdSource,
-  entries: number,
-  userId: string,
-): Promise<void> {
-  const perDevice = Math.ceil(entries / AUDIT_DEVICES);
-  let left = entries;
-  for (let d = 0; d < AUDIT_DEVICES && left > 0; d++) {
-    const deviceId = ids.next();
-    const { code } = await store.createEnrollmentCode({ ttlMs: 60_000, createdBy: null });
-    await server.storage.redeemEnrollmentCode({ code, deviceId, name: `PC ${d}`, publicKey: newDevicePublicKey() });
-    let prevHash = auditGenesisHash(nodeSha256, deviceId, 1);
-    const count = Math.min(perDevice, left);
-    left -= count;
-    const time = Date.now() - count * 1000;
-    for (let start = 1; start <= count; start += 1000) {
-      const batch: AuditEntryInput[] = [];
-      for (let seq = start; seq < Math.min(start + 1000, count + 1); seq++) {
-        const entry: AuditEntryBody = {
-          v: 1,
-          deviceId,
-          epoch: 1,
-          seq,
-          time: time + seq * 1000,
-          userId,
-          role: 'Dentist',
-          action: seq % 3 === 0 ? 'patients.update' : 'patients.get',
-          entityType: 'patient',
-          entityId: ids.next(),
-          outcome: 'success',
-          purpose: 'treatment',
-          legalBasis: 'consent',
-          details: {},
-        };
-        const body = canonicalAuditBody(entry);
-        const hash = chainHash(nodeSha256, prevHash, body);
-        batch.push({ seq, body, prevHash, hash });
-        prevHash = hash;
-      }
-      await store.appendAuditEntries({ deviceId, epoch: 1, entries: batch });
-    }
-  }
+/** Forks sync-initial-server.ts and waits until it has seeded the clinic and listens. */
+async function startServerProcess(kind: BenchStorageKind, config: InitialSyncConfig): Promise<ServerProcess> {
+  const child = fork(
+    fileURLToPath(new URL('./sync-initial-server.ts', import.meta.url)),
+    [kind, String(config.patients), String(config.auditEntries)],
+    { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ready = await new Promise<InitialSyncServerReady>((resolve, reject) => {
+    child.on('message', (message: { ready?: InitialSyncServerReady; error?: string }) => {
+      if (message.ready) resolve(message.ready);
+      else reject(new Error(`the bench server failed: ${message.error ?? 'no reason'}`));
+    });
+    child.once('exit', (code) => reject(new Error(`the bench server exited (${code}) before it was ready`)));
+  });
+  return {
+    ready,
+    async close() {
+      if (child.connected) child.send('close');
+      await exited;
+    },
+  };
 }
 
 /** The core's services, reached by bracket access (type-checked) for the count checks. */
@@ -202,17 +93,13 @@ async function measureOn(
   config: InitialSyncConfig,
   progress: (message: string) => void,
 ): Promise<BenchRow[]> {
-  const server = await startBenchServer(kind);
+  const server = await startServerProcess(kind, config);
+  const seeded = server.ready;
   const temp = tempDataDir();
   let core: ClinicCore | undefined;
   try {
-    const seedStart = process.hrtime.bigint();
-    const store = await server.storage.clinic(server.clinicId);
-    const ids = benchIds(`sync-initial:${kind}`);
-    const seeded: SeededClinic & { dentistId: string } = await seedChanges(server, store, ids, config.patients);
-    await seedAudit(server, store, ids, config.auditEntries, seeded.dentistId);
     progress(
-      `  ${kind}: seeded ${seeded.changes.toLocaleString('en-US')} changes and ${config.auditEntries.toLocaleString('en-US')} audit entries in ${(elapsedMs(seedStart) / 1000).toFixed(1)} s`,
+      `  ${kind}: seeded ${seeded.changes.toLocaleString('en-US')} changes and ${config.auditEntries.toLocaleString('en-US')} audit entries in ${(seeded.seedMs / 1000).toFixed(1)} s (server process)`,
     );
 
     // The device's fetch notes when each answer has been read: the last one ends the pull.
@@ -232,11 +119,13 @@ async function measureOn(
       sync: { fetch: timedFetch, requestTimeoutMs: 120_000 },
     });
     const caller = new TestCaller(core);
-    const code = await operatorEnrollmentCode(server);
 
     const joinCpu = process.cpuUsage();
     const joinStart = process.hrtime.bigint();
-    const joined = await caller.ok('setup.joinClinic', { serverUrl: server.url, enrollmentCode: code });
+    const joined = await caller.ok('setup.joinClinic', {
+      serverUrl: seeded.url,
+      enrollmentCode: seeded.enrollmentCode,
+    });
     const joinMs = elapsedMs(joinStart);
     const joinMachine = machineNote(joinCpu);
     const pullMs = Number(lastAnswerAt - joinStart) / 1e6;

@@ -43,11 +43,12 @@ describe('pullEverything', () => {
     }
 
     const { token } = await requestToken(fetchFn, server.url, { clinicId, deviceId, privateKey: keys.privateKey });
-    const pulled = await pullEverything(fetchFn, server.url, token);
+    const received: string[] = [];
+    const pulled = await pullEverything(fetchFn, server.url, token, (change) => received.push(change.changeId));
 
     expect(pulled.pulled).toBe(2500);
     expect(pulled.cursor).toBe(2500);
-    expect(pulled.changes.map((change) => change.changeId)).toEqual(written);
+    expect(received).toEqual(written);
   });
 });
 

@@ -38,13 +38,20 @@ export function numberTokens(patientNumber: string): string {
 /** Puts a patient's row into the index (replacing what was there). */
 export function indexPatient(db: WriteDb, rowid: number | bigint, doc: SearchDocument): void {
   db.command('DELETE FROM patients_fts WHERE rowid = ?').run([rowid]);
-  db.command('INSERT INTO patients_fts (rowid, name, phone, number, dob) VALUES (?, ?, ?, ?, ?)').run([
-    rowid,
+  db.command(INDEX_PATIENT_SQL).run([rowid, ...searchColumns(doc)]);
+}
+
+/** Adds one patient's row to the index, as indexPatient does, with `rowid` first and searchColumns after. */
+export const INDEX_PATIENT_SQL = 'INSERT INTO patients_fts (rowid, name, phone, number, dob) VALUES (?, ?, ?, ?, ?)';
+
+/** The index columns (name, phone, number, dob) of one patient's document. */
+export function searchColumns(doc: SearchDocument): [string, string, string, string] {
+  return [
     `${doc.firstName} ${doc.lastName}`,
     phoneTokens(doc.phone),
     numberTokens(doc.patientNumber),
     doc.dateOfBirth ? doc.dateOfBirth.replace(/-/g, '') : '',
-  ]);
+  ];
 }
 
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;

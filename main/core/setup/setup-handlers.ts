@@ -6,10 +6,12 @@
  * clinic's sync server and pulls everything there (docs/sync-protocol.md, "Joining a clinic").
  */
 import { setupCreateClinic, setupJoinClinic, setupStatus } from '../../../shared/api/setup.js';
+import type { ChangeRecord } from '../../../shared/sync/change.js';
 import { ApiError } from '../api/api-error.js';
 import { handle } from '../api/handler.js';
 import { assertPasswordAllowed } from '../auth/auth-handlers.js';
-import { applyRemoteChange, receiveRemoteClocks } from '../sync/sync-apply.js';
+import { JoinMerge } from '../sync/join-apply.js';
+import { receiveRemoteClocks } from '../sync/sync-apply.js';
 import { newestFollowableClock, pullEverything } from '../sync/sync-engine.js';
 import { enrollmentFailure } from '../sync/sync-handlers.js';
 import { pinCheckpointKey } from '../sync/checkpoint-pin.js';
@@ -107,8 +109,14 @@ export const setupHandlers = {
             deviceId,
             privateKey: keys.privateKey,
           });
-          const everything = await pullEverything(fetchFn, input.serverUrl, token);
-          return { ...created, deviceId, keys, enrolled, ...everything };
+          // Patients are merged as their pages arrive; run writes the result (join-apply.ts).
+          const merge = new JoinMerge();
+          const clocks: Array<Pick<ChangeRecord, 'hlc'>> = [];
+          const everything = await pullEverything(fetchFn, input.serverUrl, token, (change) => {
+            merge.add(change);
+            clocks.push({ hlc: change.hlc });
+          });
+          return { ...created, deviceId, keys, enrolled, merge, clocks, ...everything };
         } catch (failure) {
           throw enrollmentFailure(failure);
         }
@@ -140,14 +148,11 @@ export const setupHandlers = {
         ]);
       pinCheckpointKey(ctx.db, prepared.enrolled.checkpoint, ctx.now);
       storeDeviceNumber(ctx.db, prepared.enrolled.deviceNumber);
-      // The existing apply path, in server order: users (with their bcrypt hashes), branches,
-      // patients and medical histories, as a pull would.
-      let applied = 0;
-      for (const change of prepared.changes) {
-        if (applyRemoteChange(ctx.db, change, ctx.now).applied) applied++;
-      }
+      // In server order, as a pull would: users (with their bcrypt hashes), branches, then
+      // patients and medical histories merged in memory and written once (join-apply.ts).
+      const { applied } = prepared.merge.write(ctx.db, ctx.now);
       // The newest clock only: one receive per change at this one `now` overflows the counter.
-      receiveRemoteClocks(ctx.db, prepared.deviceId, newestFollowableClock(prepared.changes, ctx.now), ctx.now);
+      receiveRemoteClocks(ctx.db, prepared.deviceId, newestFollowableClock(prepared.clocks, ctx.now), ctx.now);
       ctx.db.command('UPDATE sync_identity SET pulled_cursor = ?').run([prepared.cursor]);
       ctx.audit.entityId = clinicId;
       Object.assign(ctx.audit.details, {

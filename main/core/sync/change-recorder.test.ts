@@ -76,7 +76,7 @@ describe('recordChange', () => {
     expect(new Set(rows.map((row) => row.change_id)).size).toBe(3);
   });
 
-  it('stores the fields as canonical JSON and advances the field and row clocks to the change HLC', () => {
+  it('stores the fields as canonical JSON; an insert advances the row clock, an update the clocks of its fields', () => {
     const ctx = context(T0);
     const change = db.transaction(() =>
       recordChange(ctx, {
@@ -87,14 +87,17 @@ describe('recordChange', () => {
       }),
     )!;
     expect(outbox()[0]!.fields).toBe('{"first_name":"Asha","phone":null}');
-    expect(raw.prepare('SELECT field, hlc FROM sync_field_clock ORDER BY field').all()).toEqual([
-      { field: 'first_name', hlc: change.hlc },
-      { field: 'phone', hlc: change.hlc },
-    ]);
+    // The insert clock stands for every field of the row (field-clocks.ts): no field rows yet.
+    expect(raw.prepare('SELECT field, hlc FROM sync_field_clock ORDER BY field').all()).toEqual([]);
     expect(raw.prepare('SELECT inserted_hlc, deleted_hlc FROM sync_row_clock').get()).toEqual({
       inserted_hlc: change.hlc,
       deleted_hlc: null,
     });
+    const edit = db.transaction(() => recordChange(context(T0 + 1), update({ phone: '111111' })))!;
+    expect(raw.prepare('SELECT field, hlc FROM sync_field_clock ORDER BY field').all()).toEqual([
+      { field: 'phone', hlc: edit.hlc },
+    ]);
+    expect(raw.prepare('SELECT inserted_hlc FROM sync_row_clock').get()).toEqual({ inserted_hlc: change.hlc });
   });
 
   it('keeps the clock monotonic when the wall clock goes backwards, and across calls', () => {

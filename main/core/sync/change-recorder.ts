@@ -19,6 +19,7 @@ import {
 import { type Hlc, encodeHlc, initialHlc, parseHlc, tick } from '../../../shared/sync/hlc.js';
 import type { RunContext } from '../api/handler.js';
 import type { ReadDb, WriteDb } from '../db/access.js';
+import { storeChangeClocks } from './field-clocks.js';
 
 /** A replicated row's fields as stored (column name → value). */
 export type RowFields = Record<string, FieldValue>;
@@ -47,7 +48,8 @@ const KEY_COLUMNS: Record<EntityName, string> = {
 
 /**
  * Records one change of the caller's transaction: ticks the device's hybrid logical clock with
- * the injected clock's time, appends the outbox row and advances the field and row clocks.
+ * the injected clock's time, appends the outbox row and advances the row and field clocks
+ * (field-clocks.ts).
  * Returns null, writing nothing, for an update that changes no field.
  */
 export function recordChange(ctx: RunContext, input: ChangeInput): ChangeRecord | null {
@@ -84,21 +86,7 @@ export function recordChange(ctx: RunContext, input: ChangeInput): ChangeRecord 
        VALUES (@changeId, @txId, @deviceId, @userId, @entity, @rowId, @op, @fields, @hlc, @schemaVersion, @now)`,
     )
     .run({ ...change, fields: canonicalJson(change.fields), now: ctx.now });
-  const fieldClock = ctx.db.command(
-    `INSERT INTO sync_field_clock (entity, row_id, field, hlc) VALUES (?, ?, ?, ?)
-     ON CONFLICT (entity, row_id, field) DO UPDATE SET hlc = excluded.hlc WHERE excluded.hlc > sync_field_clock.hlc`,
-  );
-  for (const field of Object.keys(change.fields)) fieldClock.run([change.entity, change.rowId, field, hlc]);
-  if (change.op !== 'update') {
-    const column = change.op === 'insert' ? 'inserted_hlc' : 'deleted_hlc';
-    ctx.db
-      .command(
-        `INSERT INTO sync_row_clock (entity, row_id, ${column}) VALUES (?, ?, ?)
-         ON CONFLICT (entity, row_id) DO UPDATE SET ${column} = excluded.${column}
-           WHERE sync_row_clock.${column} IS NULL OR excluded.${column} > sync_row_clock.${column}`,
-      )
-      .run([change.entity, change.rowId, hlc]);
-  }
+  storeChangeClocks(ctx.db, change);
   return change;
 }
 

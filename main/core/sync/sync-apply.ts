@@ -12,11 +12,12 @@
 import { canonicalJson } from '../../../shared/canonical-json.js';
 import { type ChangeRecord, type EntityName, REPLICATED_ENTITIES } from '../../../shared/sync/change.js';
 import { ClockDriftError, type Hlc, encodeHlc, initialHlc, parseHlc, receive } from '../../../shared/sync/hlc.js';
-import { type FieldState, type RowState, isRowLive, mergeChange } from '../../../shared/sync/merge.js';
+import { type ConflictEntry, type RowState, isRowLive, mergeChange } from '../../../shared/sync/merge.js';
 import { refreshPatientPairs } from '../conflicts/patient-pairs.js';
 import type { WriteDb } from '../db/access.js';
 import { indexPatient } from '../patients/patient-search.js';
 import { isComputedField, readReplicatedFields } from './change-recorder.js';
+import { readRowState, storeChangeClocks } from './field-clocks.js';
 import { applyUserBranches } from './user-branches-apply.js';
 
 /**
@@ -46,79 +47,50 @@ export interface ApplyOutcome {
   readonly conflicts: number;
 }
 
-/** Merges one remote change into the local state and tables. Must run inside a transaction. */
-export function applyRemoteChange(db: WriteDb, change: ChangeRecord, now: number): ApplyOutcome {
-  if (!db.inTransaction) throw new Error('remote changes are applied inside a transaction');
-  const target = APPLIED_ENTITIES[change.entity];
-  if (!target) return { applied: false, conflicts: 0 };
-  const definition = REPLICATED_ENTITIES[change.entity];
-  const table = definition.table;
+/** A write into an entity's table: a new row (every column) or the columns an update changes. */
+export type TableWrite =
+  | { readonly kind: 'insert'; readonly row: Readonly<Record<string, unknown>> }
+  | { readonly kind: 'update'; readonly row: Readonly<Record<string, unknown>> };
 
-  const values = readReplicatedFields(db, change.entity, change.rowId);
-  // A new user whose username another local user already has (two clinic databases set up
-  // separately, then connected to one server) cannot be written; it is skipped, not merged.
-  if (change.entity === 'user' && values === undefined && typeof change.fields.username === 'string') {
-    const taken = db
-      .query<{ id: string }>('SELECT id FROM users WHERE username = ? AND id <> ?')
-      .get([change.fields.username, change.rowId]);
-    if (taken) return { applied: false, conflicts: 0 };
-  }
-  const fields: Record<string, FieldState> = {};
-  const clocks = db
-    .query<{ field: string; hlc: string }>('SELECT field, hlc FROM sync_field_clock WHERE entity = ? AND row_id = ?')
-    .all([change.entity, change.rowId]);
-  for (const { field, hlc } of clocks) {
-    if (values && Object.hasOwn(values, field)) fields[field] = { value: values[field]!, hlc };
-  }
-  const rowClock = db
-    .query<{ inserted_hlc: string | null; deleted_hlc: string | null }>(
-      'SELECT inserted_hlc, deleted_hlc FROM sync_row_clock WHERE entity = ? AND row_id = ?',
-    )
-    .get([change.entity, change.rowId]);
-  const current: RowState = {
-    fields,
-    insertedHlc: rowClock?.inserted_hlc ?? null,
-    deletedHlc: rowClock?.deleted_hlc ?? null,
-  };
+/** What merging one change into the row a device holds comes to; the same on every apply path. */
+export interface ApplyPlan {
+  /** The row's merged state (fields with clocks, insert and delete clocks). */
+  readonly state: RowState;
+  /** Losing values of concurrent edits, for `sync_conflicts`. */
+  readonly conflicts: readonly ConflictEntry[];
+  /**
+   * The table write, or null: the row is deleted (tombstoned rows stay in the table; clinical
+   * data is soft-deleted), a new row still lacks fields, or the change won no field (a change
+   * delivered again writes nothing).
+   */
+  readonly write: TableWrite | null;
+}
+
+/** The table key column of each entity applied on devices, or undefined for the others. */
+export function appliedKeyColumn(entity: EntityName): string | undefined {
+  return APPLIED_ENTITIES[entity]?.key;
+}
+
+/**
+ * Merges a change into the row the device holds (`values` as stored, `current` its clocks) and
+ * says what to write. Pure: the SQL path (applyRemoteChange) and the in-memory path of a join
+ * (join-apply.ts) both carry out this plan. Null when the entity is not applied on devices or
+ * the merge rejected the change.
+ */
+export function planRemoteChange(
+  change: ChangeRecord,
+  values: Readonly<Record<string, unknown>> | undefined,
+  current: RowState,
+): ApplyPlan | null {
+  const target = APPLIED_ENTITIES[change.entity];
+  if (!target) return null;
+  const definition = REPLICATED_ENTITIES[change.entity];
   // A row this device holds from before it connected has values but no clocks: the merge then
   // sees no state for those fields and the remote value wins, which is what a first sync wants.
   const result = mergeChange(current, change);
-  if (result.rejected) return { applied: false, conflicts: 0 };
-
-  const fieldClock = db.command(
-    `INSERT INTO sync_field_clock (entity, row_id, field, hlc) VALUES (?, ?, ?, ?)
-     ON CONFLICT (entity, row_id, field) DO UPDATE SET hlc = excluded.hlc WHERE excluded.hlc > sync_field_clock.hlc`,
-  );
-  for (const field of Object.keys(change.fields)) fieldClock.run([change.entity, change.rowId, field, change.hlc]);
-  if (change.op !== 'update') {
-    const column = change.op === 'insert' ? 'inserted_hlc' : 'deleted_hlc';
-    db.command(
-      `INSERT INTO sync_row_clock (entity, row_id, ${column}) VALUES (?, ?, ?)
-       ON CONFLICT (entity, row_id) DO UPDATE SET ${column} = excluded.${column}
-         WHERE sync_row_clock.${column} IS NULL OR excluded.${column} > sync_row_clock.${column}`,
-    ).run([change.entity, change.rowId, change.hlc]);
-  }
-
-  let conflicts = 0;
-  const logConflict = db.command(
-    `INSERT INTO sync_conflicts (entity, row_id, field, losing_hlc, losing_value, winning_hlc, winning_value,
-       recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-  );
-  for (const conflict of result.conflicts) {
-    conflicts += logConflict.run([
-      conflict.entity,
-      conflict.rowId,
-      conflict.field,
-      conflict.losing.hlc,
-      canonicalJson(conflict.losing.value),
-      conflict.winning.hlc,
-      canonicalJson(conflict.winning.value),
-      now,
-    ]).changes;
-  }
-
-  // Tombstoned rows stay in the table (clinical data is soft-deleted); only live rows are written.
-  if (!isRowLive(result.state)) return { applied: true, conflicts };
+  if (result.rejected) return null;
+  const plan = (write: TableWrite | null): ApplyPlan => ({ state: result.state, conflicts: result.conflicts, write });
+  if (!isRowLive(result.state)) return plan(null);
   const state = result.state.fields;
   const wallMs = parseHlc(change.hlc).wallMs;
   const stamp =
@@ -131,30 +103,57 @@ export function applyRemoteChange(db: WriteDb, change: ChangeRecord, now: number
     // A new row needs every declared field; an insert carries them all, except fields added to
     // the entity later (an insert recorded by an older version lacks them), which start as null.
     const required = definition.fields.filter((field) => !ADDED_LATER.has(field));
-    if (!required.every((field) => state[field] !== undefined)) return { applied: true, conflicts };
+    if (!required.every((field) => state[field] !== undefined)) return plan(null);
     const row: Record<string, unknown> = { [target.key]: change.rowId, ...stamp };
     for (const field of definition.fields) {
       if (!isComputedField(change.entity, field)) row[field] = state[field]?.value ?? null;
     }
-    const columns = Object.keys(row);
-    // Identifiers come from the constant entity declarations, never from the change.
+    return plan({ kind: 'insert', row });
+  }
+  // Fields this change set just now; a change delivered again (same HLC already stored) writes nothing.
+  const winners = Object.keys(change.fields).filter(
+    (field) => state[field]?.hlc === change.hlc && current.fields[field]?.hlc !== change.hlc,
+  );
+  if (winners.length === 0) return plan(null);
+  const row: Record<string, unknown> = { ...stamp };
+  for (const field of winners) if (!isComputedField(change.entity, field)) row[field] = state[field]!.value;
+  return plan({ kind: 'update', row });
+}
+
+/** Merges one remote change into the local state and tables. Must run inside a transaction. */
+export function applyRemoteChange(db: WriteDb, change: ChangeRecord, now: number): ApplyOutcome {
+  if (!db.inTransaction) throw new Error('remote changes are applied inside a transaction');
+  const target = APPLIED_ENTITIES[change.entity];
+  if (!target) return { applied: false, conflicts: 0 };
+
+  const values = readReplicatedFields(db, change.entity, change.rowId);
+  // A new user whose username another local user already has (two clinic databases set up
+  // separately, then connected to one server) cannot be written; it is skipped, not merged.
+  if (change.entity === 'user' && values === undefined && typeof change.fields.username === 'string') {
+    const taken = db
+      .query<{ id: string }>('SELECT id FROM users WHERE username = ? AND id <> ?')
+      .get([change.fields.username, change.rowId]);
+    if (taken) return { applied: false, conflicts: 0 };
+  }
+  const plan = planRemoteChange(change, values, readRowState(db, change.entity, change.rowId, values));
+  if (!plan) return { applied: false, conflicts: 0 };
+  storeChangeClocks(db, change);
+  const conflicts = logConflicts(db, plan.conflicts, now);
+  if (!plan.write) return { applied: true, conflicts };
+
+  const table = REPLICATED_ENTITIES[change.entity].table;
+  const columns = Object.keys(plan.write.row);
+  // Identifiers come from the constant entity declarations, never from the change.
+  if (plan.write.kind === 'insert') {
     db.command(
       `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((column) => `@${column}`).join(', ')})`,
-    ).run(row);
+    ).run(plan.write.row);
   } else {
-    // Fields this change set just now; a change delivered again (same HLC already stored) writes nothing.
-    const winners = Object.keys(change.fields).filter(
-      (field) => state[field]?.hlc === change.hlc && current.fields[field]?.hlc !== change.hlc,
-    );
-    if (winners.length === 0) return { applied: true, conflicts };
-    const row: Record<string, unknown> = { ...stamp };
-    for (const field of winners) if (!isComputedField(change.entity, field)) row[field] = state[field]!.value;
-    const columns = Object.keys(row);
     db.command(
       `UPDATE ${table} SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE ${target.key} = @key`,
-    ).run({ ...row, key: change.rowId });
+    ).run({ ...plan.write.row, key: change.rowId });
   }
-  applyUserBranches(db, change, state);
+  applyUserBranches(db, change, plan.state.fields);
   if (change.entity === 'patient') {
     reindexPatient(db, change.rowId);
     // A pulled patient may be a second registration of someone, or carry a number another
@@ -162,6 +161,29 @@ export function applyRemoteChange(db: WriteDb, change: ChangeRecord, now: number
     refreshPatientPairs(db, change.rowId, now, null);
   }
   return { applied: true, conflicts };
+}
+
+/** Keeps the losing values of concurrent edits (each once); returns how many were new. */
+export function logConflicts(db: WriteDb, conflicts: readonly ConflictEntry[], now: number): number {
+  if (conflicts.length === 0) return 0;
+  const logConflict = db.command(
+    `INSERT INTO sync_conflicts (entity, row_id, field, losing_hlc, losing_value, winning_hlc, winning_value,
+       recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  );
+  let added = 0;
+  for (const conflict of conflicts) {
+    added += logConflict.run([
+      conflict.entity,
+      conflict.rowId,
+      conflict.field,
+      conflict.losing.hlc,
+      canonicalJson(conflict.losing.value),
+      conflict.winning.hlc,
+      canonicalJson(conflict.winning.value),
+      now,
+    ]).changes;
+  }
+  return added;
 }
 
 function reindexPatient(db: WriteDb, patientId: string): void {

@@ -514,16 +514,16 @@ const JOIN_PAGE_SIZE = 1000;
 
 /**
  * Pulls every change of the clinic from cursor 0 (setup.joinClinic, before the local database is
- * written): the changes this app can read, in server order, the number pulled and the last cursor.
- * Held in memory and applied in the setup transaction. The next page is asked for as soon as this
- * one's cursor is known, so the server reads it while this device checks the page's changes.
+ * written) and hands each change this app can read to `receive`, in server order; returns the
+ * number pulled and the last cursor. The next page is asked for as soon as this one's cursor is
+ * known, so the server reads it while this device checks and merges the page's changes.
  */
 export async function pullEverything(
   fetchFn: FetchLike,
   serverUrl: string,
   token: string,
-): Promise<{ changes: ChangeRecord[]; pulled: number; cursor: number }> {
-  const changes: ChangeRecord[] = [];
+  receive: (change: ChangeRecord) => void,
+): Promise<{ pulled: number; cursor: number }> {
   let pulled = 0;
   let cursor = 0;
   const request = (after: number) =>
@@ -537,9 +537,9 @@ export async function pullEverything(
       pulled++;
       const { serverSeq: _seq, receivedAt: _received, ...wire } = stored;
       const change = changeRecordSchema.safeParse(wire);
-      if (change.success) changes.push(change.data);
+      if (change.success) receive(change.data);
     }
-    if (!more) return { changes, pulled, cursor: Math.max(cursor, page.cursor) };
+    if (!more) return { pulled, cursor: Math.max(cursor, page.cursor) };
     cursor = page.cursor;
   }
 }
@@ -550,7 +550,7 @@ export async function pullEverything(
  * of a big clinic's changes at the join's single `now` would add one to the counter per change
  * and overflow it (65,535 per millisecond); one receive of the newest gives a clock above them all.
  */
-export function newestFollowableClock(changes: readonly ChangeRecord[], nowMs: number): string[] {
+export function newestFollowableClock(changes: readonly Pick<ChangeRecord, 'hlc'>[], nowMs: number): string[] {
   let newest: string | null = null;
   for (const { hlc } of changes) {
     if ((newest === null || hlc > newest) && parseHlc(hlc).wallMs - nowMs <= DEFAULT_MAX_DRIFT_MS) newest = hlc;

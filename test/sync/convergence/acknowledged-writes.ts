@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3-multiple-ciphers';
 import { REPLICATED_ENTITIES } from '../../../shared/sync/change.js';
 import type { FieldValue } from '../../../shared/sync/change.js';
+import { newer } from '../../../main/core/sync/field-clocks.js';
 
 /** The entities the model writes. */
 export type WrittenEntity = 'patient' | 'patient_medical';
@@ -39,10 +40,14 @@ export function readField(
     .prepare(`SELECT ${field} AS value FROM ${definition.table} WHERE ${KEY_COLUMN[entity]} = ?`)
     .get(rowId) as { value: FieldValue } | undefined;
   if (!row) return undefined;
+  // The field's clock: its own update clock or the row's insert clock, the newer (field-clocks.ts).
   const clock = raw
-    .prepare('SELECT hlc FROM sync_field_clock WHERE entity = ? AND row_id = ? AND field = ?')
-    .get(entity, rowId, field) as { hlc: string } | undefined;
-  return { value: row.value, hlc: clock?.hlc ?? null };
+    .prepare(
+      `SELECT (SELECT hlc FROM sync_field_clock WHERE entity = @entity AND row_id = @rowId AND field = @field) AS updated,
+              (SELECT inserted_hlc FROM sync_row_clock WHERE entity = @entity AND row_id = @rowId) AS inserted`,
+    )
+    .get({ entity, rowId, field }) as { updated: string | null; inserted: string | null };
+  return { value: row.value, hlc: newer(clock.updated, clock.inserted) };
 }
 
 /** Collects acknowledged writes as the model runs. */

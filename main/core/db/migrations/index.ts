@@ -11,6 +11,7 @@ import { deviceRevocationMigration } from './0080-device-revocation.js';
 import { auditPushMigration } from './0090-audit-push.js';
 import { pendingUserBranchesMigration } from './0100-pending-user-branches.js';
 import { branchNamesMigration } from './0110-branch-names.js';
+import { insertClocksMigration } from './0120-insert-clocks.js';
 
 export const migrations: readonly Migration[] = [
   clinicMigration,
@@ -24,4 +25,5 @@ export const migrations: readonly Migration[] = [
   auditPushMigration,
   pendingUserBranchesMigration,
   branchNamesMigration,
+  insertClocksMigration,
 ];
