@@ -13,6 +13,7 @@ import {
   parseHlc,
   receive,
   tick,
+  validatedHlcWallMs,
 } from './hlc.js';
 
 const DEVICE = '01J9Z3K8Q4W6X2Y5V7T0N1M3P8';
@@ -124,5 +125,15 @@ describe('encodeHlc and parseHlc', () => {
       `0192a3b4c5d6-002a-${DEVICE}\n`,
     ];
     for (const text of bad) expect(encodedHlcSchema.safeParse(text).success, text).toBe(false);
+  });
+});
+
+describe('validatedHlcWallMs', () => {
+  it('reads the wall clock of an encoded clock as parseHlc does, across the whole range', () => {
+    for (const wallMs of [0, 1, Date.UTC(2026, 0, 5, 9), HLC_MAX_WALL_MS]) {
+      const encoded = encodeHlc(at(wallMs, 7));
+      expect(validatedHlcWallMs(encoded)).toBe(wallMs);
+      expect(validatedHlcWallMs(encoded)).toBe(parseHlc(encoded).wallMs);
+    }
   });
 });

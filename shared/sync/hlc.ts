@@ -143,6 +143,14 @@ export function parseHlc(text: string): Hlc {
   return encodedHlcSchema.parse(text);
 }
 
+/**
+ * The wall-clock part of an encoded HLC that was already validated (a parsed change's `hlc`):
+ * its fixed-width hex prefix, read without parsing the whole clock again.
+ */
+export function validatedHlcWallMs(encoded: string): number {
+  return Number.parseInt(encoded.slice(0, WALL_DIGITS), 16);
+}
+
 function nextCounter(counter: number, wallMs: number): number {
   if (counter >= HLC_MAX_COUNTER) throw new HlcCounterOverflowError(wallMs);
   return counter + 1;

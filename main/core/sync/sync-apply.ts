@@ -11,7 +11,15 @@
  */
 import { canonicalJson } from '../../../shared/canonical-json.js';
 import { type ChangeRecord, type EntityName, REPLICATED_ENTITIES } from '../../../shared/sync/change.js';
-import { ClockDriftError, type Hlc, encodeHlc, initialHlc, parseHlc, receive } from '../../../shared/sync/hlc.js';
+import {
+  ClockDriftError,
+  type Hlc,
+  encodeHlc,
+  initialHlc,
+  parseHlc,
+  receive,
+  validatedHlcWallMs,
+} from '../../../shared/sync/hlc.js';
 import { type ConflictEntry, type RowState, isRowLive, mergeChange } from '../../../shared/sync/merge.js';
 import { refreshPatientPairs } from '../conflicts/patient-pairs.js';
 import type { WriteDb } from '../db/access.js';
@@ -92,7 +100,7 @@ export function planRemoteChange(
   const plan = (write: TableWrite | null): ApplyPlan => ({ state: result.state, conflicts: result.conflicts, write });
   if (!isRowLive(result.state)) return plan(null);
   const state = result.state.fields;
-  const wallMs = parseHlc(change.hlc).wallMs;
+  const wallMs = validatedHlcWallMs(change.hlc);
   const stamp =
     target.stamp === 'both'
       ? { updated_at: wallMs, updated_by: change.userId }

@@ -18,7 +18,7 @@ import { z } from 'zod';
 import type { SyncRound } from '../../../shared/api/sync.js';
 import type { Role } from '../../../shared/permissions.js';
 import { type ChangeRecord, changeRecordSchema } from '../../../shared/sync/change.js';
-import { DEFAULT_MAX_DRIFT_MS, parseHlc } from '../../../shared/sync/hlc.js';
+import { DEFAULT_MAX_DRIFT_MS, validatedHlcWallMs } from '../../../shared/sync/hlc.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ClinicState } from '../clinic-state.js';
 import type { ReadDb, WriteDb } from '../db/access.js';
@@ -155,6 +155,14 @@ const pushAnswerSchema = z.object({
 
 const pullAnswerSchema = z.object({
   changes: z.array(z.looseObject({ serverSeq: z.number(), deviceId: z.string() })),
+  hasMore: z.boolean(),
+  cursor: z.number().int().min(0),
+});
+
+// A join checks each change once, with the change schema (pullEverything): the page is only
+// checked for its shape here.
+const joinPageSchema = z.object({
+  changes: z.array(z.unknown()),
   hasMore: z.boolean(),
   cursor: z.number().int().min(0),
 });
@@ -530,12 +538,14 @@ export async function pullEverything(
     syncRequest(fetchFn, serverUrl, 'GET', `/v1/changes?after=${after}&limit=${JOIN_PAGE_SIZE}`, { token });
   let next = request(cursor);
   for (;;) {
-    const page = parseAnswer(pullAnswerSchema, await next);
+    const page = parseAnswer(joinPageSchema, await next);
     const more = page.hasMore && page.cursor > cursor;
     if (more) next = request(page.cursor);
     for (const stored of page.changes) {
       pulled++;
-      const { serverSeq: _seq, receivedAt: _received, ...wire } = stored;
+      if (typeof stored !== 'object' || stored === null) continue;
+      // The server's own fields go; everything else must be a valid change (a strict schema).
+      const { serverSeq: _seq, receivedAt: _received, ...wire } = stored as Record<string, unknown>;
       const change = changeRecordSchema.safeParse(wire);
       if (change.success) receive(change.data);
     }
@@ -553,7 +563,7 @@ export async function pullEverything(
 export function newestFollowableClock(changes: readonly Pick<ChangeRecord, 'hlc'>[], nowMs: number): string[] {
   let newest: string | null = null;
   for (const { hlc } of changes) {
-    if ((newest === null || hlc > newest) && parseHlc(hlc).wallMs - nowMs <= DEFAULT_MAX_DRIFT_MS) newest = hlc;
+    if ((newest === null || hlc > newest) && validatedHlcWallMs(hlc) - nowMs <= DEFAULT_MAX_DRIFT_MS) newest = hlc;
   }
   return newest === null ? [] : [newest];
 }
