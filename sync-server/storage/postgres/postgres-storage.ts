@@ -734,15 +734,19 @@ class PostgresClinicStore implements ClinicStore {
 
   async pullChanges(query: PageQuery): Promise<ChangePage> {
     const { after, limit } = parseInput(pageQuerySchema, query);
-    const rows = await this.run(
-      async (client) =>
-        (
-          await client.query<ChangeRow>(
-            `SELECT ${CHANGE_COLUMNS} FROM ${SCHEMA}.changes WHERE server_seq > $1 ORDER BY server_seq LIMIT $2`,
-            [after, limit + 1],
-          )
-        ).rows,
-    );
+    const rows = await this.run(async (client) => {
+      // A page is a short range of the primary key in key order. Right after a bulk load (a clinic
+      // connecting, before autovacuum analyzes the table) the planner's estimate is far too low and
+      // it picks a bitmap scan that sorts every change after the cursor: 30-130 ms a page instead
+      // of under 1 ms, measured at 60,000-200,000 changes. Ruled out for this transaction only.
+      await client.query('SET LOCAL enable_bitmapscan = off');
+      return (
+        await client.query<ChangeRow>(
+          `SELECT ${CHANGE_COLUMNS} FROM ${SCHEMA}.changes WHERE server_seq > $1 ORDER BY server_seq LIMIT $2`,
+          [after, limit + 1],
+        )
+      ).rows;
+    });
     const changes = rows.slice(0, limit).map(changeFromRow);
     return { changes, hasMore: rows.length > limit, cursor: changes.at(-1)?.serverSeq ?? after };
   }
