@@ -26,8 +26,9 @@ interface Pair {
 
 export class PatientPairsInMemory {
   private readonly patients = new Map<string, PatientPairKeys>();
-  private readonly byKey = new Map<string, Set<string>>();
-  private readonly byNumber = new Map<string, Set<string>>();
+  // Ids by duplicate key and by number: arrays, since nearly every key has one patient.
+  private readonly byKey = new Map<string, string[]>();
+  private readonly byNumber = new Map<string, string[]>();
   /** Pairs by first, second and reason, in the order they were found. */
   private readonly pairs = new Map<string, Pair>();
 
@@ -40,12 +41,12 @@ export class PatientPairsInMemory {
   refresh(id: string, keys: PatientPairKeys): void {
     const before = this.patients.get(id);
     if (before) {
-      if (before.duplicateKey !== null) this.byKey.get(before.duplicateKey)?.delete(id);
-      this.byNumber.get(before.patientNumber)?.delete(id);
+      if (before.duplicateKey !== null) removeFromIndex(this.byKey, before.duplicateKey, id);
+      removeFromIndex(this.byNumber, before.patientNumber, id);
     }
     this.patients.set(id, keys);
-    if (keys.duplicateKey !== null) setOf(this.byKey, keys.duplicateKey).add(id);
-    setOf(this.byNumber, keys.patientNumber).add(id);
+    if (keys.duplicateKey !== null) addToIndex(this.byKey, keys.duplicateKey, id);
+    addToIndex(this.byNumber, keys.patientNumber, id);
 
     if (keys.duplicateKey !== null) this.record(keys, this.byKey.get(keys.duplicateKey)!, 'same-person');
     this.record(keys, this.byNumber.get(keys.patientNumber)!, 'same-number');
@@ -75,7 +76,7 @@ export class PatientPairsInMemory {
     }
   }
 
-  private record(row: PatientPairKeys, candidates: ReadonlySet<string>, reason: DuplicateReason): void {
+  private record(row: PatientPairKeys, candidates: readonly string[], reason: DuplicateReason): void {
     for (const otherId of candidates) {
       if (otherId === row.id) continue;
       const other = this.patients.get(otherId)!;
@@ -103,11 +104,14 @@ function pairId(first: string, second: string, reason: DuplicateReason): string 
   return `${first}\u0000${second}\u0000${reason}`;
 }
 
-function setOf(map: Map<string, Set<string>>, key: string): Set<string> {
-  let set = map.get(key);
-  if (!set) {
-    set = new Set();
-    map.set(key, set);
-  }
-  return set;
+function addToIndex(map: Map<string, string[]>, key: string, id: string): void {
+  const ids = map.get(key);
+  if (!ids) map.set(key, [id]);
+  else if (!ids.includes(id)) ids.push(id);
+}
+
+function removeFromIndex(map: Map<string, string[]>, key: string, id: string): void {
+  const ids = map.get(key);
+  const at = ids?.indexOf(id) ?? -1;
+  if (at >= 0) ids!.splice(at, 1);
 }

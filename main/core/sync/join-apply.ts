@@ -15,7 +15,7 @@
  */
 import type { ChangeRecord, EntityName, FieldValue } from '../../../shared/sync/change.js';
 import { REPLICATED_ENTITIES } from '../../../shared/sync/change.js';
-import type { ConflictEntry } from '../../../shared/sync/merge.js';
+import { type ConflictEntry, EMPTY_ROW_STATE } from '../../../shared/sync/merge.js';
 import { PatientPairsInMemory } from '../conflicts/patient-pairs-memory.js';
 import type { WriteDb } from '../db/access.js';
 import { duplicateKey } from '../patients/duplicate-key.js';
@@ -31,14 +31,16 @@ function isInMemory(entity: EntityName): entity is InMemoryEntity {
   return (IN_MEMORY_ENTITIES as readonly string[]).includes(entity);
 }
 
+const NO_UPDATES: ReadonlyMap<string, string> = new Map();
+
 /** One row as the in-memory merge holds it: what the table and the clock tables would. */
 interface HeldRow {
   /** The table row (every column written so far), or undefined while the row is not in the table. */
   row: Record<string, unknown> | undefined;
   insertedHlc: string | null;
   deletedHlc: string | null;
-  /** Field update clocks (sync_field_clock). */
-  readonly updated: Map<string, string>;
+  /** Field update clocks (sync_field_clock); null until an update or delete (most rows only have an insert). */
+  updated: Map<string, string> | null;
 }
 
 /** What a join applied. */
@@ -73,22 +75,31 @@ export class JoinMerge {
     const entityRows = this.rows[change.entity];
     let held = entityRows.get(change.rowId);
     if (!held) {
-      held = { row: undefined, insertedHlc: null, deletedHlc: null, updated: new Map() };
+      held = { row: undefined, insertedHlc: null, deletedHlc: null, updated: null };
       entityRows.set(change.rowId, held);
     }
     const values = held.row && replicatedValues(change.entity, held.row);
-    const plan = planRemoteChange(change, values, rowStateOf(values, held, held.updated));
+    const current =
+      values === undefined && held.insertedHlc === null && held.deletedHlc === null
+        ? EMPTY_ROW_STATE
+        : rowStateOf(values, held, held.updated ?? NO_UPDATES);
+    const plan = planRemoteChange(change, values, current);
     if (!plan) return;
     this.mergedInMemory++;
     // The clocks storeChangeClocks would store.
     for (const field of fieldsClockedByChange(change)) {
+      held.updated ??= new Map();
       held.updated.set(field, newer(held.updated.get(field) ?? null, change.hlc)!);
     }
     held.insertedHlc = plan.state.insertedHlc;
     held.deletedHlc = plan.state.deletedHlc;
     this.conflicts.push(...plan.conflicts);
     if (!plan.write) return;
-    held.row = plan.write.kind === 'insert' ? { ...plan.write.row } : Object.assign(held.row!, plan.write.row);
+    // planRemoteChange makes a new row object for each plan, so an insert's row can be held as it is.
+    held.row =
+      plan.write.kind === 'insert'
+        ? (plan.write.row as Record<string, unknown>)
+        : Object.assign(held.row!, plan.write.row);
     if (change.entity === 'patient') this.pairs.refresh(change.rowId, patientKeysOf(change.rowId, held.row));
   }
 
@@ -166,7 +177,7 @@ function writeRows(
   const insertFieldClock = db.command('INSERT INTO sync_field_clock (entity, row_id, field, hlc) VALUES (?, ?, ?, ?)');
   for (const [rowId, { row, insertedHlc, deletedHlc, updated }] of held) {
     if (insertedHlc !== null || deletedHlc !== null) insertRowClock.run([entity, rowId, insertedHlc, deletedHlc]);
-    for (const [field, hlc] of updated) insertFieldClock.run([entity, rowId, field, hlc]);
+    for (const [field, hlc] of updated ?? NO_UPDATES) insertFieldClock.run([entity, rowId, field, hlc]);
     if (!row) continue;
     if (entity !== 'patient') {
       insertRow.run(row);

@@ -97,8 +97,8 @@ export function planRemoteChange(
   // sees no state for those fields and the remote value wins, which is what a first sync wants.
   const result = mergeChange(current, change);
   if (result.rejected) return null;
-  const plan = (write: TableWrite | null): ApplyPlan => ({ state: result.state, conflicts: result.conflicts, write });
-  if (!isRowLive(result.state)) return plan(null);
+  const unwritten: ApplyPlan = { state: result.state, conflicts: result.conflicts, write: null };
+  if (!isRowLive(result.state)) return unwritten;
   const state = result.state.fields;
   const wallMs = validatedHlcWallMs(change.hlc);
   const stamp =
@@ -111,21 +111,21 @@ export function planRemoteChange(
     // A new row needs every declared field; an insert carries them all, except fields added to
     // the entity later (an insert recorded by an older version lacks them), which start as null.
     const required = definition.fields.filter((field) => !ADDED_LATER.has(field));
-    if (!required.every((field) => state[field] !== undefined)) return plan(null);
+    if (!required.every((field) => state[field] !== undefined)) return unwritten;
     const row: Record<string, unknown> = { [target.key]: change.rowId, ...stamp };
     for (const field of definition.fields) {
       if (!isComputedField(change.entity, field)) row[field] = state[field]?.value ?? null;
     }
-    return plan({ kind: 'insert', row });
+    return { ...unwritten, write: { kind: 'insert', row } };
   }
   // Fields this change set just now; a change delivered again (same HLC already stored) writes nothing.
   const winners = Object.keys(change.fields).filter(
     (field) => state[field]?.hlc === change.hlc && current.fields[field]?.hlc !== change.hlc,
   );
-  if (winners.length === 0) return plan(null);
+  if (winners.length === 0) return unwritten;
   const row: Record<string, unknown> = { ...stamp };
   for (const field of winners) if (!isComputedField(change.entity, field)) row[field] = state[field]!.value;
-  return plan({ kind: 'update', row });
+  return { ...unwritten, write: { kind: 'update', row } };
 }
 
 /** Merges one remote change into the local state and tables. Must run inside a transaction. */
