@@ -27,6 +27,7 @@ import { Cluster } from './convergence/cluster.js';
 import {
   expectAcknowledgedWrites,
   expectIdenticalReplicas,
+  expectLateJoinerIdentical,
   expectServerLogState,
   expectSettledDevices,
   syncUntilQuiescent,
@@ -70,6 +71,10 @@ describe('convergence under faults', () => {
             await expectIdenticalReplicas(cluster);
             await expectServerLogState(cluster);
             const outcome = await expectAcknowledgedWrites(cluster, runner.acknowledged.writes);
+            runner.stats.compactedBeforeLateJoin = await expectLateJoinerIdentical(
+              cluster,
+              `convergence-${seed}-${run}`,
+            );
             runner.stats.storageReopens = cluster.server.storageReopens;
             runner.stats.supersededOnDevices = outcome.superseded;
             runner.stats.displacedAndLogged = outcome.displacedAndLogged;
@@ -92,7 +97,9 @@ describe('convergence under faults', () => {
           `acknowledged writes, ${sum((s) => s.rounds)} rounds, ${sum((s) => s.killedMidTransaction)} killed ` +
           `mid-transaction, ${sum((s) => s.killedMidPush)} killed mid-push, ${sum((s) => s.serverKilledMidPush)} ` +
           `server restarts mid-push, ${sum((s) => s.serverStops)} server ` +
-          `stops, ${sum((s) => s.storageReopens)} storage reopens, ${sum((s) => s.deviceRestarts)} device restarts; ` +
+          `stops, ${sum((s) => s.storageReopens)} storage reopens, ${sum((s) => s.deviceRestarts)} device restarts, ` +
+          `${sum((s) => s.compactions)} compactions removing ${sum((s) => s.compactedChanges)} changes, ` +
+          `${sum((s) => s.compactedBeforeLateJoin)} more removed before a late device joined; ` +
           `acknowledged values superseded on a device ${sum((s) => s.supersededOnDevices)} times, ` +
           `${sum((s) => s.displacedAndLogged)} displaced and kept in the conflict log`,
       );
@@ -105,6 +112,8 @@ describe('convergence under faults', () => {
         expect(sum((s) => s.serverStops)).toBeGreaterThan(0);
         expect(sum((s) => s.storageReopens)).toBeGreaterThan(0);
         expect(sum((s) => s.displacedAndLogged)).toBeGreaterThan(0);
+        expect(sum((s) => s.compactions)).toBeGreaterThan(0);
+        expect(sum((s) => s.compactedChanges + s.compactedBeforeLateJoin)).toBeGreaterThan(0);
       }
     },
     // About 10 s a run on a loaded 2-core machine; a hang still fails.

@@ -65,6 +65,8 @@ export type Action =
   | { readonly kind: 'serverDown' }
   | { readonly kind: 'serverUp'; readonly reopenStorage: boolean }
   | { readonly kind: 'tick'; readonly ms: number }
+  /** The operator compacts the server's change log below the horizon the devices have pulled past. */
+  | { readonly kind: 'compact' }
   | { readonly kind: 'skew'; readonly device: number; readonly ms: number };
 
 const device = fc.nat({ max: DEVICE_COUNT - 1 });
@@ -207,6 +209,7 @@ export const actionArbitrary: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.constant({ kind: 'serverDown' as const }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('serverUp' as const), reopenStorage: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 120_000 }) }) },
+  { weight: 2, arbitrary: fc.constant({ kind: 'compact' as const }) },
   {
     weight: 1,
     arbitrary: fc.record({ kind: fc.constant('skew' as const), device, ms: fc.integer({ min: 1, max: 20_000 }) }),

@@ -73,6 +73,30 @@ export class Cluster {
     }
   }
 
+  /** Compacts the clinic's change log on the server (`changes compact`). */
+  async compact(): Promise<{ horizon: number; removed: number }> {
+    const store = await this.server.storage.clinic(this.serverClinicId);
+    return store.compactChanges();
+  }
+
+  /**
+   * A fourth device joins with a code device 0 makes, after everything else (the caller closes it):
+   * it pulls what compaction left of the log.
+   */
+  async joinLateDevice(seed: string): Promise<ConvergenceDevice> {
+    const founder = this.devices[0]!;
+    await founder.reauthenticateAdmin();
+    const { code } = await founder.admin.ok('devices.createEnrollmentCode', {});
+    const late = await ConvergenceDevice.blank('late', seed, new ManualClock(founder.clock.now()));
+    try {
+      await late.admin.ok('setup.joinClinic', { serverUrl: this.server.url, enrollmentCode: code });
+      return late;
+    } catch (error) {
+      await late.close();
+      throw error;
+    }
+  }
+
   /** Time passes everywhere alike. */
   advance(ms: number): void {
     this.serverClock.advance(ms);

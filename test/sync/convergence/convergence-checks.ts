@@ -119,6 +119,33 @@ export async function expectIdenticalReplicas(cluster: Cluster): Promise<Record<
   return reference;
 }
 
+/**
+ * Compaction loses nothing a device needs: once every device has pulled everything, the log is
+ * compacted as far as it goes, and a device that joins then from what is left holds exactly the
+ * rows the others hold (per-table digests). Returns how many changes that compaction removed.
+ */
+export async function expectLateJoinerIdentical(cluster: Cluster, seed: string): Promise<number> {
+  const { horizon, removed } = await cluster.compact();
+  const latest = await (await cluster.server.storage.clinic(cluster.serverClinicId)).latestChangeSeq();
+  // Every device has pulled everything: nothing holds the horizon back.
+  if (horizon !== latest) throw new Error(`the compaction horizon is ${horizon}, not the log's head ${latest}`);
+  const late = await cluster.joinLateDevice(seed);
+  try {
+    const reference = tableDigests(await cluster.devices[0]!.raw());
+    const digests = tableDigests(await late.raw());
+    for (const { entity } of DIGESTED) {
+      if (digests[entity] === reference[entity]) continue;
+      const mine = replicatedRows(await late.raw(), entity).map((row) => JSON.stringify(row));
+      const theirs = new Set(replicatedRows(await cluster.devices[0]!.raw(), entity).map((row) => JSON.stringify(row)));
+      const differing = mine.filter((row) => !theirs.has(row)).slice(0, 3);
+      throw new Error(`${entity} differs on the device that joined after compaction: ${differing.join(' | ')}`);
+    }
+  } finally {
+    await late.close();
+  }
+  return removed;
+}
+
 type FieldWinner = { hlc: string; value: FieldValue };
 
 /** The highest-HLC value of every field of every written row, from the server's log. */

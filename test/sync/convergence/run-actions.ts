@@ -26,6 +26,11 @@ export interface RunStats {
   serverStops: number;
   storageReopens: number;
   deviceRestarts: number;
+  /** Compactions of the server's change log during the run, and the changes they removed. */
+  compactions: number;
+  compactedChanges: number;
+  /** Changes the final compaction removed before a late device joined (set by the checks). */
+  compactedBeforeLateJoin: number;
   /** Acknowledged values a device holds superseded by a later write, counted per device (set by the checks). */
   supersededOnDevices: number;
   /** Acknowledged values another device displaced, found in their writer's conflict log (set by the checks). */
@@ -45,6 +50,9 @@ export function emptyStats(): RunStats {
     serverStops: 0,
     storageReopens: 0,
     deviceRestarts: 0,
+    compactions: 0,
+    compactedChanges: 0,
+    compactedBeforeLateJoin: 0,
     supersededOnDevices: 0,
     displacedAndLogged: 0,
   };
@@ -159,6 +167,14 @@ export class ActionRunner {
       case 'skew':
         this.cluster.skew(action.device, action.ms);
         return;
+      case 'compact': {
+        // Works on the storage directly, as the operator's command does, whether or not the
+        // server is answering.
+        const { removed } = await this.cluster.compact();
+        this.stats.compactions++;
+        this.stats.compactedChanges += removed;
+        return;
+      }
     }
   }
 
