@@ -13,10 +13,15 @@
  *   changes compact --clinic ID --data-dir DIR one JSON line: {"clinicId","horizon","removed","kept"}
  *   backup --data-dir DIR --out BACKUP_DIR     an online, encrypted copy of the embedded storage
  *   restore --from BACKUP_DIR --data-dir NEW_DIR [--master-key-file FILE]
+ *   backup --postgres-owner URL --out BACKUP_DIR
+ *       pg_dump of the PostgreSQL storage (NOT encrypted); the role needs BYPASSRLS or superuser
+ *   restore --from BACKUP_DIR --postgres-owner URL --app-role NAME --postgres APP_URL
+ *       into a database without the storage's schemas; grants the app role as db migrate does,
+ *       then verifies every clinic's audit log (needs CHAIRSIDE_SYNC_MASTER_KEY)
  *   db migrate --postgres-owner URL --app-role NAME   PostgreSQL schema steps, run as the owner role
  *
- * Every command but backup and restore also runs on PostgreSQL: `--postgres URL` (the app role)
- * or CHAIRSIDE_SYNC_PG_URL instead of --data-dir (cli/storage-choice.ts). With TLS,
+ * Every other command also runs on PostgreSQL: `--postgres URL` (the app role) or
+ * CHAIRSIDE_SYNC_PG_URL instead of --data-dir (cli/storage-choice.ts). With TLS,
  * `--redirect-http PORT` also listens on plain HTTP, answering only 308 redirects to HTTPS.
  *
  * Commands print exactly one JSON line on stdout; a failure prints one JSON error envelope on
@@ -40,8 +45,21 @@ import { AUTH_SCHEMA, RATE_LIMIT_TABLE } from '../storage/postgres/migrations/00
 import { nodeSha256 } from '../storage/node-crypto.js';
 import { type SyncStorage, SyncStorageError } from '../storage/storage.js';
 import { MasterKeyError } from './master-key.js';
-import { backupDataDir, migrateDatabase, restoreDataDir } from './ops-commands.js';
-import { StorageChoiceError, chooseStorage, masterKeyFor, openChosenStorage, rateLimitPool } from './storage-choice.js';
+import {
+  backupDataDir,
+  backupPostgresDatabase,
+  migrateDatabase,
+  restoreDataDir,
+  restorePostgresDatabase,
+} from './ops-commands.js';
+import {
+  PG_URL_ENV,
+  StorageChoiceError,
+  chooseStorage,
+  masterKeyFor,
+  openChosenStorage,
+  rateLimitPool,
+} from './storage-choice.js';
 
 /** Enrollment codes made by the CLI stay valid this long. */
 const CLI_CODE_TTL_MS = 24 * 60 * 60_000;
@@ -112,9 +130,27 @@ async function runOperationsCommand(command: string, options: CliOptions): Promi
     case 'db migrate':
       return migrateDatabase(required(options, 'postgres-owner'), required(options, 'app-role'), Date.now());
     case 'backup':
-      if (options.postgres !== undefined) throw new UsageError('back up PostgreSQL with pg_dump (docs/operations.md)');
+      if (options['postgres-owner'] !== undefined) {
+        return backupPostgresDatabase(options['postgres-owner'], required(options, 'out'), Date.now());
+      }
+      // The app role cannot read across clinics: a backup of PostgreSQL needs the owner's URL.
+      if (options.postgres !== undefined) throw new UsageError('back up PostgreSQL with --postgres-owner URL');
       return backupDataDir(required(options, 'data-dir'), required(options, 'out'), Date.now());
     case 'restore':
+      if (options['postgres-owner'] !== undefined) {
+        // The app role's URL (--postgres or CHAIRSIDE_SYNC_PG_URL): the restore is checked as the server reads it.
+        if (options.postgres === undefined && !process.env[PG_URL_ENV]) {
+          throw new UsageError(`restoring PostgreSQL needs the app role's URL: --postgres URL or ${PG_URL_ENV}`);
+        }
+        const choice = chooseStorage({ postgres: options.postgres });
+        if (choice.kind !== 'postgres') throw new UsageError('restoring PostgreSQL needs the app role: --postgres URL');
+        const target = {
+          ownerUrl: options['postgres-owner'],
+          appRole: required(options, 'app-role'),
+          appUrl: choice.url,
+        };
+        return restorePostgresDatabase(required(options, 'from'), target, masterKeyFor(choice), Date.now());
+      }
       return restoreDataDir(
         required(options, 'from'),
         required(options, 'data-dir'),
