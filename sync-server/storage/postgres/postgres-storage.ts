@@ -764,6 +764,9 @@ class PostgresClinicStore implements ClinicStore {
         [cursor.deviceId],
       );
       if (stored.rows[0] && stored.rows[0].pulled_after >= cursor.after) return;
+      // A cursor is a lower bound for compaction: one lost in a crash only holds the horizon back,
+      // so its commit does not wait for the WAL flush (one per pulled page otherwise).
+      await client.query('SET LOCAL synchronous_commit = off');
       try {
         // Capped at the counter; a cursor that does not advance (a concurrent pull raised it) updates nothing.
         await client.query(
