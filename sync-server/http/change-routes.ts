@@ -216,9 +216,12 @@ export function changeRoutes(context: SyncServerContext, live: LiveChannel): Fas
       authenticated: true,
       query: pullQuerySchema,
       async handler({ query, auth }) {
-        // The device has applied everything up to `after`: compaction's horizon (change-compaction.ts).
-        await auth.store.recordPulledCursor(auth.device.deviceId, query.after);
-        const page = await auth.store.pullChanges({ after: query.after, limit: query.limit ?? DEFAULT_PULL_LIMIT });
+        // The device has applied everything up to `after`: compaction's horizon (change-compaction.ts),
+        // recorded with the read.
+        const page = await auth.store.pullChangesForDevice(auth.device.deviceId, {
+          after: query.after,
+          limit: query.limit ?? DEFAULT_PULL_LIMIT,
+        });
         return { changes: page.changes, hasMore: page.hasMore, cursor: page.cursor };
       },
     });

@@ -80,6 +80,22 @@ export function describeCompactionConformance(name: string, setup: CompactionSet
       await expect(store.recordPulledCursor('bad id!', 1)).rejects.toBeInstanceOf(InvalidInputError);
     });
 
+    it("reads a device's page and records its cursor in one call, as the two operations do apart", async () => {
+      const { store } = await withDevices('device-1', 'device-2');
+      await store.appendChanges(makeBatch('device-1', 'tx-1', 5));
+      const page = await store.pullChangesForDevice('device-2', { after: 2, limit: 2 });
+      expect(page).toEqual(await store.pullChanges({ after: 2, limit: 2 }));
+      expect(page.changes.map((change) => change.serverSeq)).toEqual([3, 4]);
+      await store.pullChangesForDevice('device-2', { after: 1, limit: 2 });
+      expect(await store.listPulledCursors()).toEqual([expect.objectContaining({ deviceId: 'device-2', after: 2 })]);
+      await expect(store.pullChangesForDevice('device-9', { after: 0, limit: 2 })).rejects.toBeInstanceOf(
+        UnknownDeviceError,
+      );
+      await expect(store.pullChangesForDevice('device-1', { after: 0, limit: 0 })).rejects.toBeInstanceOf(
+        InvalidInputError,
+      );
+    });
+
     it('holds the horizon at 0 while a device never pulled, and lets revoked devices hold nothing', async () => {
       const empty = await setup();
       expect(await empty.store.compactChanges()).toEqual({ horizon: 0, removed: 0, kept: 0 });

@@ -958,6 +958,8 @@ export function describeSyncStorageConformance(harness: StorageHarness): void {
         pullChanges: (a) => a.pullChanges({ after: 0, limit: 1000 }),
         latestChangeSeq: (a) => resolvesTo(a.latestChangeSeq(), 1),
         recordPulledCursor: (a) => refused(a.recordPulledCursor(victimId, 1), UnknownDeviceError),
+        pullChangesForDevice: (a) =>
+          refused(a.pullChangesForDevice(victimId, { after: 0, limit: 1000 }), UnknownDeviceError),
         listPulledCursors: (a) => resolvesTo(a.listPulledCursors(), []),
         compactChanges: (a) => resolvesTo(a.compactChanges(), { horizon: 0, removed: 0, kept: 1 }),
         auditChainHead: (a) => resolvesTo(a.auditChainHead(victimId, 1), null),

@@ -116,6 +116,12 @@ export interface ClinicStore {
    * Throws InvalidInputError or UnknownDeviceError.
    */
   recordPulledCursor(deviceId: string, after: number): Promise<void>;
+  /**
+   * A device's pull: records its cursor as recordPulledCursor does and reads the page after it as
+   * pullChanges does, in one transaction where the storage can (the pull route; every pull of the
+   * live channel pays for it). Throws what those two throw.
+   */
+  pullChangesForDevice(deviceId: string, query: PageQuery): Promise<ChangePage>;
   /** Every recorded pulled cursor, by device id (a device that never pulled has none). */
   listPulledCursors(): Promise<PulledCursor[]>;
   /**
@@ -205,6 +211,7 @@ export const CLINIC_STORE_OPERATIONS = Object.keys({
   pullChanges: true,
   latestChangeSeq: true,
   recordPulledCursor: true,
+  pullChangesForDevice: true,
   listPulledCursors: true,
   compactChanges: true,
   auditChainHead: true,

@@ -733,22 +733,8 @@ class PostgresClinicStore implements ClinicStore {
   }
 
   async pullChanges(query: PageQuery): Promise<ChangePage> {
-    const { after, limit } = parseInput(pageQuerySchema, query);
-    const rows = await this.run(async (client) => {
-      // A page is a short range of the primary key in key order. Right after a bulk load (a clinic
-      // connecting, before autovacuum analyzes the table) the planner's estimate is far too low and
-      // it picks a bitmap scan that sorts every change after the cursor: 30-130 ms a page instead
-      // of under 1 ms, measured at 60,000-200,000 changes. Ruled out for this transaction only.
-      await client.query('SET LOCAL enable_bitmapscan = off');
-      return (
-        await client.query<ChangeRow>(
-          `SELECT ${CHANGE_COLUMNS} FROM ${SCHEMA}.changes WHERE server_seq > $1 ORDER BY server_seq LIMIT $2`,
-          [after, limit + 1],
-        )
-      ).rows;
-    });
-    const changes = rows.slice(0, limit).map(changeFromRow);
-    return { changes, hasMore: rows.length > limit, cursor: changes.at(-1)?.serverSeq ?? after };
+    const page = parseInput(pageQuerySchema, query);
+    return this.run((client) => readChangePage(client, page));
   }
 
   async latestChangeSeq(): Promise<number> {
@@ -757,32 +743,16 @@ class PostgresClinicStore implements ClinicStore {
 
   async recordPulledCursor(deviceId: string, after: number): Promise<void> {
     const cursor = parseInput(pulledCursorInputSchema, { deviceId, after });
-    await this.run(async (client) => {
-      // Most pulls repeat the cursor (polling rounds): a read, without the row lock and commit flush of an upsert.
-      const stored = await client.query<{ pulled_after: number }>(
-        `SELECT pulled_after FROM ${SCHEMA}.device_cursors WHERE device_id = $1`,
-        [cursor.deviceId],
-      );
-      if (stored.rows[0] && stored.rows[0].pulled_after >= cursor.after) return;
-      // A cursor is a lower bound for compaction: one lost in a crash only holds the horizon back,
-      // so its commit does not wait for the WAL flush (one per pulled page otherwise).
-      await client.query('SET LOCAL synchronous_commit = off');
-      try {
-        // Capped at the counter; a cursor that does not advance (a concurrent pull raised it) updates nothing.
-        await client.query(
-          `INSERT INTO ${SCHEMA}.device_cursors (device_id, pulled_after, updated_at)
-           VALUES ($1, LEAST($2::bigint, (SELECT value FROM ${SCHEMA}.clinic_counters WHERE counter = 'changes')), $3)
-           ON CONFLICT (clinic_id, device_id) DO UPDATE
-             SET pulled_after = excluded.pulled_after, updated_at = excluded.updated_at
-             WHERE excluded.pulled_after > ${SCHEMA}.device_cursors.pulled_after`,
-          [cursor.deviceId, cursor.after, this.clock.now()],
-        );
-      } catch (error) {
-        if (error instanceof pg.DatabaseError && error.code === '23503') {
-          throw new UnknownDeviceError('no such device in this clinic');
-        }
-        throw error;
-      }
+    await this.run((client) => raisePulledCursor(client, cursor, this.clock.now()));
+  }
+
+  async pullChangesForDevice(deviceId: string, query: PageQuery): Promise<ChangePage> {
+    const cursor = parseInput(pulledCursorInputSchema, { deviceId, after: query.after });
+    const page = parseInput(pageQuerySchema, query);
+    // One transaction for both: a separate one for the cursor cost the live channel six round trips a pull.
+    return this.run(async (client) => {
+      await raisePulledCursor(client, cursor, this.clock.now());
+      return readChangePage(client, page);
     });
   }
 
@@ -1096,4 +1066,54 @@ async function advanceCounter(client: pg.PoolClient, counter: Counter, by: numbe
   ).rows[0];
   if (!row) throw new UnknownClinicError('no such clinic');
   return row.value;
+}
+
+/** One page of the change log after `after` (inside a clinic transaction). */
+async function readChangePage(client: pg.ClientBase, { after, limit }: { after: number; limit: number }) {
+  // A page is a short range of the primary key in key order. Right after a bulk load (a clinic
+  // connecting, before autovacuum analyzes the table) the planner's estimate is far too low and
+  // it picks a bitmap scan that sorts every change after the cursor: 30-130 ms a page instead
+  // of under 1 ms, measured at 60,000-200,000 changes. Ruled out for this transaction only.
+  await client.query('SET LOCAL enable_bitmapscan = off');
+  const rows = (
+    await client.query<ChangeRow>(
+      `SELECT ${CHANGE_COLUMNS} FROM ${SCHEMA}.changes WHERE server_seq > $1 ORDER BY server_seq LIMIT $2`,
+      [after, limit + 1],
+    )
+  ).rows;
+  const changes = rows.slice(0, limit).map(changeFromRow);
+  return { changes, hasMore: rows.length > limit, cursor: changes.at(-1)?.serverSeq ?? after };
+}
+
+/** Raises a device's pulled cursor (never lowers it, never past the counter), inside a clinic transaction. */
+async function raisePulledCursor(
+  client: pg.ClientBase,
+  cursor: { deviceId: string; after: number },
+  now: number,
+): Promise<void> {
+  // Most pulls repeat the cursor (polling rounds): a read, without the row lock of an upsert.
+  const stored = await client.query<{ pulled_after: number }>(
+    `SELECT pulled_after FROM ${SCHEMA}.device_cursors WHERE device_id = $1`,
+    [cursor.deviceId],
+  );
+  if (stored.rows[0] && stored.rows[0].pulled_after >= cursor.after) return;
+  // A cursor is a lower bound for compaction: one lost in a crash only holds the horizon back,
+  // so its commit does not wait for the WAL flush (one per pulled page otherwise).
+  await client.query('SET LOCAL synchronous_commit = off');
+  try {
+    // Capped at the counter; a cursor that does not advance (a concurrent pull raised it) updates nothing.
+    await client.query(
+      `INSERT INTO ${SCHEMA}.device_cursors (device_id, pulled_after, updated_at)
+       VALUES ($1, LEAST($2::bigint, (SELECT value FROM ${SCHEMA}.clinic_counters WHERE counter = 'changes')), $3)
+       ON CONFLICT (clinic_id, device_id) DO UPDATE
+         SET pulled_after = excluded.pulled_after, updated_at = excluded.updated_at
+         WHERE excluded.pulled_after > ${SCHEMA}.device_cursors.pulled_after`,
+      [cursor.deviceId, cursor.after, now],
+    );
+  } catch (error) {
+    if (error instanceof pg.DatabaseError && error.code === '23503') {
+      throw new UnknownDeviceError('no such device in this clinic');
+    }
+    throw error;
+  }
 }

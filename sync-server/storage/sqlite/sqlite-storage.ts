@@ -584,6 +584,12 @@ class SqliteClinicStore implements ClinicStore {
     });
   }
 
+  async pullChangesForDevice(deviceId: string, query: PageQuery): Promise<ChangePage> {
+    // Both are synchronous here: nothing runs between the cursor's commit and the read.
+    await this.recordPulledCursor(deviceId, query.after);
+    return this.pullChanges(query);
+  }
+
   async listPulledCursors(): Promise<PulledCursor[]> {
     const rows = this.sql
       .get('SELECT device_id, pulled_after, updated_at FROM device_cursors ORDER BY device_id')
