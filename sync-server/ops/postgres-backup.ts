@@ -40,15 +40,12 @@ import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { z } from 'zod';
-import { deriveServerKeys } from '../auth/server-keys.js';
-import { nodeSha256 } from '../storage/node-crypto.js';
 import { SCHEMA } from '../storage/postgres/migrate.js';
 import { AUTH_SCHEMA } from '../storage/postgres/migrations/0080-auth-state.js';
 import { LOG_TABLES, TENANT_TABLES, postgresMigrations } from '../storage/postgres/migrations/index.js';
 import { openPostgresSyncStorage } from '../storage/postgres/postgres-storage.js';
 import { clinicIdSchema, timeMsSchema } from '../storage/records.js';
-import { verifyClinicAuditLog } from './audit-verify.js';
-import { BACKUP_MANIFEST_FILE, BackupError, type RestoredClinic } from './sqlite-backup.js';
+import { BACKUP_MANIFEST_FILE, BackupError, type RestoredClinic, verifyRestoredClinics } from './sqlite-backup.js';
 
 /** The dump's file name inside a backup directory. */
 export const POSTGRES_DUMP_FILE = 'chairside.dump';
@@ -488,24 +485,8 @@ async function verifyRestored(
     connection: { connectionString: options.appUrl, max: 2 },
     clock: { now: () => options.now },
   });
-  const serverKeys = deriveServerKeys(options.masterKey);
   try {
-    const listed = (await storage.listClinics()).map((clinic) => clinic.clinicId);
-    if (JSON.stringify(listed) !== JSON.stringify(manifest.clinics)) {
-      throw new BackupError('the restored database lists other clinics than the manifest');
-    }
-    const restored: RestoredClinic[] = [];
-    for (const clinicId of listed) {
-      const store = await storage.clinic(clinicId);
-      const audit = await verifyClinicAuditLog(
-        store,
-        { keyName: serverKeys.checkpointKeyName, publicKey: serverKeys.checkpointPublicKey },
-        nodeSha256,
-      );
-      if (!audit.ok) throw new BackupError(`clinic ${clinicId}: audit verification failed: ${audit.failures[0]}`);
-      restored.push({ clinicId, devices: (await store.listDevices()).length, audit });
-    }
-    return restored;
+    return await verifyRestoredClinics(storage, options.masterKey, manifest.clinics, 'database');
   } finally {
     await storage.close();
   }

@@ -40,6 +40,7 @@ import { clinicIdSchema, timeMsSchema } from '../storage/records.js';
 import { masterKeySource } from '../storage/sqlite/key-source.js';
 import { catalogFilePath, clinicFilePath, openSqliteSyncStorage } from '../storage/sqlite/sqlite-storage.js';
 import { openEncryptedDatabase } from '../storage/sqlite/open-database.js';
+import type { SyncStorage } from '../storage/storage.js';
 import { type AuditVerdict, verifyClinicAuditLog } from './audit-verify.js';
 
 /** The manifest's file name inside a backup directory. */
@@ -264,25 +265,39 @@ async function verifyRestored(options: RestoreOptions, manifest: BackupManifest)
     keys: masterKeySource(options.masterKey),
     clock: { now: () => options.now },
   });
-  const serverKeys = deriveServerKeys(options.masterKey);
   try {
-    const listed = (await storage.listClinics()).map((clinic) => clinic.clinicId);
-    if (JSON.stringify(listed) !== JSON.stringify(manifest.clinics)) {
-      throw new BackupError('the restored catalog lists other clinics than the manifest');
-    }
-    const restored: RestoredClinic[] = [];
-    for (const clinicId of listed) {
-      const store = await storage.clinic(clinicId);
-      const audit = await verifyClinicAuditLog(
-        store,
-        { keyName: serverKeys.checkpointKeyName, publicKey: serverKeys.checkpointPublicKey },
-        nodeSha256,
-      );
-      if (!audit.ok) throw new BackupError(`clinic ${clinicId}: audit verification failed: ${audit.failures[0]}`);
-      restored.push({ clinicId, devices: (await store.listDevices()).length, audit });
-    }
-    return restored;
+    return await verifyRestoredClinics(storage, options.masterKey, manifest.clinics, 'catalog');
   } finally {
     await storage.close();
   }
+}
+
+/**
+ * Checks a restored storage (either kind) as the server reads it: the clinics the manifest names,
+ * in its order, and each clinic's consolidated audit log verified against the checkpoint key the
+ * master key derives. Throws BackupError naming the first failure.
+ */
+export async function verifyRestoredClinics(
+  storage: SyncStorage,
+  masterKey: Buffer,
+  expectedClinics: readonly string[],
+  where: string,
+): Promise<RestoredClinic[]> {
+  const serverKeys = deriveServerKeys(masterKey);
+  const listed = (await storage.listClinics()).map((clinic) => clinic.clinicId);
+  if (JSON.stringify(listed) !== JSON.stringify(expectedClinics)) {
+    throw new BackupError(`the restored ${where} lists other clinics than the manifest`);
+  }
+  const restored: RestoredClinic[] = [];
+  for (const clinicId of listed) {
+    const store = await storage.clinic(clinicId);
+    const audit = await verifyClinicAuditLog(
+      store,
+      { keyName: serverKeys.checkpointKeyName, publicKey: serverKeys.checkpointPublicKey },
+      nodeSha256,
+    );
+    if (!audit.ok) throw new BackupError(`clinic ${clinicId}: audit verification failed: ${audit.failures[0]}`);
+    restored.push({ clinicId, devices: (await store.listDevices()).length, audit });
+  }
+  return restored;
 }
