@@ -7,12 +7,14 @@ import {
   type AuditEntryRecord,
   type CheckpointRecord,
   type Device,
+  type PulledCursor,
   type SecurityEvent,
   type StoredChange,
   auditEntryRecordSchema,
   checkpointRecordSchema,
   deviceSchema,
   parseStoredRow,
+  pulledCursorSchema,
   securityEventSchema,
   storedChangeSchema,
 } from './records.js';
@@ -153,3 +155,19 @@ export const securityEventFromRow = (row: SecurityEventRow): SecurityEvent =>
   );
 
 export type Counter = 'changes' | 'audit_leaves' | 'security_events';
+
+/** The columns of a device's pulled cursor (device_cursors). */
+export const PULLED_CURSOR_COLUMNS = 'device_id, pulled_after, updated_at';
+
+export interface PulledCursorRow {
+  readonly device_id: string;
+  readonly pulled_after: number;
+  readonly updated_at: number;
+}
+
+export const pulledCursorFromRow = (row: PulledCursorRow): PulledCursor =>
+  parseStoredRow(
+    pulledCursorSchema,
+    { deviceId: row.device_id, after: row.pulled_after, updatedAt: row.updated_at },
+    'pulled cursor',
+  );

@@ -83,7 +83,6 @@ import {
   type CompactionResult,
   type PulledCursor,
   pulledCursorInputSchema,
-  pulledCursorSchema,
   changeIdListSchema,
   directoryUpdateSchema,
   quarantineBatchSchema,
@@ -128,6 +127,9 @@ import {
   checkpointFromRow,
   securityEventFromRow,
   type Counter,
+  PULLED_CURSOR_COLUMNS,
+  type PulledCursorRow,
+  pulledCursorFromRow,
 } from '../stored-rows.js';
 
 /** How to reach the database, as the app role, and the server clock. */
@@ -760,18 +762,12 @@ class PostgresClinicStore implements ClinicStore {
     const rows = await this.run(
       async (client) =>
         (
-          await client.query<{ device_id: string; pulled_after: number; updated_at: number }>(
-            `SELECT device_id, pulled_after, updated_at FROM ${SCHEMA}.device_cursors ORDER BY device_id`,
+          await client.query<PulledCursorRow>(
+            `SELECT ${PULLED_CURSOR_COLUMNS} FROM ${SCHEMA}.device_cursors ORDER BY device_id`,
           )
         ).rows,
     );
-    return rows.map((row) =>
-      parseStoredRow(
-        pulledCursorSchema,
-        { deviceId: row.device_id, after: row.pulled_after, updatedAt: row.updated_at },
-        'pulled cursor',
-      ),
-    );
+    return rows.map(pulledCursorFromRow);
   }
 
   async compactChanges(): Promise<CompactionResult> {

@@ -78,7 +78,6 @@ import {
   type CompactionResult,
   type PulledCursor,
   pulledCursorInputSchema,
-  pulledCursorSchema,
   changeIdListSchema,
   directoryUpdateSchema,
   quarantineBatchSchema,
@@ -125,6 +124,9 @@ import {
   checkpointFromRow,
   securityEventFromRow,
   type Counter,
+  PULLED_CURSOR_COLUMNS,
+  type PulledCursorRow,
+  pulledCursorFromRow,
 } from '../stored-rows.js';
 
 /** Changes moved per statement by compaction (one JSON list of numbers each). */
@@ -592,15 +594,9 @@ class SqliteClinicStore implements ClinicStore {
 
   async listPulledCursors(): Promise<PulledCursor[]> {
     const rows = this.sql
-      .get('SELECT device_id, pulled_after, updated_at FROM device_cursors ORDER BY device_id')
-      .all() as Array<{ device_id: string; pulled_after: number; updated_at: number }>;
-    return rows.map((row) =>
-      parseStoredRow(
-        pulledCursorSchema,
-        { deviceId: row.device_id, after: row.pulled_after, updatedAt: row.updated_at },
-        'pulled cursor',
-      ),
-    );
+      .get(`SELECT ${PULLED_CURSOR_COLUMNS} FROM device_cursors ORDER BY device_id`)
+      .all() as PulledCursorRow[];
+    return rows.map(pulledCursorFromRow);
   }
 
   async compactChanges(): Promise<CompactionResult> {
