@@ -1,7 +1,9 @@
 /**
  * Applies changes pulled from the server to the local tables (docs/sync-protocol.md, "Device
  * sync engine (built)"). Each change is merged with shared/sync/merge.ts against the stored
- * field and row clocks (migration 0050); winning values are written into the table (and the
+ * field and row clocks (migration 0050; a field with no clock of its own carries the row's insert
+ * clock, field-clocks.ts). planRemoteChange is the pure half, which a join also carries out in
+ * memory (join-apply.ts). Winning values are written into the table (and the
  * patient search index), losing values of concurrent edits go to `sync_conflicts`, and a patient
  * that looks like another (same person, same number) is paired for review (conflicts/patient-pairs.ts:
  * patient numbers are not unique in the table, so such a row never fails the page). Nothing here
