@@ -106,6 +106,8 @@ describe('sync server command line', () => {
       (await run(['device', 'list', '--clinic', clinic.clinicId, '--data-dir', dir])).stdout,
     ) as { devices: Array<{ deviceId: string; revokedAt: number | null }> };
     expect(devices.devices.map((device) => [device.deviceId, device.revokedAt])).toEqual([['front-desk-1', null]]);
+    // Enrolled, never pulled: nothing recorded yet.
+    expect(devices.devices[0]).toMatchObject({ pulledAfter: null, pulledAt: null });
     const revoked = await run([
       'device',
       'revoke',
@@ -144,6 +146,13 @@ describe('sync server command line', () => {
     expect(JSON.parse(compacted.stdout)).toEqual({ clinicId, horizon: 3, removed: 2, kept: 1 });
     const again = await run(['changes', 'compact', '--clinic', clinicId, '--data-dir', dir]);
     expect(JSON.parse(again.stdout)).toEqual({ clinicId, horizon: 3, removed: 0, kept: 1 });
+    // The operator sees where each device is, to find one that holds the horizon back.
+    const listed = JSON.parse((await run(['device', 'list', '--clinic', clinicId, '--data-dir', dir])).stdout) as {
+      devices: Array<{ deviceId: string; pulledAfter: number | null; pulledAt: number | null }>;
+    };
+    expect(listed.devices).toEqual([
+      expect.objectContaining({ deviceId: 'front-desk-1', pulledAfter: 3, pulledAt: expect.any(Number) }),
+    ]);
     const missing = await run(['changes', 'compact', '--data-dir', dir]);
     expect(missing.code).toBe(2);
     expect(JSON.parse(missing.stderr).error.message).toContain('--clinic');

@@ -184,7 +184,17 @@ async function runCommand(command: string, options: CliOptions): Promise<unknown
       case 'device list': {
         const store = await storage.clinic(required(options, 'clinic'));
         const devices = await store.listDevices();
-        return { devices: devices.map((device) => ({ ...device, publicKey: encodeBase64(device.publicKey) })) };
+        // Each device's pulled cursor and when it last rose: a device that stopped syncing holds the
+        // compaction horizon back (null: it never pulled) until it is revoked.
+        const cursors = new Map((await store.listPulledCursors()).map((cursor) => [cursor.deviceId, cursor]));
+        return {
+          devices: devices.map((device) => ({
+            ...device,
+            publicKey: encodeBase64(device.publicKey),
+            pulledAfter: cursors.get(device.deviceId)?.after ?? null,
+            pulledAt: cursors.get(device.deviceId)?.updatedAt ?? null,
+          })),
+        };
       }
       case 'device revoke': {
         const store = await storage.clinic(required(options, 'clinic'));
