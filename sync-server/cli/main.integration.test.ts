@@ -60,6 +60,12 @@ describe('sync server command line', () => {
     expect(JSON.parse(unknown.stderr).error.code).toBe('unknown_clinic');
   });
 
+  it('refuses a compaction schedule more often than every 3 minutes', async () => {
+    const result = await run(['--data-dir', dataDir(), '--port', '0', '--compact-every-hours', '0']);
+    expect(result.code).toBe(2);
+    expect(JSON.parse(result.stderr).error.message).toContain('--compact-every-hours');
+  });
+
   it('refuses plain HTTP on a non-loopback address', async () => {
     const result = await run(['--data-dir', dataDir(), '--host', '0.0.0.0', '--port', '0']);
     expect(result.code).toBe(2);
@@ -72,7 +78,8 @@ describe('sync server command line', () => {
       clinicId: string;
       enrollmentCode: string;
     };
-    const server = start(['--data-dir', dir, '--port', '0']);
+    // With a compaction schedule running, which must not hold up the shutdown.
+    const server = start(['--data-dir', dir, '--port', '0', '--compact-every-hours', '24']);
     cleanup.push(() => server.kill('SIGKILL'));
     const url = await new Promise<string>((resolve, reject) => {
       let output = '';

@@ -20,6 +20,9 @@
  *       then verifies every clinic's audit log (needs CHAIRSIDE_SYNC_MASTER_KEY)
  *   db migrate --postgres-owner URL --app-role NAME   PostgreSQL schema steps, run as the owner role
  *
+ * serve also takes `--compact-every-hours N`: every clinic's change log is compacted every N hours
+ * (ops/compaction-schedule.ts; off unless given).
+ *
  * Every other command also runs on PostgreSQL: `--postgres URL` (the app role) or
  * CHAIRSIDE_SYNC_PG_URL instead of --data-dir (cli/storage-choice.ts). With TLS,
  * `--redirect-http PORT` also listens on plain HTTP, answering only 308 redirects to HTTPS.
@@ -38,6 +41,7 @@ import { exportClinicAuditLog } from '../audit-export/export.js';
 import { deriveServerKeys } from '../auth/server-keys.js';
 import { createHttpsRedirectServer } from '../https-redirect.js';
 import { verifyClinicAuditLog } from '../ops/audit-verify.js';
+import { scheduleCompaction } from '../ops/compaction-schedule.js';
 import { BackupError } from '../ops/sqlite-backup.js';
 import { PostgresChangeNotifier } from '../live/postgres-change-notifier.js';
 import { createSyncServer } from '../server.js';
@@ -78,6 +82,13 @@ const optionsSchema = z.strictObject({
   from: z.string().min(1).optional(),
   'master-key-file': z.string().min(1).optional(),
   'redirect-http': portSchema.optional(),
+  // Hours between scheduled compactions of every clinic (off when absent); at most 10 years.
+  'compact-every-hours': z
+    .string()
+    .regex(/^[0-9]{1,6}(\.[0-9]{1,3})?$/)
+    .transform(Number)
+    .refine((hours) => hours >= 0.05 && hours <= 87_600)
+    .optional(),
   port: z
     .string()
     .regex(/^[0-9]{1,5}$/)
@@ -268,6 +279,19 @@ async function serve(options: CliOptions): Promise<void> {
     ...(notifier ? { notifier } : {}),
   });
   let redirect: ReturnType<typeof createHttpsRedirectServer> | null = null;
+  const everyHours = options['compact-every-hours'];
+  const compaction =
+    everyHours === undefined
+      ? null
+      : scheduleCompaction({
+          storage,
+          everyMs: Math.round(everyHours * 3_600_000),
+          // Counts and the clinic id only.
+          report: (outcome) =>
+            outcome.ok
+              ? logger.info({ event: 'changes.compacted', ...outcome }, 'change log compacted')
+              : logger.warn({ event: 'changes.compaction_failed', ...outcome }, 'change log compaction failed'),
+        });
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
@@ -275,8 +299,9 @@ async function serve(options: CliOptions): Promise<void> {
     logger.info({ event: 'shutdown', signal }, 'closing');
     // Fastify waits for requests in flight, so every acknowledged write is committed first.
     redirect?.close();
-    void app
-      .close()
+    // A compaction in progress commits before the storage closes.
+    void (compaction?.stop() ?? Promise.resolve())
+      .then(() => app.close())
       .then(() => notifier?.close())
       .then(() => storage.close())
       .then(() => limitsPool?.end())
@@ -340,6 +365,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         from: { type: 'string' },
         'master-key-file': { type: 'string' },
         'redirect-http': { type: 'string' },
+        'compact-every-hours': { type: 'string' },
       },
     });
     const result = optionsSchema.safeParse(parsed.values);
