@@ -8,19 +8,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REPLICATED_ENTITIES } from '../../shared/sync/change.js';
 import type { ClinicStore } from '../../sync-server/storage/storage.js';
-import {
-  ADMIN_PASSWORD,
-  TestCaller,
-  type TestClinic,
-  USER_PASSWORD,
-  createTestClinic,
-} from '../support/clinic-fixture.js';
+import type { TestCaller, TestClinic } from '../support/clinic-fixture.js';
 import { openRawDatabase } from '../support/raw-database.js';
 import {
-  FAST_SYNC,
   type ListeningServer,
-  openFreshDevice,
-  operatorClinic,
+  connectFoundingClinic,
+  joinFounderClinic,
   startListeningServer,
 } from './sync-support.js';
 
@@ -32,14 +25,7 @@ const cleanup: Array<() => Promise<void> | void> = [];
 
 beforeEach(async () => {
   server = await startListeningServer();
-  a = await createTestClinic({ sync: FAST_SYNC });
-  // Made before connecting, so sync.connect's snapshot teaches the server this Dentist.
-  dentistA = await a.signedInUser('Dentist', { allBranches: true, username: 'drmeera' });
-  const created = await operatorClinic(server.storage);
-  serverClinicId = created.clinicId;
-  await a.asAdmin('auth.reauthenticate', { password: ADMIN_PASSWORD });
-  await a.asAdmin('sync.connect', { serverUrl: server.url, enrollmentCode: created.code });
-  await dentistA.ok('sync.now', {});
+  ({ clinic: a, dentist: dentistA, serverClinicId } = await connectFoundingClinic(server));
 });
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
@@ -49,14 +35,9 @@ afterEach(async () => {
 
 /** A fresh device joins the clinic with a code from A's Admin; A's Dentist signs in on it. */
 async function joinDevice(seed: string): Promise<{ dentist: TestCaller; dataDir: string }> {
-  const device = await openFreshDevice(seed);
-  cleanup.push(() => device.close());
-  await a.asAdmin('auth.reauthenticate', { password: ADMIN_PASSWORD });
-  const { code } = await a.asAdmin('devices.createEnrollmentCode', {});
-  await new TestCaller(device.core).ok('setup.joinClinic', { serverUrl: server.url, enrollmentCode: code });
-  const dentist = new TestCaller(device.core);
-  await dentist.ok('auth.signIn', { username: 'drmeera', password: USER_PASSWORD });
-  return { dentist, dataDir: device.dataDir };
+  const joined = await joinFounderClinic(a, server.url, seed);
+  cleanup.push(() => joined.device.close());
+  return { dentist: joined.dentist, dataDir: joined.device.dataDir };
 }
 
 /** The replicated columns of every patient and medical history on a device, in id order. */

@@ -12,7 +12,7 @@ import { encodeHlc } from '../../shared/sync/hlc.js';
 import { ManualClock, testSources } from '../../main/core/platform/sources.js';
 import {
   ADMIN_PASSWORD,
-  TestCaller,
+  type TestCaller,
   type TestClinic,
   USER_PASSWORD,
   createTestClinic,
@@ -21,9 +21,9 @@ import { openRawDatabase } from '../support/raw-database.js';
 import {
   FAST_SYNC,
   type ListeningServer,
-  operatorClinic,
+  connectFoundingClinic,
+  joinFounderClinic,
   startListeningServer,
-  openFreshDevice,
 } from './sync-support.js';
 
 let server: ListeningServer;
@@ -34,14 +34,7 @@ const cleanup: Array<() => Promise<void> | void> = [];
 
 beforeEach(async () => {
   server = await startListeningServer();
-  a = await createTestClinic({ sync: FAST_SYNC });
-  // Made before connecting, so sync.connect's snapshot teaches the server this Dentist.
-  dentistA = await a.signedInUser('Dentist', { allBranches: true, username: 'drmeera' });
-  const created = await operatorClinic(server.storage);
-  serverClinicId = created.clinicId;
-  await a.asAdmin('auth.reauthenticate', { password: ADMIN_PASSWORD });
-  await a.asAdmin('sync.connect', { serverUrl: server.url, enrollmentCode: created.code });
-  await dentistA.ok('sync.now', {});
+  ({ clinic: a, dentist: dentistA, serverClinicId } = await connectFoundingClinic(server));
 });
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
@@ -59,17 +52,9 @@ interface JoinedDevice {
 
 /** A fresh device joins the clinic with a code from A's Admin; A's Dentist and Admin sign in on it. */
 async function joinDevice(seed: string): Promise<JoinedDevice> {
-  const device = await openFreshDevice(seed);
+  const { device, dentist, admin, deviceId } = await joinFounderClinic(a, server.url, seed);
   cleanup.push(() => device.close());
-  const { core, dataDir } = device;
-  await a.asAdmin('auth.reauthenticate', { password: ADMIN_PASSWORD });
-  const { code } = await a.asAdmin('devices.createEnrollmentCode', {});
-  const joined = await new TestCaller(core).ok('setup.joinClinic', { serverUrl: server.url, enrollmentCode: code });
-  const dentist = new TestCaller(core);
-  await dentist.ok('auth.signIn', { username: 'drmeera', password: USER_PASSWORD });
-  const admin = new TestCaller(core);
-  await admin.ok('auth.signIn', { username: 'admin', password: ADMIN_PASSWORD });
-  return { core, dentist, admin, dataDir, deviceId: joined.deviceId };
+  return { core: device.core, dentist, admin, dataDir: device.dataDir, deviceId };
 }
 
 async function patientNumbers(dataDir: string): Promise<string[]> {

@@ -16,7 +16,15 @@ import { masterKeySource } from '../../sync-server/storage/sqlite/key-source.js'
 import { openSqliteSyncStorage } from '../../sync-server/storage/sqlite/sqlite-storage.js';
 import type { SyncStorage } from '../../sync-server/storage/storage.js';
 import { encodeHlc } from '../../shared/sync/hlc.js';
-import { ADMIN_PASSWORD, TestCaller, tempDataDir, testKeyProvider } from '../support/clinic-fixture.js';
+import {
+  ADMIN_PASSWORD,
+  TestCaller,
+  type TestClinic,
+  USER_PASSWORD,
+  createTestClinic,
+  tempDataDir,
+  testKeyProvider,
+} from '../support/clinic-fixture.js';
 
 /** Retries that do not wait: tests stay fast. */
 export const FAST_SYNC: SyncEngineOptions = {
@@ -160,4 +168,49 @@ export async function secondDevice(seed: string, branchName: string, sync: SyncE
     dataDir,
     close,
   };
+}
+
+/** Device A of a clinic, connected to the server, with a Dentist (`drmeera`) the server's directory knows. */
+export interface ConnectedFounder {
+  readonly clinic: TestClinic;
+  readonly dentist: TestCaller & { userId: string };
+  readonly serverClinicId: string;
+}
+
+/** Founds a clinic, makes its Dentist, connects it with an operator code and runs one round. The caller closes it. */
+export async function connectFoundingClinic(server: ListeningServer): Promise<ConnectedFounder> {
+  const clinic = await createTestClinic({ sync: FAST_SYNC });
+  // Made before connecting, so sync.connect's snapshot teaches the server this Dentist.
+  const dentist = await clinic.signedInUser('Dentist', { allBranches: true, username: 'drmeera' });
+  const created = await operatorClinic(server.storage);
+  await clinic.asAdmin('auth.reauthenticate', { password: ADMIN_PASSWORD });
+  await clinic.asAdmin('sync.connect', { serverUrl: server.url, enrollmentCode: created.code });
+  await dentist.ok('sync.now', {});
+  return { clinic, dentist, serverClinicId: created.clinicId };
+}
+
+/** A fresh device that joined the founder's clinic, with the Dentist and the Admin signed in on it. */
+export interface JoinedDevice {
+  readonly device: FreshDevice;
+  readonly dentist: TestCaller;
+  readonly admin: TestCaller;
+  readonly deviceId: string;
+}
+
+/** A fresh device joins with a code from the founder's Admin (setup.joinClinic). The caller closes `device`. */
+export async function joinFounderClinic(founder: TestClinic, serverUrl: string, seed: string): Promise<JoinedDevice> {
+  const device = await openFreshDevice(seed);
+  try {
+    await founder.asAdmin('auth.reauthenticate', { password: ADMIN_PASSWORD });
+    const { code } = await founder.asAdmin('devices.createEnrollmentCode', {});
+    const joined = await new TestCaller(device.core).ok('setup.joinClinic', { serverUrl, enrollmentCode: code });
+    const dentist = new TestCaller(device.core);
+    await dentist.ok('auth.signIn', { username: 'drmeera', password: USER_PASSWORD });
+    const admin = new TestCaller(device.core);
+    await admin.ok('auth.signIn', { username: 'admin', password: ADMIN_PASSWORD });
+    return { device, dentist, admin, deviceId: joined.deviceId };
+  } catch (error) {
+    await device.close();
+    throw error;
+  }
 }
