@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { deriveServerKeys } from '../auth/server-keys.js';
 import { deviceAuthMessage } from '../auth/tokens.js';
 import { TestDevice, seedClinic, seedDirectoryUser, startTestServer, validBatch } from '../http/test-support.js';
-import { TestClock } from '../storage/conformance-fixtures.js';
+import { TestClock, pullWholeLog } from '../storage/conformance-fixtures.js';
 import { masterKeySource } from '../storage/sqlite/key-source.js';
 import { openSqliteSyncStorage } from '../storage/sqlite/sqlite-storage.js';
 import type { StoredChange, SyncStorage } from '../storage/storage.js';
@@ -48,15 +48,7 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
 }
 
 async function allChanges(storage: SyncStorage, clinicId: string): Promise<StoredChange[]> {
-  const store = await storage.clinic(clinicId);
-  const changes: StoredChange[] = [];
-  let after = 0;
-  for (;;) {
-    const page = await store.pullChanges({ after, limit: 1000 });
-    changes.push(...page.changes);
-    after = page.cursor;
-    if (!page.hasMore) return changes;
-  }
+  return pullWholeLog(await storage.clinic(clinicId));
 }
 
 /**

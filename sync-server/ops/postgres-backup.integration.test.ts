@@ -14,7 +14,7 @@ import {
   startTestServer,
   validBatch,
 } from '../http/test-support.js';
-import { TestClock } from '../storage/conformance-fixtures.js';
+import { TestClock, pullWholeLog } from '../storage/conformance-fixtures.js';
 import { LOG_TABLES, TENANT_TABLES, postgresMigrations } from '../storage/postgres/migrations/index.js';
 import { openPostgresSyncStorage } from '../storage/postgres/postgres-storage.js';
 import { type TestDatabase, createTestDatabase } from '../storage/postgres/test-database.js';
@@ -104,15 +104,7 @@ function run(args: string[], masterKey?: Buffer): Promise<{ code: number | null;
 }
 
 async function allChanges(storage: SyncStorage, clinicId: string): Promise<StoredChange[]> {
-  const store = await storage.clinic(clinicId);
-  const changes: StoredChange[] = [];
-  let after = 0;
-  for (;;) {
-    const page = await store.pullChanges({ after, limit: 1000 });
-    changes.push(...page.changes);
-    after = page.cursor;
-    if (!page.hasMore) return changes;
-  }
+  return pullWholeLog(await storage.clinic(clinicId));
 }
 
 /**

@@ -11,6 +11,7 @@ import { formatCheckpoint, signCheckpoint, verifyCheckpoint } from '../../shared
 import { ed25519NoteVerifier } from '../../shared/merkle/signed-note.js';
 import { encodeHlc } from '../../shared/sync/hlc.js';
 import { nodeSha256 } from './node-crypto.js';
+import type { StoredChange } from './records.js';
 import type { AuditEntryInput, ChangeBatch, ChangeInput, ClinicStore, Device, SyncStorage } from './storage.js';
 
 /** A clock the test moves by hand. */
@@ -23,6 +24,18 @@ export class TestClock implements Clock {
 
   advance(ms: number): void {
     this.time += ms;
+  }
+}
+
+/** Every change a clinic's log holds, in server order, pulled page by page from cursor 0. */
+export async function pullWholeLog(store: ClinicStore): Promise<StoredChange[]> {
+  const changes: StoredChange[] = [];
+  let after = 0;
+  for (;;) {
+    const page = await store.pullChanges({ after, limit: 1000 });
+    changes.push(...page.changes);
+    if (!page.hasMore) return changes;
+    after = page.cursor;
   }
 }
 

@@ -17,6 +17,7 @@ import { REPLICATED_ENTITIES } from '../../../shared/sync/change.js';
 import { isComputedField } from '../../../main/core/sync/change-recorder.js';
 import type { FieldValue } from '../../../shared/sync/change.js';
 import { parseHlc } from '../../../shared/sync/hlc.js';
+import { pullWholeLog } from '../../../sync-server/storage/conformance-fixtures.js';
 import type { StoredChange } from '../../../sync-server/storage/records.js';
 import { type AcknowledgedWrite, KEY_COLUMN, readField } from './acknowledged-writes.js';
 import type { Cluster } from './cluster.js';
@@ -76,15 +77,7 @@ export async function syncUntilQuiescent(cluster: Cluster): Promise<{ passes: nu
 
 /** Every change of the clinic in the server's log. */
 async function serverLog(cluster: Cluster): Promise<StoredChange[]> {
-  const store = await cluster.server.storage.clinic(cluster.serverClinicId);
-  const changes: StoredChange[] = [];
-  let after = 0;
-  for (;;) {
-    const page = await store.pullChanges({ after, limit: 1000 });
-    changes.push(...page.changes);
-    if (!page.hasMore) return changes;
-    after = page.cursor;
-  }
+  return pullWholeLog(await cluster.server.storage.clinic(cluster.serverClinicId));
 }
 
 /** Explains a failing round where the reason is known: two devices gave one patient number. */
