@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REPLICATED_ENTITIES, SYNC_SCHEMA_VERSION, changeRecordSchema } from './change.js';
+import { MAX_CHANGE_FIELDS_LENGTH, REPLICATED_ENTITIES, SYNC_SCHEMA_VERSION, changeRecordSchema } from './change.js';
 import { encodeHlc } from './hlc.js';
 
 const DEVICE = '01JDEVCE000000000000000000';
@@ -48,6 +48,15 @@ describe('changeRecordSchema', () => {
   it('refuses an update that changes nothing, but allows a delete without fields', () => {
     expect(problemsOf({ ...valid, fields: {} })).toEqual(['an update changes at least one field']);
     expect(changeRecordSchema.safeParse({ ...valid, op: 'delete', fields: {} }).success).toBe(true);
+  });
+
+  it('refuses fields whose JSON is longer than the limit, judged by the JSON itself', () => {
+    const over = 'a'.repeat(MAX_CHANGE_FIELDS_LENGTH);
+    expect(problemsOf({ ...valid, fields: { address: over } })).toEqual(['fields are too large']);
+    // Quotes escape to two characters: 20,000 of them are 40,002 in JSON, within the limit.
+    expect(changeRecordSchema.safeParse({ ...valid, fields: { address: '"'.repeat(20_000) } }).success).toBe(true);
+    const escapedOver = '"'.repeat(MAX_CHANGE_FIELDS_LENGTH / 2);
+    expect(problemsOf({ ...valid, fields: { address: escapedOver } })).toEqual(['fields are too large']);
   });
 
   it('refuses unknown keys and a schema version from a newer app', () => {

@@ -9,7 +9,7 @@
  * because the server accepts nothing else; fields are the local table's column names.
  */
 import { z } from 'zod';
-import { encodedHlcSchema, hlcDeviceIdSchema } from './hlc.js';
+import { encodedHlcDeviceId, hlcDeviceIdSchema } from './hlc.js';
 
 /** Version of the change format and of the replicated entities' field lists; bumped additively. */
 export const SYNC_SCHEMA_VERSION = 1;
@@ -127,40 +127,89 @@ export type FieldValue = z.infer<typeof fieldValueSchema>;
 export const changeOpSchema = z.enum(['insert', 'update', 'delete']);
 export type ChangeOp = z.infer<typeof changeOpSchema>;
 
-/** One replicated change, as recorded in the outbox and pushed. */
+/** The parts of a change every entity shares. */
+const changeEnvelope = {
+  changeId: ulidSchema,
+  /** Shared by every change of one local transaction; the server applies them together or not at all. */
+  txId: ulidSchema,
+  deviceId: hlcDeviceIdSchema,
+  userId: ulidSchema,
+  rowId: ulidSchema,
+  op: changeOpSchema,
+  /** Encoded hybrid logical clock (`encodeHlc`): its string order is its clock order. */
+  hlc: z.string().max(82),
+  schemaVersion: z.number().int().min(1).max(SYNC_SCHEMA_VERSION),
+};
+
+/**
+ * One replicated change of any entity: the type code works with (fields by name). What
+ * validates a change is `changeRecordSchema` below, which also holds each entity to its fields.
+ */
+export const changeRecordShape = z.strictObject({
+  ...changeEnvelope,
+  entity: entityNameSchema,
+  fields: z.record(z.string(), fieldValueSchema),
+});
+export type ChangeRecord = z.infer<typeof changeRecordShape>;
+
+/**
+ * An upper bound of the length of `JSON.stringify(fields)`: a character of a name or a string
+ * value takes at most 6 in JSON (\\uXXXX), quotes, colon and comma 4 a field, and a safe integer,
+ * a boolean or null at most 24.
+ */
+function jsonLengthBound(fields: Readonly<Record<string, FieldValue | undefined>>): number {
+  let bound = 2;
+  for (const name in fields) {
+    const value = fields[name];
+    bound += 6 * name.length + 4 + (typeof value === 'string' ? 6 * value.length + 2 : 24);
+  }
+  return bound;
+}
+
+/**
+ * One entity's changes: its declared fields, each optional (an update carries some), and an
+ * issue at `fields.<name>` for any other. An object per entity rather than one record checked
+ * afterwards: zod compiles an object's checks, which makes a change about 2.5 times cheaper to
+ * validate, and a join or a pull validates every change of the clinic.
+ */
+function entityChangeSchema<Entity extends EntityName>(entity: Entity) {
+  const declared = Object.fromEntries(
+    REPLICATED_ENTITIES[entity].fields.map((field) => [field, fieldValueSchema.optional()]),
+  );
+  return z.strictObject({
+    ...changeEnvelope,
+    entity: z.literal(entity),
+    fields: z.object(declared).catchall(z.custom<never>(() => false, `not a field of ${entity}`)),
+  });
+}
+
+const entityChangeSchemas = (Object.keys(REPLICATED_ENTITIES) as EntityName[]).map(entityChangeSchema);
+
+/**
+ * One replicated change, as recorded in the outbox and pushed. Its output is a ChangeRecord:
+ * the per-entity objects only narrow which field names each entity may carry (an absent
+ * optional field stays absent), so the cast restates the same values under the wider type.
+ */
 export const changeRecordSchema = z
-  .strictObject({
-    changeId: ulidSchema,
-    /** Shared by every change of one local transaction; the server applies them together or not at all. */
-    txId: ulidSchema,
-    deviceId: hlcDeviceIdSchema,
-    userId: ulidSchema,
-    entity: entityNameSchema,
-    rowId: ulidSchema,
-    op: changeOpSchema,
-    fields: z.record(z.string(), fieldValueSchema),
-    /** Encoded hybrid logical clock (`encodeHlc`): its string order is its clock order. */
-    hlc: z.string().max(82),
-    schemaVersion: z.number().int().min(1).max(SYNC_SCHEMA_VERSION),
-  })
+  .discriminatedUnion(
+    'entity',
+    entityChangeSchemas as [(typeof entityChangeSchemas)[number], ...(typeof entityChangeSchemas)[number][]],
+  )
   .superRefine((change, context) => {
-    const hlc = encodedHlcSchema.safeParse(change.hlc);
-    if (!hlc.success) {
+    const clockDevice = encodedHlcDeviceId(change.hlc);
+    if (clockDevice === null) {
       context.addIssue({ code: 'custom', path: ['hlc'], message: 'must be an encoded hybrid logical clock' });
-    } else if (hlc.data.deviceId !== change.deviceId) {
+    } else if (clockDevice !== change.deviceId) {
       context.addIssue({ code: 'custom', path: ['hlc'], message: 'clock of another device' });
-    }
-    const allowed: readonly string[] = REPLICATED_ENTITIES[change.entity].fields;
-    for (const field of Object.keys(change.fields)) {
-      if (!allowed.includes(field)) {
-        context.addIssue({ code: 'custom', path: ['fields', field], message: `not a field of ${change.entity}` });
-      }
     }
     if (change.op === 'update' && Object.keys(change.fields).length === 0) {
       context.addIssue({ code: 'custom', path: ['fields'], message: 'an update changes at least one field' });
     }
-    if (JSON.stringify(change.fields).length > MAX_CHANGE_FIELDS_LENGTH) {
+    // Most changes are far below the limit by a bound that needs no serialisation.
+    if (
+      jsonLengthBound(change.fields) > MAX_CHANGE_FIELDS_LENGTH &&
+      JSON.stringify(change.fields).length > MAX_CHANGE_FIELDS_LENGTH
+    ) {
       context.addIssue({ code: 'custom', path: ['fields'], message: 'fields are too large' });
     }
-  });
-export type ChangeRecord = z.infer<typeof changeRecordSchema>;
+  }) as unknown as z.ZodType<ChangeRecord, unknown>;

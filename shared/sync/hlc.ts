@@ -144,6 +144,14 @@ export function parseHlc(text: string): Hlc {
 }
 
 /**
+ * The device id of an encoded HLC, or null when the text is not one: the check a change's
+ * schema makes on every change (shared/sync/change.ts), without building the parsed clock.
+ */
+export function encodedHlcDeviceId(text: string): string | null {
+  return ENCODED_PATTERN.exec(text)?.[3] ?? null;
+}
+
+/**
  * The wall-clock part of an encoded HLC that was already validated (a parsed change's `hlc`):
  * its fixed-width hex prefix, read without parsing the whole clock again.
  */
