@@ -85,6 +85,11 @@ describe('setup.joinClinic', () => {
     expect(joined.recoveryKey.length).toBeGreaterThan(20);
     expect(joined.applied).toBeGreaterThanOrEqual(5);
     expect(await b.caller.ok('setup.status', {})).toEqual({ state: 'ready', clinicName: 'Smile Dental' });
+    // The join wrote with a rollback journal (WriteDb.beginBulkLoad); the device is back on WAL.
+    const joinedDb = b.core['services'].clinic.db!;
+    expect(joinedDb.query<{ journal_mode: string }>('SELECT journal_mode FROM pragma_journal_mode').get()).toEqual({
+      journal_mode: 'wal',
+    });
     const store = await server.storage.clinic(joined.serverClinicId);
     expect(await store.getDevice(joined.deviceId)).not.toBeNull();
 

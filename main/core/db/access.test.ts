@@ -56,4 +56,25 @@ describe('WriteDb', () => {
     ).toThrow('handler failed');
     expect(noteCount()).toBe(1);
   });
+
+  it('loads in bulk with a rollback journal and a bigger cache, then returns to WAL and the previous cache', () => {
+    const writer = new WriteDb(raw);
+    const cache = raw.pragma('cache_size', { simple: true });
+    const endBulkLoad = writer.beginBulkLoad(256);
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('delete');
+    expect(raw.pragma('cache_size', { simple: true })).toBe(-256 * 1024);
+    writer.transaction(() => writer.command('INSERT INTO notes (id, body) VALUES (?, ?)').run([2, 'y']));
+    endBulkLoad();
+    // A checkpoint right after the switch works (ClinicState.close checkpoints): the log is open.
+    expect(raw.pragma('wal_checkpoint(TRUNCATE)', { simple: true })).toBe(0);
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(raw.pragma('cache_size', { simple: true })).toBe(cache);
+    expect(noteCount()).toBe(2);
+  });
+
+  it('refuses to change the journal mode inside a transaction', () => {
+    const writer = new WriteDb(raw);
+    expect(() => writer.transaction(() => writer.beginBulkLoad(256))).toThrow('only outside a transaction');
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+  });
 });

@@ -80,6 +80,35 @@ export class WriteDb extends ReadDb {
     return this.db.inTransaction;
   }
 
+  /**
+   * Switches to bulk-load settings for one big transaction into a new database (a join writes a
+   * whole clinic): a rollback journal instead of WAL, and a page cache of `cacheMiB`. Returns the
+   * function that switches back (WAL and the previous cache), to call after the commit.
+   *
+   * Why: pages a transaction appends to a database file are not journaled in rollback mode, so
+   * a new database's pages are written once. In WAL mode they are written to the log and copied
+   * again by the checkpoint (measured: commit 2.1 s against 0.5 s for 100,000 patients). A crash
+   * before the commit leaves a hot journal that SQLite rolls back at the next open, as it would a
+   * WAL transaction. The larger cache keeps the load from spilling pages and reading them back
+   * (decrypting) while the indexes grow. Called outside a transaction: SQLite changes the journal
+   * mode only then.
+   */
+  beginBulkLoad(cacheMiB: number): () => void {
+    if (this.db.inTransaction) throw new Error('the journal mode changes only outside a transaction');
+    const previousCache = Number(this.db.pragma('cache_size', { simple: true }));
+    // Literals and numbers only: the values are never caller text.
+    this.db.pragma('journal_mode = DELETE');
+    this.db.pragma(`cache_size = ${-Math.trunc(cacheMiB * 1024)}`);
+    return () => {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`cache_size = ${Math.trunc(previousCache)}`);
+      // SQLite opens the log at the next read. Without one, the checkpoint ClinicState.close runs
+      // failed with SQLITE_LOCKED after a join (seen in test/sync/convergence.property.test.ts,
+      // the device that joins after compaction).
+      this.db.prepare('SELECT count(*) FROM sqlite_master').pluck().get();
+    };
+  }
+
   /** Sets PRAGMA synchronous for the next commits (FULL for clinical writes, NORMAL for read audit). */
   setSynchronous(mode: 'FULL' | 'NORMAL'): void {
     // Two literals only: the value is never caller text.
