@@ -20,6 +20,7 @@ import {
   UnknownDeviceError,
   recordIdSchema,
 } from '../storage/storage.js';
+import { PAGE_CURSOR_HEADER, PAGE_HAS_MORE_HEADER } from '../../shared/sync/page-headers.js';
 import { parsedChangeSchema } from '../storage/parsed-changes.js';
 import type { LiveChannel } from '../live/live-channel.js';
 import { type BatchOutcome, type StartedBatch, startBatch } from '../sync/push-batch.js';
@@ -215,13 +216,17 @@ export function changeRoutes(context: SyncServerContext, live: LiveChannel): Fas
       summary: "Pulls the clinic's changes after a cursor, in pages.",
       authenticated: true,
       query: pullQuerySchema,
-      async handler({ query, auth }) {
+      async handler({ query, auth, reply }) {
         // The device has applied everything up to `after`: compaction's horizon (change-compaction.ts),
         // recorded with the read.
         const page = await auth.store.pullChangesForDevice(auth.device.deviceId, {
           after: query.after,
           limit: query.limit ?? DEFAULT_PULL_LIMIT,
         });
+        // The page's end in headers too, so a device paging through the log can ask for the next
+        // page before it has read and parsed this one (docs/sync-protocol.md, "Pull").
+        reply.header(PAGE_CURSOR_HEADER, String(page.cursor));
+        reply.header(PAGE_HAS_MORE_HEADER, page.hasMore ? '1' : '0');
         return { changes: page.changes, hasMore: page.hasMore, cursor: page.cursor };
       },
     });

@@ -1,12 +1,14 @@
 /**
  * The join's pull (`pullEverything`, main/core/sync/sync-engine.ts) over real HTTP against a
  * listening sync server: a log longer than one page arrives whole, in server order, with the
- * last cursor, although each next page is asked for before the current one is checked.
+ * last cursor, although each next page is asked for (from the page headers) before the current
+ * one is read; without the headers too; and headers that contradict the body are refused.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newestFollowableClock, pullEverything } from '../../main/core/sync/sync-engine.js';
 import { ClockDriftError, compareHlc, encodeHlc, initialHlc, parseHlc, receive } from '../../shared/sync/hlc.js';
-import { enrollDevice, generateDeviceKeys, requestToken } from '../../main/core/sync/sync-http.js';
+import { SyncRequestError, enrollDevice, generateDeviceKeys, requestToken } from '../../main/core/sync/sync-http.js';
+import { PAGE_CURSOR_HEADER, PAGE_HAS_MORE_HEADER } from '../../shared/sync/page-headers.js';
 import { ChangeFactory, benchIds } from '../bench/sync-bench-support.js';
 import { type ListeningServer, operatorClinic, startListeningServer } from './sync-support.js';
 
@@ -21,34 +23,85 @@ afterEach(async () => {
 
 const fetchFn = (url: string, init: RequestInit) => fetch(url, init);
 
-describe('pullEverything', () => {
-  it('pulls a log of several pages whole and in server order, ending at the last cursor', async () => {
-    const { clinicId, code } = await operatorClinic(server.storage);
-    const ids = benchIds('join-pull-pages');
-    const keys = generateDeviceKeys();
-    const deviceId = ids.next();
-    await enrollDevice(fetchFn, server.url, { code, deviceId, deviceName: 'Writer', publicKey: keys.publicKey });
-    const store = await server.storage.clinic(clinicId);
-    const factory = new ChangeFactory(deviceId, ids);
-    const userId = ids.next();
-    const written: string[] = [];
-    // 2,500 changes: two full pages of 1,000 and a last page of 500.
-    for (let batch = 0; batch < 5; batch++) {
-      const txId = factory.transaction();
-      const changes = Array.from({ length: 500 }, () =>
-        factory.change(txId, userId, 'patient', factory.rowId(), 'update', { phone: '98450 11111' }),
-      );
-      await store.appendChanges({ deviceId, txId, changes });
-      written.push(...changes.map((change) => change.changeId));
-    }
+/** A clinic whose log holds 2,500 changes (two full pages of 1,000 and one of 500), and a device token. */
+async function clinicOfThreePages(): Promise<{ token: string; written: string[] }> {
+  const { clinicId, code } = await operatorClinic(server.storage);
+  const ids = benchIds('join-pull-pages');
+  const keys = generateDeviceKeys();
+  const deviceId = ids.next();
+  await enrollDevice(fetchFn, server.url, { code, deviceId, deviceName: 'Writer', publicKey: keys.publicKey });
+  const store = await server.storage.clinic(clinicId);
+  const factory = new ChangeFactory(deviceId, ids);
+  const userId = ids.next();
+  const written: string[] = [];
+  for (let batch = 0; batch < 5; batch++) {
+    const txId = factory.transaction();
+    const changes = Array.from({ length: 500 }, () =>
+      factory.change(txId, userId, 'patient', factory.rowId(), 'update', { phone: '98450 11111' }),
+    );
+    await store.appendChanges({ deviceId, txId, changes });
+    written.push(...changes.map((change) => change.changeId));
+  }
+  const { token } = await requestToken(fetchFn, server.url, { clinicId, deviceId, privateKey: keys.privateKey });
+  return { token, written };
+}
 
-    const { token } = await requestToken(fetchFn, server.url, { clinicId, deviceId, privateKey: keys.privateKey });
+/** The answer with its page headers changed by `edit` (the body as the server sent it). */
+function withHeaders(response: Response, edit: (headers: Headers) => void): Response {
+  const headers = new Headers(response.headers);
+  edit(headers);
+  return new Response(response.body, { status: response.status, headers });
+}
+
+describe('pullEverything', () => {
+  it('pulls a log of several pages whole and in server order, asking for each next page before reading this one', async () => {
+    const { token, written } = await clinicOfThreePages();
+    // What the device did, in order: each request, and each answer's body being read.
+    const events: string[] = [];
+    const watching = async (url: string, init: RequestInit) => {
+      const after = new URL(url).searchParams.get('after');
+      events.push(`ask ${after}`);
+      const response = await fetchFn(url, init);
+      const text = response.text.bind(response);
+      Object.defineProperty(response, 'text', {
+        value: () => {
+          events.push(`read ${after}`);
+          return text();
+        },
+      });
+      return response;
+    };
+
     const received: string[] = [];
-    const pulled = await pullEverything(fetchFn, server.url, token, (change) => received.push(change.changeId));
+    const pulled = await pullEverything(watching, server.url, token, (change) => received.push(change.changeId));
 
     expect(pulled.pulled).toBe(2500);
     expect(pulled.cursor).toBe(2500);
     expect(received).toEqual(written);
+    // The headers announce each page's end, so the next page is asked for first.
+    expect(events).toEqual(['ask 0', 'ask 1000', 'read 0', 'ask 2000', 'read 1000', 'read 2000']);
+  });
+
+  it('pulls the whole log from a server that sends no page headers, asking once each page is parsed', async () => {
+    const { token, written } = await clinicOfThreePages();
+    const withoutHeaders = async (url: string, init: RequestInit) =>
+      withHeaders(await fetchFn(url, init), (headers) => {
+        headers.delete(PAGE_CURSOR_HEADER);
+        headers.delete(PAGE_HAS_MORE_HEADER);
+      });
+    const received: string[] = [];
+    const pulled = await pullEverything(withoutHeaders, server.url, token, (change) => received.push(change.changeId));
+    expect(pulled).toEqual({ pulled: 2500, cursor: 2500 });
+    expect(received).toEqual(written);
+  });
+
+  it('refuses an answer whose headers announce another end than its body (BAD_ANSWER)', async () => {
+    const { token } = await clinicOfThreePages();
+    const lying = async (url: string, init: RequestInit) =>
+      withHeaders(await fetchFn(url, init), (headers) => headers.set(PAGE_CURSOR_HEADER, '1500'));
+    const failure = await pullEverything(lying, server.url, token, () => undefined).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(SyncRequestError);
+    expect((failure as SyncRequestError).code).toBe('BAD_ANSWER');
   });
 });
 

@@ -19,6 +19,7 @@ import type { SyncRound } from '../../../shared/api/sync.js';
 import type { Role } from '../../../shared/permissions.js';
 import { type ChangeRecord, changeRecordSchema } from '../../../shared/sync/change.js';
 import { DEFAULT_MAX_DRIFT_MS, validatedHlcWallMs } from '../../../shared/sync/hlc.js';
+import { PAGE_CURSOR_HEADER, PAGE_HAS_MORE_HEADER } from '../../../shared/sync/page-headers.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ClinicState } from '../clinic-state.js';
 import type { ReadDb, WriteDb } from '../db/access.js';
@@ -32,7 +33,9 @@ import {
   DEVICE_PROTOCOL_VERSION,
   type FetchLike,
   SyncRequestError,
+  openSyncRequest,
   parseAnswer,
+  readAnswer,
   requestToken,
   syncRequest,
 } from './sync-http.js';
@@ -523,8 +526,10 @@ const JOIN_PAGE_SIZE = 1000;
 /**
  * Pulls every change of the clinic from cursor 0 (setup.joinClinic, before the local database is
  * written) and hands each change this app can read to `receive`, in server order; returns the
- * number pulled and the last cursor. The next page is asked for as soon as this one's cursor is
- * known, so the server reads it while this device checks and merges the page's changes.
+ * number pulled and the last cursor. The next page is asked for as soon as this one's headers
+ * say where it ends (shared/sync/page-headers.ts), before its body is read and parsed, so the
+ * server reads page N+1 while this device parses, checks and merges page N. Without the
+ * headers (an older server) it is asked for once the body has been parsed.
  */
 export async function pullEverything(
   fetchFn: FetchLike,
@@ -534,13 +539,26 @@ export async function pullEverything(
 ): Promise<{ pulled: number; cursor: number }> {
   let pulled = 0;
   let cursor = 0;
-  const request = (after: number) =>
-    syncRequest(fetchFn, serverUrl, 'GET', `/v1/changes?after=${after}&limit=${JOIN_PAGE_SIZE}`, { token });
+  const request = (after: number) => {
+    const answer = openSyncRequest(fetchFn, serverUrl, 'GET', `/v1/changes?after=${after}&limit=${JOIN_PAGE_SIZE}`, {
+      token,
+    });
+    // A page asked for ahead is dropped when the current one fails: its failure is not unhandled.
+    answer.catch(() => undefined);
+    return answer;
+  };
   let next = request(cursor);
   for (;;) {
-    const page = parseAnswer(joinPageSchema, await next);
+    const response = await next;
+    const announced = response.ok ? announcedPageEnd(response) : null;
+    const askedAhead = announced !== null && announced.hasMore && announced.cursor > cursor;
+    if (askedAhead) next = request(announced.cursor);
+    const page = parseAnswer(joinPageSchema, await readAnswer(response));
+    if (announced && (announced.cursor !== page.cursor || announced.hasMore !== page.hasMore)) {
+      throw new SyncRequestError(response.status, 'BAD_ANSWER');
+    }
     const more = page.hasMore && page.cursor > cursor;
-    if (more) next = request(page.cursor);
+    if (more && !askedAhead) next = request(page.cursor);
     for (const stored of page.changes) {
       pulled++;
       if (typeof stored !== 'object' || stored === null) continue;
@@ -552,6 +570,24 @@ export async function pullEverything(
     if (!more) return { pulled, cursor: Math.max(cursor, page.cursor) };
     cursor = page.cursor;
   }
+}
+
+/** A page's end as its headers announce it. */
+const pageEndHeadersSchema = z.object({
+  cursor: z
+    .string()
+    .regex(/^\d{1,15}$/)
+    .transform(Number),
+  hasMore: z.enum(['0', '1']).transform((flag) => flag === '1'),
+});
+
+/** The end a page's headers announce, or null when they announce none (or nothing readable). */
+function announcedPageEnd(response: Response): z.output<typeof pageEndHeadersSchema> | null {
+  const parsed = pageEndHeadersSchema.safeParse({
+    cursor: response.headers.get(PAGE_CURSOR_HEADER),
+    hasMore: response.headers.get(PAGE_HAS_MORE_HEADER),
+  });
+  return parsed.success ? parsed.data : null;
 }
 
 /**

@@ -47,21 +47,42 @@ export async function syncRequest(
   path: string,
   options: { body?: unknown; token?: string; timeoutMs?: number } = {},
 ): Promise<unknown> {
+  return readAnswer(await openSyncRequest(fetchFn, baseUrl, method, path, options));
+}
+
+/**
+ * Sends one request and returns the answer once its status and headers have arrived, before its
+ * body is read (`readAnswer` reads it); throws SyncRequestError when no answer came.
+ */
+export async function openSyncRequest(
+  fetchFn: FetchLike,
+  baseUrl: string,
+  method: 'GET' | 'POST',
+  path: string,
+  options: { body?: unknown; token?: string; timeoutMs?: number } = {},
+): Promise<Response> {
   const headers: Record<string, string> = {
     [PROTOCOL_HEADER]: String(DEVICE_PROTOCOL_VERSION),
     accept: 'application/json',
   };
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-  let response: Response;
-  let text: string;
   try {
-    response = await fetchFn(`${baseUrl}${path}`, {
+    return await fetchFn(`${baseUrl}${path}`, {
       method,
       headers,
       ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
       signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
     });
+  } catch {
+    throw new SyncRequestError(null, 'NETWORK');
+  }
+}
+
+/** Reads an answer's body: its JSON, or the SyncRequestError its status and envelope say. */
+export async function readAnswer(response: Response): Promise<unknown> {
+  let text: string;
+  try {
     text = await response.text();
   } catch {
     throw new SyncRequestError(null, 'NETWORK');
