@@ -68,6 +68,7 @@ async function runBenchmarks(): Promise<void> {
   if (config.sections.includes('audit')) await stage('audit chain', () => measureAuditChain(config, progress));
   await stage('sync throughput', async () => (await import('./sync-throughput.js')).measureSyncThroughput(progress));
   await stage('initial sync', async () => (await import('./sync-initial.js')).measureInitialSync(progress));
+  await stage('compaction', async () => (await import('./sync-compaction.js')).measureCompaction(progress));
   await stage('live propagation', async () => (await import('./sync-live.js')).measureLivePropagation(progress));
 
   const durationMs = elapsedMs(start);

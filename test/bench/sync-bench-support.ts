@@ -39,7 +39,8 @@ import { openPostgresSyncStorage } from '../../sync-server/storage/postgres/post
 import { type TestDatabase, createTestDatabase } from '../../sync-server/storage/postgres/test-database.js';
 import { masterKeySource } from '../../sync-server/storage/sqlite/key-source.js';
 import { openSqliteSyncStorage } from '../../sync-server/storage/sqlite/sqlite-storage.js';
-import type { SyncStorage } from '../../sync-server/storage/storage.js';
+import type { ClinicStore, SyncStorage } from '../../sync-server/storage/storage.js';
+import type { SyntheticPatient } from '../../main/demo/synthetic-patients.js';
 
 /** The two storages every sync figure is measured on. */
 export const BENCH_STORAGES = ['SQLite', 'PostgreSQL'] as const;
@@ -367,7 +368,7 @@ export function benchStorages(): readonly BenchStorageKind[] {
 }
 
 /** The parts of the sync benchmarks. */
-export type SyncBenchPart = 'throughput' | 'initial';
+export type SyncBenchPart = 'throughput' | 'initial' | 'compaction';
 
 /**
  * Whether a part runs. CHAIRSIDE_BENCH_SYNC lists the parts (`throughput,initial`, or `none`);
@@ -379,7 +380,7 @@ export function syncBenchEnabled(part: SyncBenchPart, standalone: boolean): bool
   if (raw === undefined || raw === '') return standalone || !process.env.BENCH_ONLY;
   const chosen = raw.split(',').map((name) => name.trim());
   for (const name of chosen) {
-    if (!['throughput', 'initial', 'none'].includes(name))
+    if (!['throughput', 'initial', 'compaction', 'none'].includes(name))
       throw new Error(`CHAIRSIDE_BENCH_SYNC: unknown part "${name}"`);
   }
   return chosen.includes(part);
@@ -392,4 +393,41 @@ export function syncBenchEnabled(part: SyncBenchPart, standalone: boolean): bool
 export function machineNote(cpuStart: NodeJS.CpuUsage): string {
   const cpu = process.cpuUsage(cpuStart);
   return `process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, load ${loadavg()[0]!.toFixed(1)}`;
+}
+
+/** Changes per stored transaction when a bench seeds a log (the server's per-batch limit). */
+const SEED_BATCH = 1000;
+
+/**
+ * Appends one device's changes through the storage in transactions of SEED_BATCH, as a founding
+ * PC's upload would store them (each stored batch takes its first change's transaction id).
+ */
+export async function appendInBatches(
+  store: ClinicStore,
+  deviceId: string,
+  changes: readonly ChangeRecord[],
+): Promise<void> {
+  for (let start = 0; start < changes.length; start += SEED_BATCH) {
+    const slice = changes.slice(start, start + SEED_BATCH);
+    const txId = slice[0]!.txId;
+    await store.appendChanges({ deviceId, txId, changes: slice.map((change) => ({ ...change, txId })) });
+  }
+}
+
+/**
+ * A patient registered with a medical history, as one local transaction of `userId`: the
+ * patient insert and the history insert (what a Dentist's registration records).
+ */
+export function registrationChanges(
+  factory: ChangeFactory,
+  userId: string,
+  patient: SyntheticPatient,
+  branchId: string,
+  now: number,
+): ChangeRecord[] {
+  const txId = factory.transaction();
+  return [
+    factory.change(txId, userId, 'patient', patient.id, 'insert', patientInsertFields(patient, branchId, userId, now)),
+    factory.change(txId, userId, 'patient_medical', patient.id, 'insert', medicalFields(patient.medical)),
+  ];
 }

@@ -24,10 +24,10 @@ import {
   BENCH_STORAGES,
   type BenchServer,
   ChangeFactory,
+  appendInBatches,
   benchIds,
-  medicalFields,
+  registrationChanges,
   operatorEnrollmentCode,
-  patientInsertFields,
   startBenchServer,
 } from './sync-bench-support.js';
 import { elapsedMs } from './timing.js';
@@ -41,8 +41,6 @@ export interface InitialSyncServerReady {
   readonly seedMs: number;
 }
 
-/** Changes per stored transaction when seeding (the server's per-batch limit). */
-const SEED_BATCH = 1000;
 /** Device chains the seeded audit entries come from. */
 const AUDIT_DEVICES = 10;
 
@@ -51,16 +49,6 @@ interface SeededClinic {
   readonly changes: number;
   readonly lastPatientNumber: string;
   readonly dentistId: string;
-}
-
-/** Appends one device's changes through the storage in transactions of SEED_BATCH. */
-async function appendInBatches(store: ClinicStore, deviceId: string, changes: readonly ChangeRecord[]): Promise<void> {
-  for (let start = 0; start < changes.length; start += SEED_BATCH) {
-    const slice = changes.slice(start, start + SEED_BATCH);
-    // One transaction id per stored batch: rewrite the slice's txId to the batch's first change's.
-    const txId = slice[0]!.txId;
-    await store.appendChanges({ deviceId, txId, changes: slice.map((change) => ({ ...change, txId })) });
-  }
 }
 
 async function seedChanges(
@@ -108,18 +96,7 @@ async function seedChanges(
   const synthetic = generatePatients(patients, `sync-initial:${server.kind}`, now - 400 * 86_400_000);
   const changes: ChangeRecord[] = [...founding];
   for (const patient of synthetic) {
-    const txId = factory.transaction();
-    changes.push(
-      factory.change(
-        txId,
-        dentistId,
-        'patient',
-        patient.id,
-        'insert',
-        patientInsertFields(patient, branchId, dentistId, now),
-      ),
-      factory.change(txId, dentistId, 'patient_medical', patient.id, 'insert', medicalFields(patient.medical)),
-    );
+    changes.push(...registrationChanges(factory, dentistId, patient, branchId, now));
   }
   await appendInBatches(store, deviceId, changes);
   return { changes: changes.length, lastPatientNumber: synthetic.at(-1)!.patientNumber, dentistId };

@@ -2,10 +2,11 @@
  * The sync benchmarks alone (`npx tsx test/bench/sync-run.ts`), for iterating at small scale
  * without the rest of `npm run bench`: prints the table and writes its own JSON
  * (bench-results/sync-bench.json unless BENCH_OUT says otherwise). Which parts run comes from
- * CHAIRSIDE_BENCH_SYNC (`throughput`, `initial`, comma-separated; both by default).
+ * CHAIRSIDE_BENCH_SYNC (`throughput`, `initial`, `compaction`, comma-separated; all by default).
  */
 import { resolve } from 'node:path';
 import { type BenchRow, formatTable, summarizeStatuses, writeJsonReport } from './report.js';
+import { measureCompaction } from './sync-compaction.js';
 import { measureInitialSync } from './sync-initial.js';
 import { measureSyncThroughput } from './sync-throughput.js';
 import { elapsedMs } from './timing.js';
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
   try {
     rows.push(...(await measureSyncThroughput(progress, 'standalone')));
     rows.push(...(await measureInitialSync(progress, 'standalone')));
+    rows.push(...(await measureCompaction(progress, 'standalone')));
   } finally {
     clearInterval(keepAlive);
   }
