@@ -19,8 +19,12 @@ import { InvalidInputError } from './errors.js';
 export const MAX_CHANGES_PER_BATCH = 1000;
 /** Most audit entries in one pushed batch. */
 export const MAX_AUDIT_ENTRIES_PER_BATCH = 1000;
-/** Largest page a read returns. */
-export const MAX_PAGE_SIZE = 1000;
+/**
+ * Largest page a read returns: 5,000 changes are about 2.6 MB of JSON. A joining device pulls
+ * whole clinics in pages this size (1,000 before 2026-11-22; larger pages cut the per-page
+ * transaction and token check, measured in docs/sync-protocol.md "Benchmarks (built)").
+ */
+export const MAX_PAGE_SIZE = 5000;
 /** Most leaf hashes one read returns (32 bytes each: 2 MiB). */
 export const MAX_LEAF_HASHES_PER_READ = 65_536;
 /** Largest canonical JSON of one change's fields, in UTF-16 units. */

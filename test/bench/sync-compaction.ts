@@ -72,6 +72,7 @@ async function measureOn(
     const store = await server.storage.clinic(server.clinicId);
     const seeded = await seedLog(server, store, patients);
     await store.recordPulledCursor(seeded.deviceId, await store.latestChangeSeq());
+    await server.settle();
     progress(`  ${kind}: seeded ${seeded.changes.toLocaleString('en-US')} changes; compacting`);
 
     global.gc?.();

@@ -161,6 +161,7 @@ async function main(): Promise<void> {
     const ids = benchIds(`sync-initial:${kind}`);
     const seeded = await seedChanges(server, store, ids, Number(patientsArg));
     await seedAudit(server, store, ids, Number(auditArg), seeded.dentistId);
+    await server.settle();
     const ready: InitialSyncServerReady = {
       url: server.url,
       enrollmentCode: await operatorEnrollmentCode(server),

@@ -23,7 +23,7 @@ afterEach(async () => {
 
 const fetchFn = (url: string, init: RequestInit) => fetch(url, init);
 
-/** A clinic whose log holds 2,500 changes (two full pages of 1,000 and one of 500), and a device token. */
+/** A clinic whose log holds 12,500 changes (two full pages of 5,000 and one of 2,500), and a device token. */
 async function clinicOfThreePages(): Promise<{ token: string; written: string[] }> {
   const { clinicId, code } = await operatorClinic(server.storage);
   const ids = benchIds('join-pull-pages');
@@ -34,7 +34,7 @@ async function clinicOfThreePages(): Promise<{ token: string; written: string[] 
   const factory = new ChangeFactory(deviceId, ids);
   const userId = ids.next();
   const written: string[] = [];
-  for (let batch = 0; batch < 5; batch++) {
+  for (let batch = 0; batch < 25; batch++) {
     const txId = factory.transaction();
     const changes = Array.from({ length: 500 }, () =>
       factory.change(txId, userId, 'patient', factory.rowId(), 'update', { phone: '98450 11111' }),
@@ -75,11 +75,11 @@ describe('pullEverything', () => {
     const received: string[] = [];
     const pulled = await pullEverything(watching, server.url, token, (change) => received.push(change.changeId));
 
-    expect(pulled.pulled).toBe(2500);
-    expect(pulled.cursor).toBe(2500);
+    expect(pulled.pulled).toBe(12_500);
+    expect(pulled.cursor).toBe(12_500);
     expect(received).toEqual(written);
     // The headers announce each page's end, so the next page is asked for first.
-    expect(events).toEqual(['ask 0', 'ask 1000', 'read 0', 'ask 2000', 'read 1000', 'read 2000']);
+    expect(events).toEqual(['ask 0', 'ask 5000', 'read 0', 'ask 10000', 'read 5000', 'read 10000']);
   });
 
   it('pulls the whole log from a server that sends no page headers, asking once each page is parsed', async () => {
@@ -91,14 +91,34 @@ describe('pullEverything', () => {
       });
     const received: string[] = [];
     const pulled = await pullEverything(withoutHeaders, server.url, token, (change) => received.push(change.changeId));
-    expect(pulled).toEqual({ pulled: 2500, cursor: 2500 });
+    expect(pulled).toEqual({ pulled: 12_500, cursor: 12_500 });
     expect(received).toEqual(written);
+  });
+
+  it('falls back to pages of 1,000 from the start when the server refuses 5,000 (servers before 2026-11-22)', async () => {
+    const { token, written } = await clinicOfThreePages();
+    // Stands in for an earlier server: its route refused a limit above 1,000 with its 400 envelope.
+    const limits: string[] = [];
+    const earlierServer = async (url: string, init: RequestInit) => {
+      const limit = new URL(url).searchParams.get('limit')!;
+      limits.push(limit);
+      if (Number(limit) > 1000) {
+        const error = { error: { code: 'VALIDATION_FAILED', message: 'limit: Too big' } };
+        return new Response(JSON.stringify(error), { status: 400, headers: { 'content-type': 'application/json' } });
+      }
+      return fetchFn(url, init);
+    };
+    const received: string[] = [];
+    const pulled = await pullEverything(earlierServer, server.url, token, (change) => received.push(change.changeId));
+    expect(pulled).toEqual({ pulled: 12_500, cursor: 12_500 });
+    expect(received).toEqual(written);
+    expect(limits).toEqual(['5000', ...Array<string>(13).fill('1000')]);
   });
 
   it('refuses an answer whose headers announce another end than its body (BAD_ANSWER)', async () => {
     const { token } = await clinicOfThreePages();
     const lying = async (url: string, init: RequestInit) =>
-      withHeaders(await fetchFn(url, init), (headers) => headers.set(PAGE_CURSOR_HEADER, '1500'));
+      withHeaders(await fetchFn(url, init), (headers) => headers.set(PAGE_CURSOR_HEADER, '7500'));
     const failure = await pullEverything(lying, server.url, token, () => undefined).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(SyncRequestError);
     expect((failure as SyncRequestError).code).toBe('BAD_ANSWER');

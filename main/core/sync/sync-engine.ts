@@ -519,9 +519,13 @@ export class SyncEngine {
 
 /**
  * Page size of the join's pull: the server's largest (sync-server MAX_PAGE_SIZE). A join pulls the
- * whole log, so fewer, larger pages save a token check and a storage transaction per page.
+ * whole log, so fewer, larger pages save a token check and a storage transaction per page
+ * (measured at 100,000 patients: pages of 5,000 against 1,000 took the PostgreSQL pull from
+ * about 6.1 s to 4.9 s).
  */
-const JOIN_PAGE_SIZE = 1000;
+const JOIN_PAGE_SIZE = 5000;
+/** The largest page of servers before 2026-11-22, which refuse a larger limit (VALIDATION_FAILED). */
+const EARLIER_SERVERS_PAGE_SIZE = 1000;
 
 /**
  * Pulls every change of the clinic from cursor 0 (setup.joinClinic, before the local database is
@@ -539,8 +543,9 @@ export async function pullEverything(
 ): Promise<{ pulled: number; cursor: number }> {
   let pulled = 0;
   let cursor = 0;
+  let pageSize = JOIN_PAGE_SIZE;
   const request = (after: number) => {
-    const answer = openSyncRequest(fetchFn, serverUrl, 'GET', `/v1/changes?after=${after}&limit=${JOIN_PAGE_SIZE}`, {
+    const answer = openSyncRequest(fetchFn, serverUrl, 'GET', `/v1/changes?after=${after}&limit=${pageSize}`, {
       token,
     });
     // A page asked for ahead is dropped when the current one fails: its failure is not unhandled.
@@ -550,6 +555,13 @@ export async function pullEverything(
   let next = request(cursor);
   for (;;) {
     const response = await next;
+    if (response.status === 400 && pulled === 0 && pageSize > EARLIER_SERVERS_PAGE_SIZE) {
+      // An earlier server refuses the page size: ask it for its own largest from the start.
+      await response.body?.cancel();
+      pageSize = EARLIER_SERVERS_PAGE_SIZE;
+      next = request(cursor);
+      continue;
+    }
     const announced = response.ok ? announcedPageEnd(response) : null;
     const askedAhead = announced !== null && announced.hasMore && announced.cursor > cursor;
     if (askedAhead) next = request(announced.cursor);
