@@ -4,9 +4,10 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type CommandResult, commandResult } from './test-process.js';
 import { encodeBase64 } from '../../shared/merkle/base64.js';
 import { PROTOCOL_HEADER, SYNC_PROTOCOL_VERSION } from '../http/protocol.js';
-import { TestClock, enrollDevice, makeChange } from '../storage/conformance-fixtures.js';
+import { TestClock, seedSupersededEdits } from '../storage/conformance-fixtures.js';
 import { masterKeySource } from '../storage/sqlite/key-source.js';
 import { openSqliteSyncStorage } from '../storage/sqlite/sqlite-storage.js';
 import { loadExistingMasterKey, masterKeyPath } from './master-key.js';
@@ -29,13 +30,8 @@ function start(args: string[]): ChildProcess {
 }
 
 /** Runs the CLI to completion. */
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = start(args);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+function run(args: string[]): Promise<CommandResult> {
+  return commandResult(start(args));
 }
 
 describe('sync server command line', () => {
@@ -138,12 +134,7 @@ describe('sync server command line', () => {
     const storage = await openSqliteSyncStorage({ dataDir: dir, keys, clock: new TestClock() });
     try {
       const store = await storage.clinic(clinicId);
-      await enrollDevice(storage, store, 'front-desk-1');
-      const changes = [1, 2, 3].map((n) =>
-        makeChange('front-desk-1', 'tx-1', n, { entity: 'patient', rowId: 'p1', fields: { first_name: `Name ${n}` } }),
-      );
-      await store.appendChanges({ deviceId: 'front-desk-1', txId: 'tx-1', changes });
-      await store.recordPulledCursor('front-desk-1', 3);
+      await seedSupersededEdits(storage, store);
     } finally {
       await storage.close();
     }

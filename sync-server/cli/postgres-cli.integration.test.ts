@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type CommandResult, commandResult } from './test-process.js';
 import { postgresMigrations } from '../storage/postgres/migrations/index.js';
 import { testServerUrl } from '../storage/postgres/test-database.js';
 
@@ -64,15 +65,8 @@ function start(args: string[], extraEnv: Record<string, string> = {}): ChildProc
   });
 }
 
-function run(args: string[], extraEnv: Record<string, string> = {}) {
-  const child = start(args, extraEnv);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout, stderr })),
-  );
+function run(args: string[], extraEnv: Record<string, string> = {}): Promise<CommandResult> {
+  return commandResult(start(args, extraEnv));
 }
 
 // Each test spawns the CLI (tsx) several times: slow on a loaded 2-core machine.

@@ -214,6 +214,21 @@ export class TestDevice {
   }
 
   /** The body of an audit push of these entries, with the head signed. */
+  /**
+   * What a working device sends in a while: one push of a batch of `changes` and one audit push of
+   * the next 3 entries of its chain. Throws unless the server accepts both.
+   */
+  async pushChangesAndAudit(token: string, changes: number): Promise<void> {
+    const pushed = await this.server.call('POST', '/v1/changes', {
+      token,
+      body: { protocolVersion: 1, batches: [validBatch(this.deviceId, changes)] },
+    });
+    if (pushed.statusCode !== 200) throw new Error(`the push was answered ${pushed.statusCode}: ${pushed.body}`);
+    const audited = await this.server.call('POST', '/v1/audit', { token, body: this.auditPush(this.chain.next(3)) });
+    if (audited.statusCode !== 200)
+      throw new Error(`the audit push was answered ${audited.statusCode}: ${audited.body}`);
+  }
+
   auditPush(entries: AuditEntryInput[], epoch = 1): Record<string, unknown> {
     const last = entries[entries.length - 1]!;
     return {

@@ -4,9 +4,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type CommandResult, commandResult } from '../cli/test-process.js';
 import { deriveServerKeys } from '../auth/server-keys.js';
 import { deviceAuthMessage } from '../auth/tokens.js';
-import { TestDevice, seedClinic, seedDirectoryUser, startTestServer, validBatch } from '../http/test-support.js';
+import { TestDevice, seedClinic, seedDirectoryUser, startTestServer } from '../http/test-support.js';
 import { TestClock, pullWholeLog } from '../storage/conformance-fixtures.js';
 import { masterKeySource } from '../storage/sqlite/key-source.js';
 import { openSqliteSyncStorage } from '../storage/sqlite/sqlite-storage.js';
@@ -38,13 +39,8 @@ function start(args: string[]): ChildProcess {
   });
 }
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = start(args);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+function run(args: string[]): Promise<CommandResult> {
+  return commandResult(start(args));
 }
 
 async function allChanges(storage: SyncStorage, clinicId: string): Promise<StoredChange[]> {
@@ -69,16 +65,9 @@ async function liveServer() {
   const device = new TestDevice(server, 'front-desk-1');
   expect((await device.enroll(code)).statusCode).toBe(200);
   const token = await device.token();
-  /** One push of changes and one of audit entries, as a working device sends them. */
   const write = async () => {
     clock.advance(10);
-    const pushed = await server.call('POST', '/v1/changes', {
-      token,
-      body: { protocolVersion: 1, batches: [validBatch(device.deviceId, 5)] },
-    });
-    expect(pushed.statusCode).toBe(200);
-    const audited = await server.call('POST', '/v1/audit', { token, body: device.auditPush(device.chain.next(3)) });
-    expect(audited.statusCode).toBe(200);
+    await device.pushChangesAndAudit(token, 5);
   };
   for (let i = 0; i < 5; i++) await write();
   return { dataDir, masterKey, storage, clinicId, device, write };

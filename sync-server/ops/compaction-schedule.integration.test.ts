@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TestClock, enrollDevice, makeChange } from '../storage/conformance-fixtures.js';
+import { TestClock, seedSupersededEdits } from '../storage/conformance-fixtures.js';
 import { masterKeySource } from '../storage/sqlite/key-source.js';
 import { openSqliteSyncStorage } from '../storage/sqlite/sqlite-storage.js';
 import type { SyncStorage } from '../storage/storage.js';
@@ -30,12 +30,7 @@ afterEach(async () => {
 async function clinicWithSupersededEdits(name: string): Promise<string> {
   const { clinicId } = await storage.createClinic({ name });
   const store = await storage.clinic(clinicId);
-  await enrollDevice(storage, store, 'front-desk-1');
-  const changes = [1, 2, 3].map((n) =>
-    makeChange('front-desk-1', 'tx-1', n, { entity: 'patient', rowId: 'p1', fields: { first_name: `Name ${n}` } }),
-  );
-  await store.appendChanges({ deviceId: 'front-desk-1', txId: 'tx-1', changes });
-  await store.recordPulledCursor('front-desk-1', 3);
+  await seedSupersededEdits(storage, store);
   return clinicId;
 }
 

@@ -1,10 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type CommandResult, commandResult } from '../cli/test-process.js';
 import { deriveServerKeys } from '../auth/server-keys.js';
 import {
   TestDevice,
@@ -90,17 +91,14 @@ async function schemasOf(db: TestDatabase): Promise<string[]> {
   }
 }
 
-function run(args: string[], masterKey?: Buffer): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(args: string[], masterKey?: Buffer): Promise<CommandResult> {
   const { CHAIRSIDE_SYNC_MASTER_KEY: _key, CHAIRSIDE_SYNC_PG_URL: _pg, ...env } = process.env;
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
-    env: masterKey ? { ...env, CHAIRSIDE_SYNC_MASTER_KEY: masterKey.toString('hex') } : env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return commandResult(
+    spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
+      env: masterKey ? { ...env, CHAIRSIDE_SYNC_MASTER_KEY: masterKey.toString('hex') } : env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
 }
 
 async function allChanges(storage: SyncStorage, clinicId: string): Promise<StoredChange[]> {
@@ -136,15 +134,7 @@ async function liveServer(options: { bypassRls: boolean } = { bypassRls: true })
   /** One push of changes and one of audit entries per clinic, as working devices send them. */
   const write = async () => {
     clock.advance(10);
-    for (const { device, token } of devices) {
-      const pushed = await server.call('POST', '/v1/changes', {
-        token,
-        body: { protocolVersion: 1, batches: [validBatch(device.deviceId, 4)] },
-      });
-      expect(pushed.statusCode).toBe(200);
-      const audited = await server.call('POST', '/v1/audit', { token, body: device.auditPush(device.chain.next(3)) });
-      expect(audited.statusCode).toBe(200);
-    }
+    for (const { device, token } of devices) await device.pushChangesAndAudit(token, 4);
   };
   for (let i = 0; i < 3; i++) await write();
   return { db, masterKey, serverKeys, storage, clinicIds: devices.map((d) => d.clinicId), write };

@@ -58,6 +58,19 @@ export async function enrollDevice(
   return enrolled.device;
 }
 
+/**
+ * A device `front-desk-1` that edited one patient's name three times (one transaction) and pulled
+ * everything: compaction removes the first two edits.
+ */
+export async function seedSupersededEdits(storage: SyncStorage, store: ClinicStore): Promise<void> {
+  await enrollDevice(storage, store, 'front-desk-1');
+  const changes = [1, 2, 3].map((n) =>
+    makeChange('front-desk-1', 'tx-1', n, { entity: 'patient', rowId: 'p1', fields: { first_name: `Name ${n}` } }),
+  );
+  await store.appendChanges({ deviceId: 'front-desk-1', txId: 'tx-1', changes });
+  await store.recordPulledCursor('front-desk-1', 3);
+}
+
 /** One change of a device's transaction; `n` numbers it within the transaction. */
 export function makeChange(
   deviceId: string,

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CommandResult, commandResult } from '../../sync-server/cli/test-process.js';
 import { ManualClock } from '../../main/core/platform/sources.js';
 import { type CanonicalValue, canonicalJson } from '../../shared/canonical-json.js';
 import { encodeBase64 } from '../../shared/merkle/base64.js';
@@ -25,14 +26,9 @@ import { openSqliteSyncStorage } from '../../sync-server/storage/sqlite/sqlite-s
 import { connectAuditDevices, localChain } from './audit-devices.js';
 
 /** Runs a command to completion with this project's tsx. */
-function run(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(command: string, args: string[]): Promise<CommandResult> {
   const { CHAIRSIDE_SYNC_MASTER_KEY: _ignored, ...env } = process.env;
-  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return commandResult(spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 const work = mkdtempSync(join(tmpdir(), 'chairside-audit-export-'));
