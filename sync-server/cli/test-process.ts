@@ -19,3 +19,21 @@ export function commandResult(child: ChildProcess): Promise<CommandResult> {
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
+
+/**
+ * Keeps calling `write` (a server at work) until `command` has finished; returns the command's
+ * result and how many writes ran meanwhile (a backup test checks it was more than none).
+ */
+export async function writeUntilFinished(
+  command: Promise<CommandResult>,
+  write: () => Promise<void>,
+): Promise<{ result: CommandResult; writesDuring: number }> {
+  let finished = false;
+  void command.then(() => (finished = true));
+  let writesDuring = 0;
+  while (!finished) {
+    await write();
+    writesDuring++;
+  }
+  return { result: await command, writesDuring };
+}

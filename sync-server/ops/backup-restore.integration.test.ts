@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CommandResult, commandResult } from '../cli/test-process.js';
+import { type CommandResult, commandResult, writeUntilFinished } from '../cli/test-process.js';
 import { deriveServerKeys } from '../auth/server-keys.js';
 import { deviceAuthMessage } from '../auth/tokens.js';
 import { TestDevice, seedClinic, seedDirectoryUser, startTestServer } from '../http/test-support.js';
@@ -74,16 +74,8 @@ async function liveServer() {
 }
 
 /** Backs up while the server keeps writing; resolves once the backup command has exited. */
-async function backupWhileWriting(live: Awaited<ReturnType<typeof liveServer>>, out: string) {
-  const backup = run(['backup', '--data-dir', live.dataDir, '--out', out]);
-  let finished = false;
-  void backup.then(() => (finished = true));
-  let writesDuring = 0;
-  while (!finished) {
-    await live.write();
-    writesDuring++;
-  }
-  return { result: await backup, writesDuring };
+function backupWhileWriting(live: Awaited<ReturnType<typeof liveServer>>, out: string) {
+  return writeUntilFinished(run(['backup', '--data-dir', live.dataDir, '--out', out]), live.write);
 }
 
 // Each test spawns the CLI (tsx) several times: slow on a loaded 2-core machine.

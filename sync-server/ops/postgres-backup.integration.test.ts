@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CommandResult, commandResult } from '../cli/test-process.js';
+import { type CommandResult, commandResult, writeUntilFinished } from '../cli/test-process.js';
 import { deriveServerKeys } from '../auth/server-keys.js';
 import {
   TestDevice,
@@ -168,15 +168,10 @@ describe('backup and restore of the PostgreSQL storage', { timeout: 180_000 }, (
   it('backs up while the server writes, restores into an empty database, and the app role serves it as before', async () => {
     const live = await liveServer();
     const out = join(tempDir(), 'backup');
-    const backup = run(['backup', '--postgres-owner', ownerUrl(live.db), '--out', out]);
-    let finished = false;
-    void backup.then(() => (finished = true));
-    let writesDuring = 0;
-    while (!finished) {
-      await live.write();
-      writesDuring++;
-    }
-    const result = await backup;
+    const { result, writesDuring } = await writeUntilFinished(
+      run(['backup', '--postgres-owner', ownerUrl(live.db), '--out', out]),
+      live.write,
+    );
     expect(writesDuring).toBeGreaterThan(0);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout + result.stderr).not.toContain(DUMMY_PASSWORD);
