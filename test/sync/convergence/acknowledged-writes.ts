@@ -9,10 +9,30 @@ import type { FieldValue } from '../../../shared/sync/change.js';
 import { newer } from '../../../main/core/sync/field-clocks.js';
 
 /** The entities the model writes. */
-export type WrittenEntity = 'patient' | 'patient_medical';
+export type WrittenEntity = 'patient' | 'patient_medical' | 'user' | 'branch';
 
 /** The key column of each written entity's table. */
-export const KEY_COLUMN: Record<WrittenEntity, string> = { patient: 'id', patient_medical: 'patient_id' };
+export const KEY_COLUMN: Record<WrittenEntity, string> = {
+  patient: 'id',
+  patient_medical: 'patient_id',
+  user: 'id',
+  branch: 'id',
+};
+
+/**
+ * A user's branch assignments as the replicated `branch_ids` field holds them: the JSON of the
+ * sorted ids, assignments pulled ahead of their branch included (change-recorder.ts userBranchIds,
+ * read here with the observer's own SQL so the check does not trust the code it checks).
+ */
+function branchIdsOf(raw: Database.Database, userId: string): string {
+  const ids = raw
+    .prepare(
+      `SELECT branch_id FROM user_branches WHERE user_id = ?
+       UNION SELECT branch_id FROM sync_pending_user_branches WHERE user_id = ? ORDER BY branch_id`,
+    )
+    .all(userId, userId) as Array<{ branch_id: string }>;
+  return JSON.stringify(ids.map((row) => row.branch_id));
+}
 
 /** One field of one acknowledged write. */
 export interface AcknowledgedWrite {
@@ -36,10 +56,12 @@ export function readField(
   const definition = REPLICATED_ENTITIES[entity];
   // Identifiers only from the constant entity declarations.
   if (!(definition.fields as readonly string[]).includes(field)) throw new Error(`${entity} has no field ${field}`);
+  const computed = entity === 'user' && field === 'branch_ids';
   const row = raw
-    .prepare(`SELECT ${field} AS value FROM ${definition.table} WHERE ${KEY_COLUMN[entity]} = ?`)
+    .prepare(`SELECT ${computed ? 'NULL' : field} AS value FROM ${definition.table} WHERE ${KEY_COLUMN[entity]} = ?`)
     .get(rowId) as { value: FieldValue } | undefined;
   if (!row) return undefined;
+  if (computed) row.value = branchIdsOf(raw, rowId);
   // The field's clock: its own update clock or the row's insert clock, the newer (field-clocks.ts).
   const clock = raw
     .prepare(

@@ -67,7 +67,44 @@ export type Action =
   | { readonly kind: 'tick'; readonly ms: number }
   /** The operator compacts the server's change log below the horizon the devices have pulled past. */
   | { readonly kind: 'compact' }
-  | { readonly kind: 'skew'; readonly device: number; readonly ms: number };
+  | { readonly kind: 'skew'; readonly device: number; readonly ms: number }
+  /** The Admin adds a branch on one device. */
+  | { readonly kind: 'createBranch'; readonly device: number; readonly name: string }
+  /** The Admin changes the front-desk user on one device. */
+  | { readonly kind: 'editUser'; readonly device: number; readonly edit: UserEdit }
+  /** Admins on several devices change the same field of the front-desk user while apart. */
+  | { readonly kind: 'concurrentUserEdit'; readonly devices: readonly number[]; readonly edits: readonly UserEdit[] }
+  /** The front-desk user edits a patient (while the Admin may be changing her role and branches). */
+  | { readonly kind: 'frontDeskUpdate'; readonly device: number; readonly patient: number; readonly values: FieldValues }
+  /**
+   * The server dies inside one storage operation of the next request this device's round makes:
+   * before it commits (nothing of it stays) or after (it stays, the answer is lost). It comes
+   * back from its files.
+   */
+  | {
+      readonly kind: 'serverCrash';
+      readonly device: number;
+      readonly operation: CrashOperation;
+      readonly phase: 'beforeCommit' | 'afterCommit';
+    };
+
+/** One change of the front-desk user: her name, her role, or her extra branches (by index). */
+export type UserEdit =
+  | { readonly field: 'displayName'; readonly displayName: string }
+  | { readonly field: 'role'; readonly role: 'Receptionist' | 'Dentist' }
+  | { readonly field: 'branches'; readonly branches: readonly number[] };
+
+/** The server's storage operations a request can die in (sync-server/storage/storage.ts). */
+export const CRASH_OPERATIONS = [
+  'consumeChallengeNonce',
+  'appendChanges',
+  'quarantineChanges',
+  'updateUserDirectory',
+  'pullChangesForDevice',
+  'appendAuditEntries',
+  'storeCheckpoint',
+] as const;
+export type CrashOperation = (typeof CRASH_OPERATIONS)[number];
 
 const device = fc.nat({ max: DEVICE_COUNT - 1 });
 const patient = fc.nat({ max: 1000 });
@@ -157,12 +194,9 @@ const createAction: fc.Arbitrary<Action> = fc.record({
   lastName: name,
 });
 
-/** One command; edits and rounds are the common case, faults rarer. */
-export const actionArbitrary: fc.Arbitrary<Action> = fc.oneof(
-  {
-    weight: 5,
-    arbitrary: fc.record({ kind: fc.constant('create' as const), device, firstName: name, lastName: name }),
-  },
+/** Version 1's commands with their weights; edits and rounds are the common case, faults rarer. */
+const VERSION_1_ACTIONS: ReadonlyArray<fc.WeightedArbitrary<Action>> = [
+  { weight: 5, arbitrary: createAction },
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('update' as const), device, patient, values: fieldValues }) },
   { weight: 3, arbitrary: concurrentUpdate },
   {
@@ -214,17 +248,74 @@ export const actionArbitrary: fc.Arbitrary<Action> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({ kind: fc.constant('skew' as const), device, ms: fc.integer({ min: 1, max: 20_000 }) }),
   },
+];
+
+const userEdit: fc.Arbitrary<UserEdit> = fc.oneof(
+  fc.record({
+    field: fc.constant('displayName' as const),
+    displayName: fc.tuple(name, fc.nat({ max: 99 })).map(([text, n]) => `${text} Desk ${n}`),
+  }),
+  fc.record({ field: fc.constant('role' as const), role: fc.constantFrom('Receptionist' as const, 'Dentist' as const) }),
+  fc.record({ field: fc.constant('branches' as const), branches: fc.uniqueArray(fc.nat({ max: 20 }), { maxLength: 3 }) }),
 );
+
+/** Several devices' edits of one field of the front-desk user. */
+const concurrentUserEdit: fc.Arbitrary<Action> = fc
+  .tuple(fc.uniqueArray(device, { minLength: 2, maxLength: DEVICE_COUNT }), fc.constantFrom('displayName', 'role', 'branches'))
+  .chain(([devices, field]) =>
+    fc
+      .array(
+        userEdit.filter((edit) => edit.field === field),
+        { minLength: devices.length, maxLength: devices.length },
+      )
+      .map((edits): Action => ({ kind: 'concurrentUserEdit', devices, edits })),
+  );
+
+/** What version 2 adds: the Admin's branch and user edits, the front desk's patient edits, server deaths. */
+const VERSION_2_ADDITIONS: ReadonlyArray<fc.WeightedArbitrary<Action>> = [
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('createBranch' as const),
+      device,
+      name: fc.tuple(name, fc.nat({ max: 99 })).map(([text, n]) => `${text} Nagar ${n}`),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('editUser' as const), device, edit: userEdit }) },
+  { weight: 2, arbitrary: concurrentUserEdit },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('frontDeskUpdate' as const), device, patient, values: fieldValues }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('serverCrash' as const),
+      device,
+      operation: fc.constantFrom(...CRASH_OPERATIONS),
+      phase: fc.constantFrom('beforeCommit' as const, 'afterCommit' as const),
+    }),
+  },
+];
+
+/** The model versions: 1 as it was when issue #18's counterexamples were found, 2 with every fault kind. */
+export type ModelVersion = 1 | 2;
+export const CURRENT_MODEL: ModelVersion = 2;
+
+/** One command of a model version. */
+export function actionArbitrary(version: ModelVersion): fc.Arbitrary<Action> {
+  return fc.oneof(...(version === 1 ? VERSION_1_ACTIONS : [...VERSION_1_ACTIONS, ...VERSION_2_ADDITIONS]));
+}
 
 /**
  * A run: a few patients registered first (on random devices, before any sync, so the model's
  * edits have patients to work on), then random commands.
  */
-export function scenarioArbitrary(maxCommands: number): fc.Arbitrary<Action[]> {
+export function scenarioArbitrary(maxCommands: number, version: ModelVersion = CURRENT_MODEL): fc.Arbitrary<Action[]> {
   return fc
     .tuple(
       fc.array(createAction, { minLength: 2, maxLength: 6 }),
-      fc.array(actionArbitrary, { minLength: Math.min(20, maxCommands), maxLength: maxCommands, size: 'max' }),
+      fc.array(actionArbitrary(version), { minLength: Math.min(20, maxCommands), maxLength: maxCommands, size: 'max' }),
     )
     .map(([creates, commands]) => [...creates, ...commands]);
 }

@@ -5,11 +5,12 @@
  * devices.createEnrollmentCode, as a clinic would set them up.
  */
 import { ManualClock } from '../../../main/core/platform/sources.js';
-import { TestClock } from '../../../sync-server/storage/conformance-fixtures.js';
+import { TestClock, pullWholeLog } from '../../../sync-server/storage/conformance-fixtures.js';
+import type { StoredChange } from '../../../sync-server/storage/records.js';
 import { ADMIN_PASSWORD, USER_PASSWORD } from '../../support/clinic-fixture.js';
 import { operatorClinic } from '../sync-support.js';
-import { DEVICE_COUNT } from './actions.js';
-import { ConvergenceDevice, DENTIST_USERNAME } from './device.js';
+import { DEVICE_COUNT, type ModelVersion } from './actions.js';
+import { ConvergenceDevice, DENTIST_USERNAME, FRONT_DESK_USERNAME } from './device.js';
 import { RestartableSyncServer } from './sync-server-process.js';
 
 /** How far a device clock may run ahead of the server's; well inside the server's 5-minute hold-back. */
@@ -18,6 +19,12 @@ export const MAX_SKEW_MS = 60_000;
 export class Cluster {
   /** How far each device's clock is ahead of the server's. */
   readonly skewMs: number[];
+  /**
+   * Every change a compaction removed from the server's log, as it was stored. The server keeps
+   * only their ids and hashes; the checks need them whole, because an acknowledged write that a
+   * later write superseded reached the server even when compaction has since removed it.
+   */
+  private readonly compacted: StoredChange[] = [];
 
   private constructor(
     readonly server: RestartableSyncServer,
@@ -28,14 +35,19 @@ export class Cluster {
     this.skewMs = devices.map(() => 0);
   }
 
-  /** Sets the clinic up on device 0, connects it and joins the other devices. */
-  static async create(seed: string): Promise<Cluster> {
+  /**
+   * Sets the clinic up on device 0, connects it and joins the other devices. Model version 1 has
+   * no front-desk user: its runs replay with the ids they had when they were found.
+   */
+  static async create(seed: string, version: ModelVersion): Promise<Cluster> {
+    const withFrontDesk = version >= 2;
     const start = new ManualClock().now();
     const serverClock = new TestClock(start);
     const server = await RestartableSyncServer.start(serverClock);
     const devices: ConvergenceDevice[] = [];
     try {
       const founder = await ConvergenceDevice.blank('d0', seed, new ManualClock(start));
+      founder.withFrontDesk = withFrontDesk;
       devices.push(founder);
       await founder.admin.ok('setup.createClinic', {
         clinicName: 'Smile Dental',
@@ -53,6 +65,18 @@ export class Cluster {
         branchIds: [],
         password: USER_PASSWORD,
       });
+      if (withFrontDesk) {
+        // The front desk works in the founding branch, whatever else the Admin gives or takes.
+        const branchId = (await founder.admin.ok('branches.list', {})).branches[0]!.id;
+        await founder.admin.ok('users.create', {
+          username: FRONT_DESK_USERNAME,
+          displayName: 'Front Desk',
+          role: 'Receptionist',
+          allBranches: false,
+          branchIds: [branchId],
+          password: USER_PASSWORD,
+        });
+      }
       await founder.signIn();
       const { clinicId, code } = await operatorClinic(server.storage);
       await founder.reauthenticateAdmin();
@@ -61,10 +85,12 @@ export class Cluster {
         await founder.reauthenticateAdmin();
         const { code: joinCode } = await founder.admin.ok('devices.createEnrollmentCode', {});
         const joining = await ConvergenceDevice.blank(`d${index}`, seed, new ManualClock(start));
+        joining.withFrontDesk = withFrontDesk;
         devices.push(joining);
         await joining.admin.ok('setup.joinClinic', { serverUrl: server.url, enrollmentCode: joinCode });
         await joining.signIn();
       }
+      for (const device of devices) device.link.serverDiedDuringRequest = () => server.diedDuringRequest();
       return new Cluster(server, serverClock, devices, clinicId);
     } catch (error) {
       for (const device of devices) await device.close();
@@ -73,10 +99,29 @@ export class Cluster {
     }
   }
 
-  /** Compacts the clinic's change log on the server (`changes compact`). */
+  /** Compacts the clinic's change log on the server (`changes compact`), keeping what it removed. */
   async compact(): Promise<{ horizon: number; removed: number }> {
     const store = await this.server.storage.clinic(this.serverClinicId);
-    return store.compactChanges();
+    const before = await pullWholeLog(store);
+    const result = await store.compactChanges();
+    const kept = new Set((await pullWholeLog(store)).map((change) => change.changeId));
+    const removed = before.filter((change) => !kept.has(change.changeId));
+    if (removed.length !== result.removed) {
+      throw new Error(`compaction says it removed ${result.removed} changes, the log lost ${removed.length}`);
+    }
+    this.compacted.push(...removed);
+    return result;
+  }
+
+  /** The changes compactions removed so far, in the order they were removed. */
+  get compactedChanges(): readonly StoredChange[] {
+    return this.compacted;
+  }
+
+  /** Every change the server accepted during the run: what compaction removed, then the log as it is. */
+  async serverHistory(): Promise<StoredChange[]> {
+    const log = await pullWholeLog(await this.server.storage.clinic(this.serverClinicId));
+    return [...this.compacted, ...log].sort((a, b) => a.serverSeq - b.serverSeq);
   }
 
   /**

@@ -2,11 +2,16 @@
  * What must hold once every fault is healed and every device has synced until nothing moves:
  * - every replica holds identical data: SHA-256 digests of the replicated columns of patients,
  *   patient_medical, branches and users, in id order, are equal on every device;
- * - every device holds, for each field of each patient and medical history, the value of the
- *   highest-HLC change in the server's log (an oracle independent of the device's merge code);
- * - no acknowledged write is lost: each is present on every device, or superseded by a later-HLC
- *   write of the same field that is present too, and its own device's conflict log names it when
- *   another device displaced it;
+ * - every device holds, for each field of each patient, medical history, user and branch, the
+ *   value of the highest-HLC change the server accepted (an oracle independent of the device's
+ *   merge code);
+ * - no acknowledged write is lost: each reached the server, and is present on every device, or
+ *   superseded by a later-HLC write of the same field that is present too, and its own device's
+ *   conflict log names it when another device displaced it.
+ *   "The server accepted" covers what compaction removed since (Cluster.serverHistory): compaction
+ *   removes superseded writes, and a check that read only the log as it is after a compaction
+ *   took such a write for one that never arrived (issue #18, seed 12 path 66) and missed a
+ *   device's own later write of a field (seed 20261207 path 35);
  * - no outbox entry is pending or refused, every cursor is at the server's head, and each
  *   device's audit chain verifies.
  * Each check throws with a message naming devices, rows and steps.
@@ -17,9 +22,8 @@ import { REPLICATED_ENTITIES } from '../../../shared/sync/change.js';
 import { isComputedField } from '../../../main/core/sync/change-recorder.js';
 import type { FieldValue } from '../../../shared/sync/change.js';
 import { parseHlc } from '../../../shared/sync/hlc.js';
-import { pullWholeLog } from '../../../sync-server/storage/conformance-fixtures.js';
 import type { StoredChange } from '../../../sync-server/storage/records.js';
-import { type AcknowledgedWrite, KEY_COLUMN, readField } from './acknowledged-writes.js';
+import { type AcknowledgedWrite, KEY_COLUMN, type WrittenEntity, readField } from './acknowledged-writes.js';
 import type { Cluster } from './cluster.js';
 
 /** The tables compared by digest, with their key column and replicated entity. */
@@ -75,15 +79,10 @@ export async function syncUntilQuiescent(cluster: Cluster): Promise<{ passes: nu
   throw new Error(`devices still move changes after ${maxPasses} passes of rounds`);
 }
 
-/** Every change of the clinic in the server's log. */
-async function serverLog(cluster: Cluster): Promise<StoredChange[]> {
-  return pullWholeLog(await cluster.server.storage.clinic(cluster.serverClinicId));
-}
-
 /** Explains a failing round where the reason is known: two devices gave one patient number. */
 async function diagnose(cluster: Cluster): Promise<string> {
   const byNumber = new Map<string, Set<string>>();
-  for (const change of await serverLog(cluster)) {
+  for (const change of await cluster.serverHistory()) {
     const number = change.entity === 'patient' ? change.fields.patient_number : undefined;
     if (typeof number !== 'string') continue;
     byNumber.set(number, (byNumber.get(number) ?? new Set()).add(change.rowId));
@@ -141,11 +140,14 @@ export async function expectLateJoinerIdentical(cluster: Cluster, seed: string):
 
 type FieldWinner = { hlc: string; value: FieldValue };
 
+/** The entities whose every field the last-writer-wins oracle checks on every device. */
+const CHECKED_ENTITIES: readonly WrittenEntity[] = ['patient', 'patient_medical', 'user', 'branch'];
+
 /** The highest-HLC value of every field of every written row, from the server's log. */
 function lastWriterWins(changes: readonly StoredChange[]): Map<string, Map<string, FieldWinner>> {
   const rows = new Map<string, Map<string, FieldWinner>>();
   for (const change of changes) {
-    if (change.entity !== 'patient' && change.entity !== 'patient_medical') continue;
+    if (!CHECKED_ENTITIES.includes(change.entity as WrittenEntity)) continue;
     const key = `${change.entity}/${change.rowId}`;
     const fields = rows.get(key) ?? new Map<string, FieldWinner>();
     rows.set(key, fields);
@@ -157,12 +159,15 @@ function lastWriterWins(changes: readonly StoredChange[]): Map<string, Map<strin
   return rows;
 }
 
-/** Every device holds the server log's last-writer-wins state of every patient and medical history. */
+/**
+ * Every device holds the last-writer-wins state of every patient, medical history, user and branch over every
+ * change the server accepted, compacted ones included (so compaction removing a winner fails it).
+ */
 export async function expectServerLogState(cluster: Cluster): Promise<number> {
-  const winners = lastWriterWins(await serverLog(cluster));
+  const winners = lastWriterWins(await cluster.serverHistory());
   for (const device of cluster.devices) {
     const raw = await device.raw();
-    for (const entity of ['patient', 'patient_medical'] as const) {
+    for (const entity of CHECKED_ENTITIES) {
       const table = REPLICATED_ENTITIES[entity].table;
       const held = (raw.prepare(`SELECT ${KEY_COLUMN[entity]} AS id FROM ${table}`).all() as Array<{ id: string }>)
         .map((row) => row.id)
@@ -172,7 +177,7 @@ export async function expectServerLogState(cluster: Cluster): Promise<number> {
         .map((key) => key.slice(entity.length + 1))
         .sort();
       if (JSON.stringify(held) !== JSON.stringify(expected)) {
-        throw new Error(`${device.name} holds ${held.length} ${entity} rows, the server log has ${expected.length}`);
+        throw new Error(`${device.name} holds ${held.length} ${entity} rows, the server's history has ${expected.length}`);
       }
       for (const rowId of expected) {
         for (const [field, winner] of winners.get(`${entity}/${rowId}`)!) {
@@ -180,7 +185,7 @@ export async function expectServerLogState(cluster: Cluster): Promise<number> {
           if (stored.value !== winner.value || stored.hlc !== winner.hlc) {
             throw new Error(
               `${device.name} ${entity} ${rowId}.${field} = ${JSON.stringify(stored.value)} @${stored.hlc}, ` +
-                `the server log's last writer is ${JSON.stringify(winner.value)} @${winner.hlc}`,
+                `the server's last writer is ${JSON.stringify(winner.value)} @${winner.hlc}`,
             );
           }
         }
@@ -191,23 +196,27 @@ export async function expectServerLogState(cluster: Cluster): Promise<number> {
 }
 
 /**
- * No acknowledged write is lost: on every device its field holds it, or a later-HLC value that the
- * server log has (so a real write superseded it). When a write was its device's last of that field
+ * No acknowledged write is lost: the server accepted it, and on every device its field holds it, or
+ * a later-HLC value the server accepted (so a real write superseded it). When a write was its device's last of that field
  * and another device's value displaced it, that device's conflict log keeps the displaced value.
  */
 export async function expectAcknowledgedWrites(
   cluster: Cluster,
   writes: readonly AcknowledgedWrite[],
-): Promise<{ present: number; superseded: number; displacedAndLogged: number }> {
-  const log = await serverLog(cluster);
-  const inLog = new Set(
-    log.flatMap((change) => Object.keys(change.fields).map((f) => `${change.rowId}/${f}/${change.hlc}`)),
-  );
-  const counts = { present: 0, superseded: 0, displacedAndLogged: 0 };
+): Promise<{ present: number; superseded: number; displacedAndLogged: number; compacted: number }> {
+  // Compacted changes count: a superseded write that compaction removed did reach the server.
+  const log = await cluster.serverHistory();
+  const keysOf = (changes: readonly StoredChange[]) =>
+    new Set(changes.flatMap((change) => Object.keys(change.fields).map((f) => `${change.rowId}/${f}/${change.hlc}`)));
+  const inLog = keysOf(log);
+  const compacted = keysOf(cluster.compactedChanges);
+  const counts = { present: 0, superseded: 0, displacedAndLogged: 0, compacted: 0 };
   for (const write of writes) {
-    if (!inLog.has(`${write.rowId}/${write.field}/${write.hlc}`)) {
+    const key = `${write.rowId}/${write.field}/${write.hlc}`;
+    if (!inLog.has(key)) {
       throw new Error(`acknowledged write of step ${write.step} (${describe(write)}) never reached the server`);
     }
+    if (compacted.has(key)) counts.compacted++;
     for (const device of cluster.devices) {
       const stored = readField(await device.raw(), write.entity, write.rowId, write.field);
       if (!stored || stored.hlc === null || stored.hlc < write.hlc) {

@@ -4,6 +4,7 @@
  * It can be killed and started again from its files (a new core, new sessions, the same data).
  */
 import type Database from 'better-sqlite3-multiple-ciphers';
+import type { ChannelInput, ChannelName, ChannelOutput } from '../../../shared/api/registry.js';
 import { ClinicCore } from '../../../main/core/clinic-core.js';
 import { type ManualClock, testSources } from '../../../main/core/platform/sources.js';
 import {
@@ -19,6 +20,8 @@ import { FaultyLink } from './faulty-link.js';
 
 /** The clinic's clinical user on every device (created on the founding device before it connects). */
 export const DENTIST_USERNAME = 'drconvergence';
+/** The front-desk user whose role and branches the Admin changes while she edits patients. */
+export const FRONT_DESK_USERNAME = 'frontdesk';
 
 /** Budgets no test reaches: the model calls far more often than a person. */
 const RATE_LIMITS = { readsPerMinute: 1_000_000, writesPerMinute: 1_000_000, publicPerMinute: 1_000_000 };
@@ -52,6 +55,9 @@ export class ConvergenceDevice {
   incarnation = 0;
   admin: TestCaller;
   dentist: TestCaller;
+  frontDesk: TestCaller;
+  /** Whether the clinic has the front-desk user (model version 2 on). */
+  withFrontDesk = false;
   private rawDb: Database.Database | null = null;
 
   private constructor(
@@ -65,6 +71,7 @@ export class ConvergenceDevice {
   ) {
     this.admin = new TestCaller(core);
     this.dentist = new TestCaller(core);
+    this.frontDesk = new TestCaller(core);
   }
 
   /** A device with no clinic database yet. */
@@ -75,10 +82,27 @@ export class ConvergenceDevice {
     return new ConvergenceDevice(name, seed, temp.dir, temp.remove, clock, link, core);
   }
 
-  /** Signs the Admin and the Dentist in (after setup, joining or a restart). */
+  /** Signs the Admin, the Dentist and the front desk in (after setup, joining or a restart). */
   async signIn(): Promise<void> {
     await this.admin.ok('auth.signIn', { username: 'admin', password: ADMIN_PASSWORD });
     await this.dentist.ok('auth.signIn', { username: DENTIST_USERNAME, password: USER_PASSWORD });
+    if (this.withFrontDesk) {
+      await this.frontDesk.ok('auth.signIn', { username: FRONT_DESK_USERNAME, password: USER_PASSWORD });
+    }
+  }
+
+  /**
+   * A call as the front-desk user. A change of her role or branches ends her sessions on the
+   * device that made it (users-handlers.ts), so she signs in again, as she would at the desk.
+   */
+  async asFrontDesk<K extends ChannelName>(channel: K, input: ChannelInput<K>): Promise<ChannelOutput<K>> {
+    const first = await this.frontDesk.call(channel, input);
+    if (first.ok) return first.output as ChannelOutput<K>;
+    if (first.error.code !== 'UNAUTHENTICATED' && first.error.code !== 'SESSION_EXPIRED') {
+      throw new Error(`${channel} failed for the front desk: ${first.error.code} ${first.error.message}`);
+    }
+    await this.frontDesk.ok('auth.signIn', { username: FRONT_DESK_USERNAME, password: USER_PASSWORD });
+    return this.frontDesk.ok(channel, input);
   }
 
   /** Confirms the Admin's password, for channels that ask for it again. */
@@ -110,6 +134,7 @@ export class ConvergenceDevice {
     });
     this.admin = new TestCaller(this.core);
     this.dentist = new TestCaller(this.core);
+    this.frontDesk = new TestCaller(this.core);
     await this.signIn();
   }
 

@@ -19,6 +19,11 @@ export class FaultyLink {
   dropNextPushAnswer: { readonly whoDies: 'device' | 'server'; readonly stopServer: () => Promise<void> } | null = null;
   /** Pushes whose answer was dropped after the server had answered. */
   droppedPushAnswers = 0;
+  /**
+   * Asked after every answer: true when the server died while it handled the request (it then
+   * never sent an answer, and the device sees its connection reset).
+   */
+  serverDiedDuringRequest: () => Promise<boolean> = async () => false;
 
   readonly fetch: FetchLike = async (url, init) => {
     if (this.state === 'refused') throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } });
@@ -28,6 +33,10 @@ export class FaultyLink {
       throw new DOMException('The operation was aborted due to timeout', 'TimeoutError');
     }
     const response = await fetch(url, init);
+    if (await this.serverDiedDuringRequest()) {
+      await response.text();
+      throw new TypeError('fetch failed', { cause: { code: 'ECONNRESET' } });
+    }
     const drop = this.dropNextPushAnswer;
     if (drop && init.method === 'POST' && url.endsWith('/v1/changes')) {
       this.dropNextPushAnswer = null;

@@ -9,9 +9,16 @@ import type { ChannelInput } from '../../../shared/api/registry.js';
 import type { SyncRound } from '../../../shared/api/sync.js';
 import { REPLICATED_ENTITIES } from '../../../shared/sync/change.js';
 import { AcknowledgedWriteLog, type WrittenEntity } from './acknowledged-writes.js';
-import { type Action, COLUMN_OF, type EditableField, type FieldValues } from './actions.js';
+import {
+  type Action,
+  COLUMN_OF,
+  type CrashOperation,
+  type EditableField,
+  type FieldValues,
+  type UserEdit,
+} from './actions.js';
 import type { Cluster } from './cluster.js';
-import type { ConvergenceDevice } from './device.js';
+import { type ConvergenceDevice, FRONT_DESK_USERNAME } from './device.js';
 
 /** What happened during a run, for the report and for checks that faults really occurred. */
 export interface RunStats {
@@ -35,6 +42,15 @@ export interface RunStats {
   supersededOnDevices: number;
   /** Acknowledged values another device displaced, found in their writer's conflict log (set by the checks). */
   displacedAndLogged: number;
+  /** Acknowledged writes that compaction removed from the server's log before the checks, a later write superseding them. */
+  acknowledgedCompacted: number;
+  /** Branches the Admin added, and changes of the front-desk user (role, branches, name). */
+  branchesCreated: number;
+  userEdits: number;
+  /** Patient edits by the front-desk user. */
+  frontDeskEdits: number;
+  /** Deaths of the server inside a request, by storage operation and phase (`appendChanges/afterCommit`). */
+  serverDiedMidRequest: Record<string, number>;
 }
 
 export function emptyStats(): RunStats {
@@ -55,10 +71,16 @@ export function emptyStats(): RunStats {
     compactedBeforeLateJoin: 0,
     supersededOnDevices: 0,
     displacedAndLogged: 0,
+    acknowledgedCompacted: 0,
+    branchesCreated: 0,
+    userEdits: 0,
+    frontDeskEdits: 0,
+    serverDiedMidRequest: {},
   };
 }
 
 const PATIENT_FIELDS = REPLICATED_ENTITIES.patient.fields;
+const BRANCH_FIELDS = REPLICATED_ENTITIES.branch.fields;
 const MEDICAL_FIELDS = REPLICATED_ENTITIES.patient_medical.fields;
 const CRASH_TRIGGER = 'convergence_killed_mid_transaction';
 
@@ -100,9 +122,28 @@ export class ActionRunner {
       case 'update': {
         const device = this.device(action.device);
         const patientId = await this.pick(device, action.patient);
-        if (patientId) await this.update(device, patientId, action.values, step);
+        if (patientId) await this.update(device, patientId, action.values, step, 'dentist');
         return;
       }
+      case 'frontDeskUpdate': {
+        const device = this.device(action.device);
+        const patientId = await this.pick(device, action.patient);
+        if (!patientId) return;
+        await this.update(device, patientId, action.values, step, 'frontDesk');
+        this.stats.frontDeskEdits++;
+        return;
+      }
+      case 'createBranch':
+        return this.createBranch(this.device(action.device), action.name, step);
+      case 'editUser':
+        return this.editFrontDesk(this.device(action.device), action.edit, step);
+      case 'concurrentUserEdit':
+        for (const [position, index] of action.devices.entries()) {
+          await this.editFrontDesk(this.device(index), action.edits[position]!, step);
+        }
+        return;
+      case 'serverCrash':
+        return this.serverCrash(this.device(action.device), action.operation, action.phase, step);
       case 'concurrentUpdate': {
         // A patient every chosen device holds; each writes its own value of the same field
         // without hearing from the others first.
@@ -112,7 +153,7 @@ export class ActionRunner {
         if (shared.length === 0) return;
         const patientId = shared[action.patient % shared.length]!;
         for (const [position, device] of devices.entries()) {
-          await this.update(device, patientId, { [action.field]: action.values[position] ?? null }, step);
+          await this.update(device, patientId, { [action.field]: action.values[position] ?? null }, step, 'dentist');
         }
         return;
       }
@@ -198,10 +239,18 @@ export class ActionRunner {
     await this.acknowledge(device, 'patient', created.id, PATIENT_FIELDS, step);
   }
 
-  private async update(device: ConvergenceDevice, patientId: string, values: FieldValues, step: number): Promise<void> {
+  private async update(
+    device: ConvergenceDevice,
+    patientId: string,
+    values: FieldValues,
+    step: number,
+    as: 'dentist' | 'frontDesk',
+  ): Promise<void> {
     const raw = await device.raw();
     // valueFor() makes each field's values of the schema's shape; the pipeline parses them anyway.
-    await device.dentist.ok('patients.update', { patientId, ...values } as ChannelInput<'patients.update'>);
+    const input = { patientId, ...values } as ChannelInput<'patients.update'>;
+    if (as === 'dentist') await device.dentist.ok('patients.update', input);
+    else await device.asFrontDesk('patients.update', input);
     const fields = Object.keys(values) as EditableField[];
     // Read your own write: the device holds exactly what it acknowledged.
     for (const field of fields) {
@@ -221,6 +270,76 @@ export class ActionRunner {
       fields.map((field) => COLUMN_OF[field]),
       step,
     );
+  }
+
+  private async createBranch(device: ConvergenceDevice, name: string, step: number): Promise<void> {
+    await device.reauthenticateAdmin();
+    const branch = await device.admin.ok('branches.create', { name });
+    await this.acknowledge(device, 'branch', branch.id, BRANCH_FIELDS, step);
+    this.stats.branchesCreated++;
+  }
+
+  /**
+   * The Admin changes the front-desk user as this device holds her: her name, her role (between
+   * two roles that may edit patients, so her own edits stay valid) or her branches (always the
+   * founding one, plus others by index into the branches this device holds).
+   */
+  private async editFrontDesk(device: ConvergenceDevice, edit: UserEdit, step: number): Promise<void> {
+    const raw = await device.raw();
+    const { id: userId } = raw.prepare('SELECT id FROM users WHERE username = ?').get(FRONT_DESK_USERNAME) as {
+      id: string;
+    };
+    await device.reauthenticateAdmin();
+    let field: string;
+    switch (edit.field) {
+      case 'displayName':
+        await device.admin.ok('users.update', { userId, displayName: edit.displayName });
+        field = 'display_name';
+        break;
+      case 'role':
+        await device.admin.ok('users.update', { userId, role: edit.role });
+        field = 'role';
+        break;
+      case 'branches': {
+        const branches = (
+          raw.prepare('SELECT id FROM branches ORDER BY created_at, id').all() as Array<{ id: string }>
+        ).map((row) => row.id);
+        const picked = edit.branches.map((index) => branches[index % branches.length]!);
+        const branchIds = [...new Set([foundingBranchId(raw), ...picked])];
+        await device.admin.ok('users.update', { userId, allBranches: false, branchIds });
+        field = 'branch_ids';
+        break;
+      }
+    }
+    await this.acknowledge(device, 'user', userId, [field], step);
+    this.stats.userEdits++;
+  }
+
+  /**
+   * The server dies inside `operation` of the next request this device's round makes (if the
+   * round reaches it), before or after it commits; the device hears nothing, and the server comes
+   * back from its files.
+   */
+  private async serverCrash(
+    device: ConvergenceDevice,
+    operation: CrashOperation,
+    phase: 'beforeCommit' | 'afterCommit',
+    step: number,
+  ): Promise<void> {
+    const server = this.cluster.server;
+    if (!server.running) return;
+    const deathsBefore = server.deathsMidRequest;
+    server.armCrash({ operation, phase });
+    try {
+      await this.round(device, step);
+    } finally {
+      server.armCrash(null);
+    }
+    if (server.deathsMidRequest === deathsBefore) return;
+    const key = `${operation}/${phase}`;
+    this.stats.serverDiedMidRequest[key] = (this.stats.serverDiedMidRequest[key] ?? 0) + 1;
+    this.stats.serverStops++;
+    await server.start({ reopenStorage: true });
   }
 
   private async round(device: ConvergenceDevice, step: number): Promise<SyncRound> {

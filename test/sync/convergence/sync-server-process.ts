@@ -3,6 +3,8 @@
  * Fastify server listening on 127.0.0.1. It can stop answering (devices then see refused
  * connections), start again on the same port, and restart for real: the storage files are
  * closed and opened again with the same master key, as a server process that was restarted.
+ * It can also die in the middle of a request: inside a chosen storage operation, before that
+ * operation commits or right after, with no answer sent; it then comes back from its files.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,6 +17,16 @@ import type { TestClock } from '../../../sync-server/storage/conformance-fixture
 import { masterKeySource } from '../../../sync-server/storage/sqlite/key-source.js';
 import { openSqliteSyncStorage } from '../../../sync-server/storage/sqlite/sqlite-storage.js';
 import type { SyncStorage } from '../../../sync-server/storage/storage.js';
+import type { CrashOperation } from './actions.js';
+
+/** Where the next request will find the server dying. */
+export interface ArmedCrash {
+  readonly operation: CrashOperation;
+  readonly phase: 'beforeCommit' | 'afterCommit';
+}
+
+/** What the dying server's storage operation throws; nothing of the server survives it. */
+class ServerDiedError extends Error {}
 
 /** A restartable sync server over files. */
 export class RestartableSyncServer {
@@ -22,6 +34,12 @@ export class RestartableSyncServer {
   private server: TestServer | null;
   /** How many times the storage files were closed and opened again. */
   storageReopens = 0;
+  /** The death the next matching storage operation meets, if any. */
+  private armed: ArmedCrash | null = null;
+  /** Set when the server died inside a request whose answer has not been dropped yet. */
+  private died = false;
+  /** How many times the server died inside a request. */
+  deathsMidRequest = 0;
 
   private constructor(
     private readonly dataDir: string,
@@ -29,11 +47,77 @@ export class RestartableSyncServer {
     private readonly keys: ServerKeys,
     private readonly clock: TestClock,
     storage: SyncStorage,
-    server: TestServer,
-    readonly port: number,
   ) {
     this.storageHandle = storage;
+    this.server = null;
+  }
+
+  private portNumber = 0;
+
+  get port(): number {
+    return this.portNumber;
+  }
+
+  private async listen(port: number): Promise<void> {
+    const server = await startTestServer(this.storageHandle, this.clock, {
+      serverKeys: this.keys,
+      wrapStorage: (storage) => this.dying(storage),
+    });
+    await server.app.listen({ port, host: '127.0.0.1' });
+    this.portNumber = (server.app.server.address() as AddressInfo).port;
     this.server = server;
+  }
+
+  /** The next request that reaches `operation` kills the server there. */
+  armCrash(crash: ArmedCrash | null): void {
+    this.armed = crash;
+  }
+
+  /**
+   * True once, after the server died inside the request just answered: the server is then down
+   * (that answer never left it) until the next start, which reopens its storage files.
+   */
+  async diedDuringRequest(): Promise<boolean> {
+    if (!this.died) return false;
+    this.died = false;
+    this.deathsMidRequest++;
+    await this.stop();
+    this.reopenOnStart = true;
+    return true;
+  }
+
+  private reopenOnStart = false;
+
+  /** The storage as the app sees it: the armed operation dies before or after it commits. */
+  private dying(storage: SyncStorage): SyncStorage {
+    const operationOf = (target: object, key: string | symbol): unknown => {
+      const value: unknown = Reflect.get(target, key);
+      if (typeof value !== 'function') return value;
+      const operation = (value as (...args: unknown[]) => Promise<unknown>).bind(target);
+      const armed = this.armed;
+      if (!armed || armed.operation !== key) return operation;
+      return async (...args: unknown[]) => {
+        // A dead server does nothing more: later operations of the same request die too.
+        if (this.died) throw new ServerDiedError('the server is dead');
+        this.armed = null;
+        if (armed.phase === 'beforeCommit') {
+          this.died = true;
+          throw new ServerDiedError(`the server died before ${armed.operation} committed`);
+        }
+        await operation(...args);
+        this.died = true;
+        throw new ServerDiedError(`the server died after ${armed.operation} committed`);
+      };
+    };
+    return new Proxy(storage, {
+      get: (target, key) => {
+        if (key !== 'clinic') return operationOf(target, key);
+        return async (clinicId: string) => {
+          const store = await target.clinic(clinicId);
+          return new Proxy(store, { get: (inner, innerKey) => operationOf(inner, innerKey) });
+        };
+      },
+    });
   }
 
   static async start(clock: TestClock): Promise<RestartableSyncServer> {
@@ -42,10 +126,9 @@ export class RestartableSyncServer {
     // A restarted server keeps its signing keys (they derive from its master key): devices pin them.
     const keys = deriveServerKeys(masterKey);
     const storage = await openSqliteSyncStorage({ dataDir, keys: masterKeySource(masterKey), clock });
-    const server = await startTestServer(storage, clock, { serverKeys: keys });
-    await server.app.listen({ port: 0, host: '127.0.0.1' });
-    const port = (server.app.server.address() as AddressInfo).port;
-    return new RestartableSyncServer(dataDir, masterKey, keys, clock, storage, server, port);
+    const restartable = new RestartableSyncServer(dataDir, masterKey, keys, clock, storage);
+    await restartable.listen(0);
+    return restartable;
   }
 
   get url(): string {
@@ -68,10 +151,14 @@ export class RestartableSyncServer {
     this.server = null;
   }
 
-  /** Listens again on the same port; with `reopenStorage` the storage files are closed and reopened first. */
+  /**
+   * Listens again on the same port; with `reopenStorage`, or after a death mid-request, the
+   * storage files are closed and reopened first.
+   */
   async start(options: { reopenStorage: boolean }): Promise<void> {
     if (this.server) return;
-    if (options.reopenStorage) {
+    if (options.reopenStorage || this.reopenOnStart) {
+      this.reopenOnStart = false;
       await this.storageHandle.close();
       this.storageHandle = await openSqliteSyncStorage({
         dataDir: this.dataDir,
@@ -80,9 +167,7 @@ export class RestartableSyncServer {
       });
       this.storageReopens++;
     }
-    const server = await startTestServer(this.storageHandle, this.clock, { serverKeys: this.keys });
-    await server.app.listen({ port: this.port, host: '127.0.0.1' });
-    this.server = server;
+    await this.listen(this.port);
   }
 
   async close(): Promise<void> {
