@@ -119,12 +119,18 @@ describe('convergence under faults', () => {
       );
       const sum = (pick: (stats: RunStats) => number) => totals.reduce((total, stats) => total + pick(stats), 0);
       const deaths = (stats: RunStats) => Object.values(stats.serverDiedMidRequest).reduce((a, b) => a + b, 0);
+      const deathsByOperation: Record<string, number> = {};
+      for (const stats of totals) {
+        for (const [key, count] of Object.entries(stats.serverDiedMidRequest)) {
+          deathsByOperation[key] = (deathsByOperation[key] ?? 0) + count;
+        }
+      }
       console.info(
         `convergence: ${totals.length} runs (seed ${seed}, model ${model}): ${sum((s) => s.steps)} steps, ` +
           `${sum((s) => s.acknowledged)} acknowledged writes, ${sum((s) => s.rounds)} rounds, ` +
           `${sum((s) => s.killedMidTransaction)} killed mid-transaction, ${sum((s) => s.killedMidPush)} killed ` +
           `mid-push, ${sum((s) => s.serverKilledMidPush)} server restarts mid-push, ${sum(deaths)} server deaths ` +
-          `mid-request, ${sum((s) => s.serverStops)} server stops, ${sum((s) => s.storageReopens)} storage ` +
+          `mid-request (${JSON.stringify(deathsByOperation)}), ${sum((s) => s.serverStops)} server stops, ${sum((s) => s.storageReopens)} storage ` +
           `reopens, ${sum((s) => s.deviceRestarts)} device restarts, ${sum((s) => s.branchesCreated)} branches ` +
           `created, ${sum((s) => s.userEdits)} user edits, ${sum((s) => s.frontDeskEdits)} front-desk patient ` +
           `edits, ${sum((s) => s.compactions)} compactions removing ${sum((s) => s.compactedChanges)} changes ` +

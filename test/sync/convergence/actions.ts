@@ -68,6 +68,8 @@ export type Action =
   /** The operator compacts the server's change log below the horizon the devices have pulled past. */
   | { readonly kind: 'compact' }
   | { readonly kind: 'skew'; readonly device: number; readonly ms: number }
+  /** Every device runs a round, then the operator compacts: compaction then has changes to remove. */
+  | { readonly kind: 'settleAndCompact' }
   /** The Admin adds a branch on one device. */
   | { readonly kind: 'createBranch'; readonly device: number; readonly name: string }
   /** The Admin changes the front-desk user on one device. */
@@ -75,7 +77,12 @@ export type Action =
   /** Admins on several devices change the same field of the front-desk user while apart. */
   | { readonly kind: 'concurrentUserEdit'; readonly devices: readonly number[]; readonly edits: readonly UserEdit[] }
   /** The front-desk user edits a patient (while the Admin may be changing her role and branches). */
-  | { readonly kind: 'frontDeskUpdate'; readonly device: number; readonly patient: number; readonly values: FieldValues }
+  | {
+      readonly kind: 'frontDeskUpdate';
+      readonly device: number;
+      readonly patient: number;
+      readonly values: FieldValues;
+    }
   /**
    * The server dies inside one storage operation of the next request this device's round makes:
    * before it commits (nothing of it stays) or after (it stays, the answer is lost). It comes
@@ -255,13 +262,22 @@ const userEdit: fc.Arbitrary<UserEdit> = fc.oneof(
     field: fc.constant('displayName' as const),
     displayName: fc.tuple(name, fc.nat({ max: 99 })).map(([text, n]) => `${text} Desk ${n}`),
   }),
-  fc.record({ field: fc.constant('role' as const), role: fc.constantFrom('Receptionist' as const, 'Dentist' as const) }),
-  fc.record({ field: fc.constant('branches' as const), branches: fc.uniqueArray(fc.nat({ max: 20 }), { maxLength: 3 }) }),
+  fc.record({
+    field: fc.constant('role' as const),
+    role: fc.constantFrom('Receptionist' as const, 'Dentist' as const),
+  }),
+  fc.record({
+    field: fc.constant('branches' as const),
+    branches: fc.uniqueArray(fc.nat({ max: 20 }), { maxLength: 3 }),
+  }),
 );
 
 /** Several devices' edits of one field of the front-desk user. */
 const concurrentUserEdit: fc.Arbitrary<Action> = fc
-  .tuple(fc.uniqueArray(device, { minLength: 2, maxLength: DEVICE_COUNT }), fc.constantFrom('displayName', 'role', 'branches'))
+  .tuple(
+    fc.uniqueArray(device, { minLength: 2, maxLength: DEVICE_COUNT }),
+    fc.constantFrom('displayName', 'role', 'branches'),
+  )
   .chain(([devices, field]) =>
     fc
       .array(
@@ -271,7 +287,11 @@ const concurrentUserEdit: fc.Arbitrary<Action> = fc
       .map((edits): Action => ({ kind: 'concurrentUserEdit', devices, edits })),
   );
 
-/** What version 2 adds: the Admin's branch and user edits, the front desk's patient edits, server deaths. */
+/**
+ * What version 2 adds: the Admin's branch and user edits, the front desk's patient edits, server
+ * deaths, and compactions after every device synced (version 1's compactions rarely found a
+ * horizon above anything superseded: 4 changes removed in 100 runs of seed 12).
+ */
 const VERSION_2_ADDITIONS: ReadonlyArray<fc.WeightedArbitrary<Action>> = [
   {
     weight: 1,
@@ -287,6 +307,7 @@ const VERSION_2_ADDITIONS: ReadonlyArray<fc.WeightedArbitrary<Action>> = [
     weight: 3,
     arbitrary: fc.record({ kind: fc.constant('frontDeskUpdate' as const), device, patient, values: fieldValues }),
   },
+  { weight: 1, arbitrary: fc.constant({ kind: 'settleAndCompact' as const }) },
   {
     weight: 3,
     arbitrary: fc.record({

@@ -177,7 +177,9 @@ export async function expectServerLogState(cluster: Cluster): Promise<number> {
         .map((key) => key.slice(entity.length + 1))
         .sort();
       if (JSON.stringify(held) !== JSON.stringify(expected)) {
-        throw new Error(`${device.name} holds ${held.length} ${entity} rows, the server's history has ${expected.length}`);
+        throw new Error(
+          `${device.name} holds ${held.length} ${entity} rows, the server's history has ${expected.length}`,
+        );
       }
       for (const rowId of expected) {
         for (const [field, winner] of winners.get(`${entity}/${rowId}`)!) {

@@ -208,15 +208,24 @@ export class ActionRunner {
       case 'skew':
         this.cluster.skew(action.device, action.ms);
         return;
-      case 'compact': {
-        // Works on the storage directly, as the operator's command does, whether or not the
-        // server is answering.
-        const { removed } = await this.cluster.compact();
-        this.stats.compactions++;
-        this.stats.compactedChanges += removed;
+      case 'settleAndCompact':
+        // Two passes: the server records the cursor a device pulls after, so a device's pull only
+        // moves the horizon past what it applied in its previous round.
+        for (let pass = 0; pass < 2; pass++) {
+          for (const device of this.cluster.devices) await this.round(device, step);
+        }
+        await this.compact();
         return;
-      }
+      case 'compact':
+        return this.compact();
     }
+  }
+
+  /** Works on the storage directly, as the operator's command does, whether or not the server is answering. */
+  private async compact(): Promise<void> {
+    const { removed } = await this.cluster.compact();
+    this.stats.compactions++;
+    this.stats.compactedChanges += removed;
   }
 
   private async acknowledge(

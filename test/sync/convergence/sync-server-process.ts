@@ -94,11 +94,12 @@ export class RestartableSyncServer {
       const value: unknown = Reflect.get(target, key);
       if (typeof value !== 'function') return value;
       const operation = (value as (...args: unknown[]) => Promise<unknown>).bind(target);
-      const armed = this.armed;
-      if (!armed || armed.operation !== key) return operation;
       return async (...args: unknown[]) => {
-        // A dead server does nothing more: later operations of the same request die too.
+        // A dead server does nothing more: no later operation of any request runs (a batch of
+        // the same push submitted behind the one that died must not commit).
         if (this.died) throw new ServerDiedError('the server is dead');
+        const armed = this.armed;
+        if (!armed || armed.operation !== key) return operation(...args);
         this.armed = null;
         if (armed.phase === 'beforeCommit') {
           this.died = true;
