@@ -108,6 +108,9 @@ export function changeRoutes(context: SyncServerContext, live: LiveChannel): Fas
         const results: BatchOutcome[] = [];
         const pending: Array<{ index: number; outcome: Promise<BatchOutcome> }> = [];
         const pendingIds = new Set<string>();
+        // Patients registered by batches still being appended: a later batch that touches one
+        // waits for them, so the registration check reads them from the log.
+        const pendingPatients = new Set<string>();
         const answered = (outcome: BatchOutcome) => {
           if (outcome.status !== 'accepted') {
             request.log.info({ event: 'sync.batch_held', status: outcome.status }, 'batch not accepted');
@@ -127,6 +130,7 @@ export function changeRoutes(context: SyncServerContext, live: LiveChannel): Fas
             }
           }
           pendingIds.clear();
+          pendingPatients.clear();
         };
         for (const [index, batch] of body.batches.entries()) {
           const stray = batch.changes.some(
@@ -140,8 +144,11 @@ export function changeRoutes(context: SyncServerContext, live: LiveChannel): Fas
               `Batch ${index} is not valid; batches before it were applied.`,
             );
           }
-          // A batch repeating a change id still being appended waits for it, so it sees it stored.
-          if (batch.changes.some((change) => pendingIds.has(change.changeId))) await settle();
+          // A batch repeating a change id still being appended waits for it, so it sees it stored;
+          // so does one touching a patient a batch still being appended registers.
+          if (batch.changes.some((change) => pendingIds.has(change.changeId) || pendingPatients.has(change.rowId))) {
+            await settle();
+          }
           let started: StartedBatch;
           try {
             started = await startBatch(
@@ -163,6 +170,9 @@ export function changeRoutes(context: SyncServerContext, live: LiveChannel): Fas
             started.pending.catch(() => undefined);
             pending.push({ index, outcome: started.pending });
             for (const id of ids) pendingIds.add(id);
+            for (const change of batch.changes) {
+              if (change.entity === 'patient' && change.op === 'insert') pendingPatients.add(change.rowId);
+            }
             continue;
           }
           await settle();

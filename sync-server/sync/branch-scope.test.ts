@@ -134,4 +134,38 @@ describe('branch scope in re-validation', () => {
       expect(decide(bad)).toMatchObject({ kind: 'quarantine', refusals: [{ reason: 'schema' }] });
     }
   });
+
+  it("refuses a medical history's insert whose patient the log has no registration of, whoever the author", () => {
+    const roaming = testUlid();
+    const withRoaming: DirectoryLookup = {
+      users: [...directory.users, user(roaming, 'Dentist', { allBranches: true, branchIds: [] })],
+      size: directory.size + 1,
+    };
+    const decideFor = (changes: ReturnType<typeof validBatch>['changes'], branches: Map<string, string>) =>
+      decideBatch(changes, withRoaming, NOW, DEFAULT_MAX_CLOCK_AHEAD_MS, null, branches);
+    const patient = testUlid();
+    const insert = validBatch('dev-1', 1, {
+      userId: roaming,
+      entity: 'patient_medical',
+      op: 'insert',
+      rowId: patient,
+      fields: { allergies: '[]', conditions: '[]', medications: '[]' },
+    }).changes;
+    // Looked up even for an all-branches author.
+    expect(patientsToPlace(insert, withRoaming)).toEqual([patient]);
+    expect(decideFor(insert, new Map())).toMatchObject({
+      kind: 'quarantine',
+      refusals: [{ reason: 'schema', detail: 'rowId: the patient is not registered in the change log' }],
+    });
+    expect(decideFor(insert, new Map([[patient, BRANCH_2]])).kind).toBe('accept');
+    // Registered by the same batch: no lookup, accepted.
+    const [registration] = insertBy(roaming, BRANCH_1);
+    const both = [registration!, { ...insert[0]!, rowId: registration!.rowId, txId: registration!.txId }];
+    expect(patientsToPlace(both, withRoaming)).toEqual([]);
+    expect(decideFor(both, new Map()).kind).toBe('accept');
+    // An update of a row no device holds writes nothing there: not looked up, accepted.
+    const update = validBatch('dev-1', 1, { userId: roaming, rowId: patient }).changes;
+    expect(patientsToPlace(update, withRoaming)).toEqual([]);
+    expect(decideFor(update, new Map()).kind).toBe('accept');
+  });
 });

@@ -101,7 +101,8 @@ export async function startBatch(
   const directory = await reads.directory(userIds);
   // The device's number is read only for batches that carry patient numbers.
   const deviceNumber = touchesPatientNumbers(changes) ? await reads.deviceNumber() : null;
-  // Patients' branches are read only for changes of authors limited to some branches.
+  // Patients' branches are read for branch-limited authors and for medical histories inserted
+  // without their patient.
   const toPlace = patientsToPlace(changes, directory);
   const branches = toPlace.length > 0 ? await reads.patientBranches(toPlace) : new Map<string, string>();
   const decision = decideBatch(changes, directory, nowMs, maxClockAheadMs, deviceNumber, branches);

@@ -244,4 +244,77 @@ describeEachStorage('re-validation and quarantine', (setup) => {
     });
     expect(header.statusCode).toBe(403);
   });
+
+  it('quarantines a medical history inserted without its patient, and waits for a patient registered earlier in the same push', async () => {
+    const server = await setup();
+    const { device, token } = await clinicWithUsers(server);
+    const dentist = testUlid();
+    const dentistTx = testUlid();
+    const dentistInsert = validChange(device.deviceId, dentistTx, {
+      entity: 'user',
+      op: 'insert',
+      rowId: dentist,
+      fields: {
+        username: 'user-dentist',
+        display_name: 'Dentist',
+        role: 'Dentist',
+        all_branches: true,
+        disabled: false,
+        password_hash: '$2a$12$abcdefghijklmnopqrstuv',
+        password_changed_at: 1,
+        created_at: 1,
+      },
+    });
+    expect(statuses((await push(server, token, [{ txId: dentistTx, changes: [dentistInsert] }])).json())).toEqual([
+      'accepted',
+    ]);
+    const patient = testUlid();
+    const registerTx = testUlid();
+    const register = validChange(device.deviceId, registerTx, {
+      userId: dentist,
+      op: 'insert',
+      rowId: patient,
+      fields: {
+        patient_number: 'P000001',
+        branch_id: testUlid(),
+        first_name: 'Farah',
+        last_name: 'Khan',
+        date_of_birth: null,
+        sex: 'female',
+        phone: null,
+        email: null,
+        address: null,
+        archived_at: null,
+        archive_reason: null,
+        merged_into: null,
+        created_at: 1,
+        created_by: dentist,
+      },
+    });
+    const history = { allergies: '[]', conditions: '[]', medications: '[]' };
+    // The patient's registration and its history are separate transactions of one push: the second
+    // batch must see the first, which the server may still be appending (group commit).
+    const medical = validBatch(device.deviceId, 1, {
+      userId: dentist,
+      entity: 'patient_medical',
+      op: 'insert',
+      rowId: patient,
+      fields: history,
+    });
+    const orphan = validBatch(device.deviceId, 1, {
+      userId: dentist,
+      entity: 'patient_medical',
+      op: 'insert',
+      fields: history,
+    });
+    const answer = (await push(server, token, [{ txId: registerTx, changes: [register] }, medical, orphan])).json();
+    expect(statuses(answer)).toEqual(['accepted', 'accepted', 'quarantined']);
+    expect(answer.batches[2].changes).toEqual([
+      {
+        changeId: orphan.changes[0]!.changeId,
+        reason: 'schema',
+        detail: 'rowId: the patient is not registered in the change log',
+      },
+    ]);
+  });
 });

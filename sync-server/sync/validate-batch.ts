@@ -181,8 +181,10 @@ function patientOf(change: ChangeInput): string | null {
 }
 
 /**
- * The patients whose branch the batch's branch check needs from the change log: those touched by
- * an author limited to some branches, and not inserted by this same batch (whose branch is in it).
+ * The patients whose branch the batch's checks need from the change log, unless this same batch
+ * inserts them (their branch is in it): those touched by an author limited to some branches (the
+ * branch check), and those whose medical history a change inserts (the registration check,
+ * unregisteredPatientRefusal).
  */
 export function patientsToPlace(changes: readonly ChangeInput[], directory: DirectoryLookup): string[] {
   const insertedHere = new Set(
@@ -192,9 +194,30 @@ export function patientsToPlace(changes: readonly ChangeInput[], directory: Dire
   for (const change of changes) {
     const patientId = patientOf(change);
     if (patientId === null || insertedHere.has(patientId)) continue;
-    if (branchScope(directory, change.userId) !== null) wanted.add(patientId);
+    if (insertsDependentRow(change) || branchScope(directory, change.userId) !== null) wanted.add(patientId);
   }
   return [...wanted].sort();
+}
+
+/** True for a change that inserts a row devices keep only beside its patient (a foreign key). */
+function insertsDependentRow(change: ChangeInput): boolean {
+  return change.entity === 'patient_medical' && change.op === 'insert';
+}
+
+/**
+ * Refuses the insert of a medical history whose patient the log has no registration of (no
+ * accepted change placed the patient in a branch) and this batch does not register either, as
+ * when the patient's own insert was quarantined. Accepted, it would reach every device without
+ * its patient, fail there on its foreign key, page after page, and stop those devices syncing for
+ * good (issue #18; test/sync/branch-scope.integration.test.ts). Updates of a row a device lacks
+ * write nothing there (a new row needs every field, sync-apply.ts), so they are not refused.
+ */
+function unregisteredPatientRefusal(
+  change: ChangeInput,
+  patientBranch: (patientId: string) => string | undefined,
+): string | null {
+  if (!insertsDependentRow(change)) return null;
+  return patientBranch(change.rowId) === undefined ? 'rowId: the patient is not registered in the change log' : null;
 }
 
 /** Why a change falls outside its author's branches (naming the field, never a value), or null. */
@@ -210,8 +233,7 @@ function branchRefusal(
     return "fields.branch_id: outside the user's branches";
   }
   if (change.entity === 'patient' && change.op === 'insert') return null;
-  // A patient the server has no branch for (no accepted change placed it) is not checked: no
-  // device holds it either, so there is no other branch's record to protect.
+  // A patient the server has no branch for is refused by unregisteredPatientRefusal instead.
   const current = patientBranch(patientId);
   if (current !== undefined && !scope.has(current)) return "branch_id: the patient is outside the user's branches";
   return null;
@@ -271,6 +293,8 @@ export function decideBatch(
     const scope = record.userId === founder ? null : branchScope(directory, record.userId);
     const outside = scope === null ? null : branchRefusal(record, scope, patientBranch);
     if (outside !== null) return { changeId: change.changeId, reason: 'forbidden', detail: outside };
+    const unregistered = unregisteredPatientRefusal(record, patientBranch);
+    if (unregistered !== null) return { changeId: change.changeId, reason: 'schema', detail: unregistered };
     const numbering = numberingRefusal(record, deviceNumber);
     if (numbering !== null) return { changeId: change.changeId, reason: 'schema', detail: numbering };
     return null;

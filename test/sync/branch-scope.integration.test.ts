@@ -158,3 +158,40 @@ describe('branch assignments replicate and the server checks branch scope', () =
     expect(await visibleFirstNames(await signIn(b, 'frontdesk1'))).toEqual(['Anil', 'Bina']);
   });
 });
+
+describe('a patient the server refused keeps its dependent changes out of the log', () => {
+  it("quarantines an offline medical history of a patient whose insert fell outside the author's new branches, so other devices keep syncing", async () => {
+    await a.asAdmin('auth.reauthenticate', { password: ADMIN_PASSWORD });
+    const branch2 = (await a.asAdmin('branches.create', { name: 'Lake Road' })).id;
+    const { code } = await operatorClinic(server.storage);
+    await a.asAdmin('auth.reauthenticate', { password: ADMIN_PASSWORD });
+    await a.asAdmin('sync.connect', { serverUrl: server.url, enrollmentCode: code });
+    const dentist = await a.signedInUser('Dentist', { branchIds: [a.branchId, branch2], username: 'drtwobranch' });
+    expect(await a.asAdmin('sync.now', {})).toMatchObject({ ok: true, refused: 0 });
+    await a.asAdmin('auth.reauthenticate', { password: ADMIN_PASSWORD });
+    const { code: joinCode } = await a.asAdmin('devices.createEnrollmentCode', {});
+    const b = await freshDevice('orphan-device-b');
+    await new TestCaller(b).ok('setup.joinClinic', { serverUrl: server.url, enrollmentCode: joinCode });
+    const dentistB = await signIn(b, 'drtwobranch');
+
+    // A takes branch 2 from the Dentist while B, not yet told, registers a branch-2 patient with a history.
+    await a.asAdmin('users.update', { userId: dentist.userId, branchIds: [a.branchId] });
+    expect(await a.asAdmin('sync.now', {})).toMatchObject({ ok: true, refused: 0 });
+    const patient = await dentistB.ok('patients.create', { branchId: branch2, firstName: 'Devika', lastName: 'Shah' });
+    await dentistB.ok('patients.updateMedicalHistory', {
+      patientId: patient.id,
+      allergies: [{ substance: 'Latex', severity: 'severe' }],
+      conditions: [],
+      medications: [],
+    });
+
+    // Both are refused and shown on B; nothing of that patient reaches the log.
+    const pushed = await dentistB.ok('sync.now', {});
+    // A keeps syncing: before the fix it pulled the history without its patient and every round
+    // failed (LOCAL_FAILURE, a foreign key), for good.
+    expect(await a.asAdmin('sync.now', {})).toMatchObject({ ok: true });
+    expect(pushed).toMatchObject({ ok: true, refused: 2 });
+    await a.asAdmin('patients.create', { branchId: a.branchId, firstName: 'Esha', lastName: 'Shah' });
+    expect(await a.asAdmin('sync.now', {})).toMatchObject({ ok: true, pushed: 1 });
+  });
+});
