@@ -24,6 +24,7 @@ import {
 import { openRawDatabase } from '../support/raw-database.js';
 import { type Action, CURRENT_MODEL, type ModelVersion, scenarioArbitrary } from './convergence/actions.js';
 import { Cluster } from './convergence/cluster.js';
+import type { StorageKind } from './convergence/sync-server-process.js';
 import {
   expectAcknowledgedWrites,
   expectIdenticalReplicas,
@@ -53,15 +54,28 @@ const shrink = process.env.CHAIRSIDE_CONVERGENCE_SHRINK === '1';
 /** fast-check's path of one run to replay (its failure report prints it), e.g. "66". */
 const path = process.env.CHAIRSIDE_CONVERGENCE_PATH || undefined;
 const model = numberFromEnv('CHAIRSIDE_CONVERGENCE_MODEL', CURRENT_MODEL);
+const storageText = process.env.CHAIRSIDE_CONVERGENCE_STORAGE || 'sqlite';
+if (storageText !== 'sqlite' && storageText !== 'postgres') {
+  throw new Error(`CHAIRSIDE_CONVERGENCE_STORAGE must be sqlite or postgres, not ${storageText}`);
+}
+const storage: StorageKind = storageText;
+/** Runs on PostgreSQL in CI, after the SQLite ones: each creates and drops its own database. */
+const CI_POSTGRES_RUNS = 2;
 if (model !== 1 && model !== 2) throw new Error(`CHAIRSIDE_CONVERGENCE_MODEL must be 1 or 2, not ${model}`);
 
 /**
  * One run: a cluster named after the seed and the run's number (its ids derive from that name, so
  * a replayed path meets the ids it was found with), the commands, then every check.
  */
-async function checkedRun(version: ModelVersion, runSeed: number, run: number, actions: Action[]): Promise<RunStats> {
+async function checkedRun(
+  version: ModelVersion,
+  runSeed: number,
+  run: number,
+  actions: Action[],
+  kind: StorageKind = 'sqlite',
+): Promise<RunStats> {
   const name = `convergence-${runSeed}-${run}`;
-  const cluster = await Cluster.create(name, version);
+  const cluster = await Cluster.create(name, version, kind);
   try {
     const runner = new ActionRunner(cluster);
     await runner.run(actions);
@@ -111,7 +125,7 @@ describe('convergence under faults', () => {
       await fc.assert(
         fc.asyncProperty(scenarioArbitrary(MAX_COMMANDS, model), async (actions) => {
           run++;
-          totals.push(await checkedRun(model, seed, run, actions));
+          totals.push(await checkedRun(model, seed, run, actions, storage));
         }),
         // Shrinking rebuilds the cluster for every attempt (minutes): only when asked for. The seed
         // and path in the failure replay the failing run.
@@ -126,7 +140,7 @@ describe('convergence under faults', () => {
         }
       }
       console.info(
-        `convergence: ${totals.length} runs (seed ${seed}, model ${model}): ${sum((s) => s.steps)} steps, ` +
+        `convergence: ${totals.length} runs (seed ${seed}, model ${model}, ${storage}): ${sum((s) => s.steps)} steps, ` +
           `${sum((s) => s.acknowledged)} acknowledged writes, ${sum((s) => s.rounds)} rounds, ` +
           `${sum((s) => s.killedMidTransaction)} killed mid-transaction, ${sum((s) => s.killedMidPush)} killed ` +
           `mid-push, ${sum((s) => s.serverKilledMidPush)} server restarts mid-push, ${sum(deaths)} server deaths ` +
@@ -140,7 +154,13 @@ describe('convergence under faults', () => {
           `${sum((s) => s.displacedAndLogged)} displaced and kept in the conflict log`,
       );
       // The fixed seed must exercise every fault it claims to (a longer run only adds to them).
-      if (seed === CI_SEED && runs >= CI_RUNS && path === undefined && model === CURRENT_MODEL) {
+      if (
+        seed === CI_SEED &&
+        runs >= CI_RUNS &&
+        path === undefined &&
+        model === CURRENT_MODEL &&
+        storage === 'sqlite'
+      ) {
         expect(sum((s) => s.acknowledged)).toBeGreaterThan(50);
         expect(sum((s) => s.killedMidTransaction)).toBeGreaterThan(0);
         expect(sum((s) => s.killedMidPush)).toBeGreaterThan(0);
@@ -159,6 +179,22 @@ describe('convergence under faults', () => {
     // About 2-3 s a run on this 2-core machine, 10 s when loaded; a hang still fails.
     Math.max(5 * 60_000, runs * 60_000),
   );
+});
+
+describe('convergence under faults on PostgreSQL', () => {
+  it('brings three devices to identical data through a server on PostgreSQL', async () => {
+    const totals: RunStats[] = [];
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(scenarioArbitrary(MAX_COMMANDS), async (actions) => {
+        run++;
+        totals.push(await checkedRun(CURRENT_MODEL, CI_SEED, run, actions, 'postgres'));
+      }),
+      { seed: CI_SEED, numRuns: CI_POSTGRES_RUNS, endOnFailure: true },
+    );
+    expect(totals.reduce((sum, stats) => sum + stats.acknowledged, 0)).toBeGreaterThan(10);
+    expect(totals.reduce((sum, stats) => sum + stats.storageReopens, 0)).toBeGreaterThan(0);
+  }, 120_000);
 });
 
 /**

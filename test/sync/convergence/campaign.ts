@@ -6,7 +6,8 @@
  * path. Exits 1 when any run failed. Logs go to test-results/convergence/.
  *
  * Options: --runs N (total, default 1000), --seed S (first seed, default 1), --seeds K (default
- * 10), --parallel P (processes at once, default 2), --model V (model version, default current).
+ * 10), --parallel P (processes at once, default 2), --model V (model version, default current),
+ * --storage sqlite|postgres (the sync server's storage, default sqlite).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     seeds: { type: 'string', default: '10' },
     parallel: { type: 'string', default: '2' },
     model: { type: 'string' },
+    storage: { type: 'string', default: 'sqlite' },
   },
 });
 
@@ -57,6 +59,7 @@ function runSeed(seed: number, runs: number): Promise<SeedResult> {
     CHAIRSIDE_CONVERGENCE_RUNS: String(runs),
     CHAIRSIDE_CONVERGENCE_SEED: String(seed),
     ...(values.model === undefined ? {} : { CHAIRSIDE_CONVERGENCE_MODEL: values.model }),
+    CHAIRSIDE_CONVERGENCE_STORAGE: values.storage,
   };
   const args = [
     'vitest',
@@ -92,7 +95,8 @@ function runSeed(seed: number, runs: number): Promise<SeedResult> {
         failure: failed ? (failure?.[2] ?? `vitest exited with ${code}; see ${logDir}/seed-${seed}.log`) : '',
         replay:
           failed && path
-            ? `CHAIRSIDE_CONVERGENCE_SEED=${seed} CHAIRSIDE_CONVERGENCE_PATH=${path[1]} CHAIRSIDE_CONVERGENCE_RUNS=1 ` +
+            ? `CHAIRSIDE_CONVERGENCE_STORAGE=${values.storage} CHAIRSIDE_CONVERGENCE_SEED=${seed} ` +
+              `CHAIRSIDE_CONVERGENCE_PATH=${path[1]} CHAIRSIDE_CONVERGENCE_RUNS=1 ` +
               `npx vitest run --config build/vitest.config.ts test/sync/convergence.property.test.ts -t 'brings three'`
             : '',
       });
@@ -105,7 +109,8 @@ const seeds = Array.from({ length: seedCount }, (_, index) => firstSeed + index)
 const share = (index: number) => Math.floor(totalRuns / seedCount) + (index < totalRuns % seedCount ? 1 : 0);
 const started = Date.now();
 console.log(
-  `convergence campaign: ${totalRuns} runs over seeds ${seeds[0]}..${seeds.at(-1)}, ${parallel} at a time` +
+  `convergence campaign: ${totalRuns} runs over seeds ${seeds[0]}..${seeds.at(-1)} on ${values.storage}, ` +
+    `${parallel} at a time` +
     (values.model === undefined ? '' : `, model ${values.model}`),
 );
 const results: SeedResult[] = [];
@@ -138,7 +143,16 @@ for (const failure of failures) {
   );
 }
 const minutes = ((Date.now() - started) / 60_000).toFixed(1);
-const report = { totalRuns, firstSeed, seeds, ran, failures: failures.length, minutes: Number(minutes), results };
+const report = {
+  totalRuns,
+  firstSeed,
+  storage: values.storage,
+  seeds,
+  ran,
+  failures: failures.length,
+  minutes: Number(minutes),
+  results,
+};
 writeFileSync(join(logDir, 'campaign.json'), JSON.stringify(report, null, 2));
 console.log(`\nconvergence campaign: ${ran} runs, ${failures.length} failed seeds, ${minutes} min`);
 process.exitCode = failures.length === 0 && ran > 0 ? 0 : 1;

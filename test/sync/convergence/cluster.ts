@@ -11,7 +11,7 @@ import { ADMIN_PASSWORD, USER_PASSWORD } from '../../support/clinic-fixture.js';
 import { operatorClinic } from '../sync-support.js';
 import { DEVICE_COUNT, type ModelVersion } from './actions.js';
 import { ConvergenceDevice, DENTIST_USERNAME, FRONT_DESK_USERNAME } from './device.js';
-import { RestartableSyncServer } from './sync-server-process.js';
+import { RestartableSyncServer, type StorageKind } from './sync-server-process.js';
 
 /** How far a device clock may run ahead of the server's; well inside the server's 5-minute hold-back. */
 export const MAX_SKEW_MS = 60_000;
@@ -39,11 +39,11 @@ export class Cluster {
    * Sets the clinic up on device 0, connects it and joins the other devices. Model version 1 has
    * no front-desk user: its runs replay with the ids they had when they were found.
    */
-  static async create(seed: string, version: ModelVersion): Promise<Cluster> {
+  static async create(seed: string, version: ModelVersion, storage: StorageKind = 'sqlite'): Promise<Cluster> {
     const withFrontDesk = version >= 2;
     const start = new ManualClock().now();
     const serverClock = new TestClock(start);
-    const server = await RestartableSyncServer.start(serverClock);
+    const server = await RestartableSyncServer.start(serverClock, storage);
     const devices: ConvergenceDevice[] = [];
     try {
       const founder = await ConvergenceDevice.blank('d0', seed, new ManualClock(start));

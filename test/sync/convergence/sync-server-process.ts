@@ -1,10 +1,11 @@
 /**
- * The convergence test's sync server: an encrypted SQLite storage in its own directory behind a
- * Fastify server listening on 127.0.0.1. It can stop answering (devices then see refused
- * connections), start again on the same port, and restart for real: the storage files are
- * closed and opened again with the same master key, as a server process that was restarted.
- * It can also die in the middle of a request: inside a chosen storage operation, before that
- * operation commits or right after, with no answer sent; it then comes back from its files.
+ * The convergence test's sync server: an encrypted SQLite storage in its own directory, or a
+ * PostgreSQL storage in its own throwaway database, behind a Fastify server listening on
+ * 127.0.0.1. It can stop answering (devices then see refused connections), start again on the
+ * same port, and restart for real: the storage is closed and opened again (files with the same
+ * master key, or a new connection pool), as a server process that was restarted. It can also die
+ * in the middle of a request: inside a chosen storage operation, before that operation commits or
+ * right after, with no answer sent; it then comes back from its storage.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +15,8 @@ import { join } from 'node:path';
 import { type ServerKeys, deriveServerKeys } from '../../../sync-server/auth/server-keys.js';
 import { type TestServer, startTestServer } from '../../../sync-server/http/test-support.js';
 import type { TestClock } from '../../../sync-server/storage/conformance-fixtures.js';
+import { openPostgresSyncStorage } from '../../../sync-server/storage/postgres/postgres-storage.js';
+import { createTestDatabase } from '../../../sync-server/storage/postgres/test-database.js';
 import { masterKeySource } from '../../../sync-server/storage/sqlite/key-source.js';
 import { openSqliteSyncStorage } from '../../../sync-server/storage/sqlite/sqlite-storage.js';
 import type { SyncStorage } from '../../../sync-server/storage/storage.js';
@@ -28,7 +31,31 @@ export interface ArmedCrash {
 /** What the dying server's storage operation throws; nothing of the server survives it. */
 class ServerDiedError extends Error {}
 
-/** A restartable sync server over files. */
+/** Which storage the server keeps the clinic in. */
+export type StorageKind = 'sqlite' | 'postgres';
+
+/** Opens the server's storage, again after each restart, and removes it at the end. */
+interface StorageHome {
+  open(): Promise<SyncStorage>;
+  remove(): Promise<void>;
+}
+
+async function storageHome(kind: StorageKind, masterKey: Buffer, clock: TestClock): Promise<StorageHome> {
+  if (kind === 'postgres') {
+    const database = await createTestDatabase();
+    return {
+      open: () => openPostgresSyncStorage({ connection: database.app, clock }),
+      remove: () => database.drop(),
+    };
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'chairside-convergence-server-'));
+  return {
+    open: () => openSqliteSyncStorage({ dataDir, keys: masterKeySource(masterKey), clock }),
+    remove: async () => rmSync(dataDir, { recursive: true, force: true }),
+  };
+}
+
+/** A restartable sync server over its own storage. */
 export class RestartableSyncServer {
   private storageHandle: SyncStorage;
   private server: TestServer | null;
@@ -42,8 +69,7 @@ export class RestartableSyncServer {
   deathsMidRequest = 0;
 
   private constructor(
-    private readonly dataDir: string,
-    private readonly masterKey: Buffer,
+    private readonly home: StorageHome,
     private readonly keys: ServerKeys,
     private readonly clock: TestClock,
     storage: SyncStorage,
@@ -121,13 +147,12 @@ export class RestartableSyncServer {
     });
   }
 
-  static async start(clock: TestClock): Promise<RestartableSyncServer> {
-    const dataDir = mkdtempSync(join(tmpdir(), 'chairside-convergence-server-'));
+  static async start(clock: TestClock, kind: StorageKind): Promise<RestartableSyncServer> {
     const masterKey = randomBytes(32);
     // A restarted server keeps its signing keys (they derive from its master key): devices pin them.
     const keys = deriveServerKeys(masterKey);
-    const storage = await openSqliteSyncStorage({ dataDir, keys: masterKeySource(masterKey), clock });
-    const restartable = new RestartableSyncServer(dataDir, masterKey, keys, clock, storage);
+    const home = await storageHome(kind, masterKey, clock);
+    const restartable = new RestartableSyncServer(home, keys, clock, await home.open());
     await restartable.listen(0);
     return restartable;
   }
@@ -161,11 +186,7 @@ export class RestartableSyncServer {
     if (options.reopenStorage || this.reopenOnStart) {
       this.reopenOnStart = false;
       await this.storageHandle.close();
-      this.storageHandle = await openSqliteSyncStorage({
-        dataDir: this.dataDir,
-        keys: masterKeySource(this.masterKey),
-        clock: this.clock,
-      });
+      this.storageHandle = await this.home.open();
       this.storageReopens++;
     }
     await this.listen(this.port);
@@ -174,6 +195,6 @@ export class RestartableSyncServer {
   async close(): Promise<void> {
     await this.stop();
     await this.storageHandle.close();
-    rmSync(this.dataDir, { recursive: true, force: true });
+    await this.home.remove();
   }
 }
