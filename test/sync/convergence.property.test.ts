@@ -1,13 +1,16 @@
 /**
- * Convergence under faults (issue #4, docs/sync-protocol.md "Convergence tests"): three devices of
- * one clinic and a real sync server over HTTP on 127.0.0.1. fast-check generates random offline
- * edits on every device (the same field of the same patient on several devices included), sync
- * rounds, partitions, lost push answers with the device killed mid-push, writes interrupted inside
- * their transaction with the device killed and restarted from its files, server stops and real
- * restarts (storage files closed and reopened), and clock skew. Afterwards everything is healed,
- * the devices sync until nothing moves, and the checks in convergence/convergence-checks.ts must
- * hold. CI runs a fixed seed; `CHAIRSIDE_CONVERGENCE_RUNS=N` (and `CHAIRSIDE_CONVERGENCE_SEED=S`)
- * runs longer on demand.
+ * Convergence under faults (issues #4 and #18, docs/sync-protocol.md "Convergence tests"): three
+ * devices of one clinic and a real sync server over HTTP on 127.0.0.1 (SQLite files, or its own
+ * PostgreSQL database). fast-check generates random offline edits on every device (the same field
+ * of the same patient on several devices included; in model version 2 also the Admin's branch and
+ * user edits and the edited user's own patient edits), sync rounds, partitions, lost push answers
+ * with the device killed mid-push, writes interrupted inside their transaction with the device
+ * killed and restarted from its files, server stops, real restarts and deaths inside a request,
+ * compactions, and clock skew. Afterwards everything is healed, the devices sync until nothing
+ * moves, and the checks in convergence/convergence-checks.ts must hold. CI runs a fixed seed, two
+ * runs on PostgreSQL and the counterexamples longer runs found; `CHAIRSIDE_CONVERGENCE_RUNS=N`
+ * (with `_SEED`, `_PATH`, `_MODEL`, `_STORAGE`) runs longer on demand, and `npm run convergence`
+ * runs a campaign (convergence/campaign.ts).
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +57,7 @@ const shrink = process.env.CHAIRSIDE_CONVERGENCE_SHRINK === '1';
 /** fast-check's path of one run to replay (its failure report prints it), e.g. "66". */
 const path = process.env.CHAIRSIDE_CONVERGENCE_PATH || undefined;
 const model = numberFromEnv('CHAIRSIDE_CONVERGENCE_MODEL', CURRENT_MODEL);
+if (model !== 1 && model !== 2) throw new Error(`CHAIRSIDE_CONVERGENCE_MODEL must be 1 or 2, not ${model}`);
 const storageText = process.env.CHAIRSIDE_CONVERGENCE_STORAGE || 'sqlite';
 if (storageText !== 'sqlite' && storageText !== 'postgres') {
   throw new Error(`CHAIRSIDE_CONVERGENCE_STORAGE must be sqlite or postgres, not ${storageText}`);
@@ -61,7 +65,6 @@ if (storageText !== 'sqlite' && storageText !== 'postgres') {
 const storage: StorageKind = storageText;
 /** Runs on PostgreSQL in CI, after the SQLite ones: each creates and drops its own database. */
 const CI_POSTGRES_RUNS = 2;
-if (model !== 1 && model !== 2) throw new Error(`CHAIRSIDE_CONVERGENCE_MODEL must be 1 or 2, not ${model}`);
 
 /**
  * One run: a cluster named after the seed and the run's number (its ids derive from that name, so
