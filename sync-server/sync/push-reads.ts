@@ -1,7 +1,8 @@
 /**
  * The reads one push shares between its batches. Re-validating a batch needs three lookups (its
  * changes already quarantined, its authors in the user directory, the pushing device's number),
- * and a fourth, the patients' branches, only for branch-limited authors (not shared: see below);
+ * and a fourth, the patients' branches, only for branch-limited authors and for medical histories
+ * inserted without their patient in the same batch (not shared: see below);
  * a push carries up to 100 batches, and on PostgreSQL each lookup is its own transaction of four
  * round trips. Here each lookup is made once for the whole push, in chunks of the storage's
  * limit, and answered from memory for every batch.
@@ -113,8 +114,9 @@ export class PushReads implements BatchReads {
     return this.knownDeviceNumber;
   }
 
-  // Not cached for the push: a patient placed by an earlier batch of this push must be seen, and
-  // only batches by branch-limited authors touching existing patients ask.
+  // Not cached for the push: a patient placed by an earlier batch of this push must be seen (the
+  // push route lets that batch commit first), and only batches by branch-limited authors touching
+  // existing patients, or inserting a medical history of one, ask.
   async patientBranches(patientIds: readonly string[]): Promise<ReadonlyMap<string, string>> {
     return readPatientBranches(this.store, patientIds);
   }
