@@ -68,7 +68,7 @@ export type Action =
   /** The operator compacts the server's change log below the horizon the devices have pulled past. */
   | { readonly kind: 'compact' }
   | { readonly kind: 'skew'; readonly device: number; readonly ms: number }
-  /** Every device runs a round, then the operator compacts: compaction then has changes to remove. */
+  /** Every device runs two rounds, then the operator compacts: compaction then has changes to remove. */
   | { readonly kind: 'settleAndCompact' }
   /** The Admin adds a branch on one device. */
   | { readonly kind: 'createBranch'; readonly device: number; readonly name: string }
@@ -86,7 +86,7 @@ export type Action =
   /**
    * The server dies inside one storage operation of the next request this device's round makes:
    * before it commits (nothing of it stays) or after (it stays, the answer is lost). It comes
-   * back from its files.
+   * back from its storage.
    */
   | {
       readonly kind: 'serverCrash';
