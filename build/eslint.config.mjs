@@ -40,6 +40,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+  },
+  {
     files: ['**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
@@ -64,4 +68,10 @@ export default tseslint.config(
   },
   { files: ['preload/**/*.ts'], rules: restrict({ node: true, folders: ['main', 'renderer', 'sync-server'] }) },
   { files: ['sync-server/**/*.ts'], rules: restrict({ electron: true, folders: ['main', 'renderer', 'preload'] }) },
+  // The server's production code never reaches a test harness (test/support/sync-server): only its tests do.
+  {
+    files: ['sync-server/**/*.ts'],
+    ignores: ['sync-server/**/*.test.ts'],
+    rules: restrict({ electron: true, folders: ['main', 'renderer', 'preload', 'test'] }),
+  },
 );

@@ -6,7 +6,7 @@ import { verifyCheckpoint } from '../shared/merkle/checkpoint.js';
 import { ed25519NoteVerifier } from '../shared/merkle/signed-note.js';
 import { verifyConsistency, verifyInclusion } from '../shared/merkle/verify.js';
 import { ed25519PublicKeyFromRaw } from './auth/server-keys.js';
-import { forgedEntry, makeBatch } from './storage/conformance-fixtures.js';
+import { forgedEntry, makeBatch } from '../test/support/sync-server/conformance-fixtures.js';
 import { nodeSha256 } from './storage/node-crypto.js';
 import { clinicLogOrigin } from './http/audit-log.js';
 import { PROTOCOL_HEADER } from './http/protocol.js';
@@ -18,7 +18,7 @@ import {
   seedDirectoryUser,
   storageWithAppendHook,
   validBatch,
-} from './http/test-support.js';
+} from '../test/support/sync-server/test-support.js';
 
 describeEachStorage('sync server', (setup) => {
   describe('HTTP basics', () => {
@@ -44,6 +44,8 @@ describeEachStorage('sync server', (setup) => {
         'GET /v1/audit/checkpoint',
         'GET /v1/audit/proof/inclusion',
         'GET /v1/audit/proof/consistency',
+        'GET /v1/snapshot',
+        'GET /v1/snapshot/chunk',
       ]);
       const enroll = api.routes[0];
       expect(enroll.body.additionalProperties).toBe(false);

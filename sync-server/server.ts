@@ -19,6 +19,7 @@ import { deviceRoutes } from './http/device-routes.js';
 import { SyncHttpError, envelopeForFrameworkError, sendSyncError } from './http/errors.js';
 import { healthRoutes } from './http/health-routes.js';
 import { liveRoutes } from './http/live-routes.js';
+import { snapshotRoutes } from './http/snapshot-routes.js';
 import { SYNC_PROTOCOL_VERSION } from './http/protocol.js';
 import type { SyncServerContext } from './http/route-context.js';
 import { applySecurityHeaders } from './http/security-headers.js';
@@ -26,6 +27,7 @@ import { type ChangeNotifier, InProcessChangeNotifier } from './live/change-noti
 import { LiveChannel } from './live/live-channel.js';
 import { DEFAULT_LIVE_TIMINGS, type LiveTimings } from './live/live-stream.js';
 import { trackUnusedConnections } from './live/unused-connections.js';
+import { nonBlockingLogDestination } from './log-destination.js';
 import { nodeSha256 } from './storage/node-crypto.js';
 import { DeviceRevokedError, InvalidInputError, type SyncStorage, UnknownDeviceError } from './storage/storage.js';
 
@@ -37,7 +39,7 @@ export interface SyncServerOptions {
   readonly storage: SyncStorage;
   readonly serverKeys: ServerKeys;
   readonly clock: Clock;
-  /** Where logs go (pino); a JSON logger on stdout by default. */
+  /** Where logs go (pino); by default a JSON logger on stdout that never blocks (log-destination.ts). */
   readonly logger?: Logger;
   readonly bodyLimit?: number;
   readonly rateLimits?: RateLimitSettings;
@@ -63,7 +65,7 @@ export interface SyncServerOptions {
 
 /** Builds the server; call `listen` on it. Closing it does not close the storage. */
 export function createSyncServer(options: SyncServerOptions): FastifyInstance {
-  const log = options.logger ?? pino({ level: 'info', base: { service: 'sync-server' } });
+  const log = options.logger ?? pino({ level: 'info', base: { service: 'sync-server' } }, nonBlockingLogDestination());
   const tls = options.tls !== undefined;
   const app = Fastify({
     loggerInstance: log,
@@ -91,7 +93,6 @@ export function createSyncServer(options: SyncServerOptions): FastifyInstance {
     rateLimits: new AuthRateLimits(options.rateLimits, options.rateLimitStore),
     usedChallenges: new UsedChallenges(options.storage),
     auditLogs: new ClinicAuditLogs(nodeSha256, options.serverKeys),
-    routes: [],
     ...(options.maxClockAheadMs === undefined ? {} : { maxClockAheadMs: options.maxClockAheadMs }),
   };
 
@@ -161,5 +162,6 @@ export function createSyncServer(options: SyncServerOptions): FastifyInstance {
   void app.register(changeRoutes(context, live));
   void app.register(liveRoutes(context, live, tls));
   void app.register(auditRoutes(context));
+  void app.register(snapshotRoutes(context));
   return app;
 }

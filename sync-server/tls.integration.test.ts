@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { deriveServerKeys } from './auth/server-keys.js';
 import { HSTS_HEADER } from './http/security-headers.js';
 import { createSyncServer } from './server.js';
-import { TestClock } from './storage/conformance-fixtures.js';
+import { TestClock } from '../test/support/sync-server/conformance-fixtures.js';
 import type { SyncStorage } from './storage/storage.js';
 
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;

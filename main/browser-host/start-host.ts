@@ -2,6 +2,10 @@
  * Starting and stopping the browser host, shared by `npm run host` (cli.ts) and `npm start`:
  * open the clinic with the passphrase (after a recovery re-wrap when asked), listen on
  * loopback, print where, and on SIGINT/SIGTERM close the server and then the core.
+ *
+ * Its output may be a pipe whose reader went away or stopped reading (a supervisor that died, a
+ * test): a write to a closed pipe fails (EPIPE) and must not crash a stop half-way, and a write
+ * that a full pipe holds pending must not keep the process alive, so the stop has a deadline.
  */
 import { resolve } from 'node:path';
 import { ClinicCore } from '../core/clinic-core.js';
@@ -11,6 +15,12 @@ import { KeyUnwrapError } from '../core/keys/wrapped-key.js';
 import { cryptoRandom } from '../core/platform/sources.js';
 import { type HostSettings, StartupError } from './host-settings.js';
 import { createBrowserHost, listenOnLoopback } from './server.js';
+
+/**
+ * How long a stop may take before the process exits anyway: closing the server and checkpointing
+ * the database take well under a second; what outlasts this is output nobody reads.
+ */
+const STOP_DEADLINE_MS = 10_000;
 
 /** The line scripts and tests wait for; the URL is the real one, also with port 0. */
 export function listeningLine(url: string): string {
@@ -61,6 +71,7 @@ export interface HostContent {
 
 /** Starts the host and resolves once it listens; it then runs until SIGINT or SIGTERM. */
 export async function runBrowserHost(settings: HostSettings, content: HostContent = {}): Promise<void> {
+  tolerateClosedOutput();
   const dataDir = resolve(settings.dataDir);
   if (settings.recoveryKey !== undefined) await recover(dataDir, settings.recoveryKey, settings.passphrase);
   const core = await openCore(dataDir, settings.passphrase);
@@ -76,8 +87,6 @@ export async function runBrowserHost(settings: HostSettings, content: HostConten
     }
     throw error;
   }
-  process.stdout.write(`${listeningLine(url)}\n`);
-
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -87,6 +96,9 @@ export async function runBrowserHost(settings: HostSettings, content: HostConten
     }
     stopping = true;
     process.stdout.write(`Received ${signal}; stopping the browser host.\n`);
+    // Unref'd: a stop that finishes lets the process end at once; one held up by output still
+    // pending on a full pipe ends here, after the database has been closed.
+    setTimeout(() => process.exit(process.exitCode ?? 0), STOP_DEADLINE_MS).unref();
     // Server first, so no request reaches a closed database; then the core checkpoints and closes it.
     app
       .close()
@@ -102,6 +114,18 @@ export async function runBrowserHost(settings: HostSettings, content: HostConten
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // Only now: whoever waits for this line may signal at once, and before the handlers are
+  // installed a SIGTERM ends the process the operating system's way, with the database open.
+  process.stdout.write(`${listeningLine(url)}\n`);
+}
+
+/**
+ * A failed write to standard output or error (EPIPE: the reader closed the pipe) would be an
+ * unhandled 'error' and end the process wherever it was, a stop included; nobody is left to read
+ * the output, so the failure is dropped and the host goes on.
+ */
+function tolerateClosedOutput(): void {
+  for (const output of [process.stdout, process.stderr]) output.on('error', () => undefined);
 }
 
 /** Prints why starting failed and sets a non-zero exit code; shared by both entry points. */

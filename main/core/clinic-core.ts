@@ -12,6 +12,7 @@ import { clinicFilesState } from './clinic-files.js';
 import { ClinicState } from './clinic-state.js';
 import type { CoreServices } from './core-services.js';
 import type { KeyProvider } from './keys/wrapped-key.js';
+import { REPLICATION_HOOKS } from './replication.js';
 import { nodeSha256 } from './platform/node-hashing.js';
 import { type Sources, systemSources } from './platform/sources.js';
 import { findChannel } from '../../shared/api/registry.js';
@@ -65,7 +66,8 @@ export class ClinicCore {
       hasher: new PasswordHasher(options.bcryptCost ?? DEFAULT_BCRYPT_COST),
       audit,
       signInFailuresBySource: limits.signInFailuresBySource,
-      sync: new SyncEngine({ clinic, audit, sources }, options.sync),
+      sync: new SyncEngine({ clinic, audit, sources, replication: REPLICATION_HOOKS }, options.sync),
+      replication: REPLICATION_HOOKS,
     };
     if (options.startNewAuditEpoch && clinic.db)
       clinic.startAuditEpoch(services.audit, options.startNewAuditEpoch.reason);

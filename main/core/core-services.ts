@@ -5,6 +5,7 @@ import type { PasswordHasher } from './auth/password-hasher.js';
 import type { SessionStore } from './auth/session-store.js';
 import type { ClinicState } from './clinic-state.js';
 import type { Sources } from './platform/sources.js';
+import type { ReplicationHooks } from './sync/replication-hooks.js';
 import type { SyncEngine } from './sync/sync-engine.js';
 
 export interface CoreServices {
@@ -17,4 +18,6 @@ export interface CoreServices {
   readonly signInFailuresBySource: RateLimiterMemory;
   /** Push and pull with the clinic's sync server. */
   readonly sync: SyncEngine;
+  /** What each domain does beside the merge of its replicated entities (main/core/replication.ts). */
+  readonly replication: ReplicationHooks;
 }

@@ -4,11 +4,15 @@
  * section of the architecture document and docs/sync-protocol.md, "Change capture and merge").
  *
  * The shape is the server's wire shape (sync-server/storage/records.ts `changeInputSchema`),
- * narrowed: ids are ULIDs, `entity` is one of the replicated entities declared below and `fields`
- * may only name that entity's declared fields. Entity and field names are lower-case snake case
+ * narrowed: ids are ULIDs, `entity` is one of the replicated entities (entities.ts) and `fields`
+ * may only name that entity's declared fields. Field values are checked against the entity's
+ * domain schemas separately (entities.ts `domainRefusal`): a pulled page is read with the wire
+ * schema alone, so a stricter domain schema never stops a device from reading the log. Entity and field names are lower-case snake case
  * because the server accepts nothing else; fields are the local table's column names.
  */
 import { z } from 'zod';
+import { ENTITY_DECLARATIONS, ENTITY_NAMES, type EntityName, fieldNames } from './entities.js';
+import { type FieldValue, type MergeKind, fieldValueSchema } from './field-value.js';
 import { encodedHlcDeviceId, hlcDeviceIdSchema } from './hlc.js';
 
 /** Version of the change format and of the replicated entities' field lists; bumped additively. */
@@ -17,94 +21,32 @@ export const SYNC_SCHEMA_VERSION = 1;
 /** Largest canonical JSON of one change's fields, in UTF-16 units (the server's limit). */
 export const MAX_CHANGE_FIELDS_LENGTH = 64 * 1024;
 
-/**
- * How an entity merges:
- * - `mutable`: field-by-field last-writer-wins by HLC; the losing value of a concurrent edit goes
- *   to the conflict log.
- * - `appendOnly`: written once by an insert and never overwritten; corrections are new records
- *   (amendments) pointing at the original, so updates and deletes are refused.
- */
-export type MergeKind = 'mutable' | 'appendOnly';
-
-/** What the merge and the server need to know about a replicated entity. */
+/** What the merge and the server need to know about a replicated entity (from its declaration). */
 export interface EntityDefinition {
   readonly kind: MergeKind;
   /** The local table its rows live in. */
   readonly table: string;
-  /** The replicated fields (column names). Local-only columns (lockout state, rowid) are absent. */
+  /** The replicated fields (column names, and computed fields). Local-only columns are absent. */
   readonly fields: readonly string[];
 }
 
 /**
- * Every replicated entity, as data. `updated_at`/`updated_by` are not replicated fields: they
- * change on every write and would turn every pair of concurrent edits of different fields into a
- * conflict; the change's HLC and user id carry that information instead.
- *
- * Audit entries are append-only too but travel as signed hash chains (`POST /v1/audit`), not as
- * change records, so they are not listed here.
+ * Every replicated entity as the merge sees it: kind, table and field names, read from the
+ * declarations (entities.ts). `updated_at`/`updated_by` are not replicated fields: they change on
+ * every write and would turn every pair of concurrent edits of different fields into a conflict;
+ * the change's HLC and user id carry that information instead.
  */
-export const REPLICATED_ENTITIES = {
-  patient: {
-    kind: 'mutable',
-    table: 'patients',
-    fields: [
-      'patient_number',
-      'branch_id',
-      'first_name',
-      'last_name',
-      'date_of_birth',
-      'sex',
-      'phone',
-      'email',
-      'address',
-      'archived_at',
-      'archive_reason',
-      // The record this one was merged into (patients.merge): replicated so every device marks
-      // the pair merged and links the two records.
-      'merged_into',
-      'created_at',
-      'created_by',
-    ],
-  },
-  // One row per patient (row id = patient id); each list is one field holding its JSON text.
-  patient_medical: {
-    kind: 'mutable',
-    table: 'patient_medical',
-    fields: ['allergies', 'conditions', 'medications'],
-  },
-  branch: { kind: 'mutable', table: 'branches', fields: ['name', 'created_at'] },
-  user: {
-    kind: 'mutable',
-    table: 'users',
-    // The bcrypt hash replicates so users sign in on every device of the clinic; failed attempts
-    // and lockout state stay local to the device they happened on.
-    fields: [
-      'username',
-      'display_name',
-      'role',
-      'all_branches',
-      'disabled',
-      'password_hash',
-      'password_changed_at',
-      'created_at',
-      // The user's branch assignments (table user_branches), as one field: the canonical JSON text
-      // of the sorted branch id list ('[]' for all-branches users), so an assignment changes as a
-      // whole under last-writer-wins like a medical list. Absent from changes of older versions.
-      'branch_ids',
-    ],
-  },
-  // Planned append-only entities; their tables do not exist yet. TODO: fill in the fields when
-  // the clinical notes, billing and consent slices add the tables.
-  clinical_note: { kind: 'appendOnly', table: 'clinical_notes', fields: [] },
-  payment: { kind: 'appendOnly', table: 'payments', fields: [] },
-  consent: { kind: 'appendOnly', table: 'consents', fields: [] },
-} as const satisfies Record<string, EntityDefinition>;
+export const REPLICATED_ENTITIES: Readonly<Record<EntityName, EntityDefinition>> = Object.fromEntries(
+  ENTITY_NAMES.map((name) => [
+    name,
+    { kind: ENTITY_DECLARATIONS[name].kind, table: ENTITY_DECLARATIONS[name].table, fields: fieldNames(name) },
+  ]),
+) as Record<EntityName, EntityDefinition>;
 
-/** The name of a replicated entity. */
-export type EntityName = keyof typeof REPLICATED_ENTITIES;
+export type { EntityName };
 
 /** The replicated entity names, as a zod enum. */
-export const entityNameSchema = z.enum(Object.keys(REPLICATED_ENTITIES) as [EntityName, ...EntityName[]]);
+export const entityNameSchema = z.enum(ENTITY_NAMES as [EntityName, ...EntityName[]]);
 
 /** The definition of an entity. */
 export function entityDefinition(entity: EntityName): EntityDefinition {
@@ -114,14 +56,7 @@ export function entityDefinition(entity: EntityName): EntityDefinition {
 /** A ULID: 26 Crockford base32 characters, time-ordered. */
 export const ulidSchema = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a ULID');
 
-/** A field value: JSON scalars only. No floats (money is in minor units), so every replica stores the same bits. */
-export const fieldValueSchema = z.union([
-  z.string(),
-  z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER),
-  z.boolean(),
-  z.null(),
-]);
-export type FieldValue = z.infer<typeof fieldValueSchema>;
+export { type FieldValue, type MergeKind, fieldValueSchema } from './field-value.js';
 
 /** Kinds of change. A delete is a tombstone, never a physical delete. */
 export const changeOpSchema = z.enum(['insert', 'update', 'delete']);
@@ -173,9 +108,7 @@ function jsonLengthBound(fields: Readonly<Record<string, FieldValue | undefined>
  * validate, and a join or a pull validates every change of the clinic.
  */
 function entityChangeSchema<Entity extends EntityName>(entity: Entity) {
-  const declared = Object.fromEntries(
-    REPLICATED_ENTITIES[entity].fields.map((field) => [field, fieldValueSchema.optional()]),
-  );
+  const declared = Object.fromEntries(fieldNames(entity).map((field) => [field, fieldValueSchema.optional()]));
   return z.strictObject({
     ...changeEnvelope,
     entity: z.literal(entity),

@@ -1,6 +1,6 @@
 /**
  * The file format of a clinic's consolidated audit log export (docs/sync-protocol.md, "Audit
- * export and offline verification (built)"): JSON Lines, so a log of hundreds of thousands of
+ * export and offline verification"): JSON Lines, so a log of hundreds of thousands of
  * entries is written and verified as a stream.
  *
  * - Line 1, the header: format tag, clinic id, checkpoint origin, the checkpoint verifier key,

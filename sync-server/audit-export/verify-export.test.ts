@@ -7,7 +7,7 @@ import { formatEd25519VerifierKey } from '../../shared/merkle/signed-note.js';
 import { deriveServerKeys } from '../auth/server-keys.js';
 import { clinicLogOrigin } from '../http/audit-log.js';
 import { auditLeafHash } from '../storage/audit-append.js';
-import { AuditChainBuilder } from '../storage/conformance-fixtures.js';
+import { AuditChainBuilder } from '../../test/support/sync-server/conformance-fixtures.js';
 import { nodeSha256 } from '../storage/node-crypto.js';
 import { AUDIT_EXPORT_FORMAT, type ExportEntry } from './export-format.js';
 import { verifyAuditExport } from './verify-export.js';

@@ -16,13 +16,13 @@ import { z } from 'zod';
 import { clinicIdSchema, deviceIdSchema } from '../storage/records.js';
 import type { SyncStorage } from '../storage/storage.js';
 import type { ServerKeys } from './server-keys.js';
+import { ACCESS_TOKEN_TTL_MS, DEVICE_AUTH_DOMAIN } from '../../shared/sync/wire/devices.js';
 
 /** How long a challenge may be answered. */
 export const CHALLENGE_TTL_MS = 60_000;
-/** How long an access token is valid. */
-export const TOKEN_TTL_MS = 10 * 60_000;
-/** The domain tag a device signs before the challenge text. */
-export const DEVICE_AUTH_DOMAIN = 'chairside/device-auth/v1\n';
+// How long an access token is valid, and the domain tag a device signs before the challenge
+// text: both ends need them, declared in shared/sync/wire/devices.ts.
+export { ACCESS_TOKEN_TTL_MS as TOKEN_TTL_MS, DEVICE_AUTH_DOMAIN };
 
 const challengePayloadSchema = z.strictObject({
   v: z.literal(1),
@@ -102,7 +102,7 @@ export function issueToken(
   deviceId: string,
   now: number,
 ): { token: string; expiresAt: number } {
-  const expiresAt = now + TOKEN_TTL_MS;
+  const expiresAt = now + ACCESS_TOKEN_TTL_MS;
   const claims: TokenClaims = { v: 1, kid: keys.keyId, clinicId, deviceId, iat: now, exp: expiresAt };
   return { token: seal(keys.tokenKey, 't1', claims), expiresAt };
 }

@@ -40,10 +40,11 @@ import { encodeBase64 } from '../../shared/merkle/base64.js';
 import { exportClinicAuditLog } from '../audit-export/export.js';
 import { deriveServerKeys } from '../auth/server-keys.js';
 import { createHttpsRedirectServer } from '../https-redirect.js';
+import { nonBlockingLogDestination } from '../log-destination.js';
 import { verifyClinicAuditLog } from '../ops/audit-verify.js';
 import { scheduleCompaction } from '../ops/compaction-schedule.js';
 import { BackupError } from '../ops/sqlite-backup.js';
-import { PostgresChangeNotifier } from '../live/postgres-change-notifier.js';
+import { PostgresChangeNotifier, announceRevocation } from '../live/postgres-change-notifier.js';
 import { createSyncServer } from '../server.js';
 import { AUTH_SCHEMA, RATE_LIMIT_TABLE } from '../storage/postgres/migrations/0080-auth-state.js';
 import { nodeSha256 } from '../storage/node-crypto.js';
@@ -64,6 +65,14 @@ import {
   openChosenStorage,
   rateLimitPool,
 } from './storage-choice.js';
+
+/** How long an exiting server waits for its last log lines to reach a slow reader of its output. */
+const LOG_FLUSH_DEADLINE_MS = 1_000;
+/**
+ * How long a shutdown may take before the process exits anyway: longer than requests in flight
+ * and a compaction in progress need, short enough that a stuck step never keeps a server around.
+ */
+const SHUTDOWN_DEADLINE_MS = 60_000;
 
 /** Enrollment codes made by the CLI stay valid this long. */
 const CLI_CODE_TTL_MS = 24 * 60 * 60_000;
@@ -213,6 +222,12 @@ async function runCommand(command: string, options: CliOptions): Promise<unknown
           deviceId: required(options, 'device'),
           reason: options.reason ?? 'revoked by the operator',
         });
+        const choice = storageChoice(options);
+        if (choice.kind === 'postgres') {
+          // Every server process sharing the database ends the device's live streams now. Should the
+          // announcement fail, the revocation still stands and each server's sweep (live-hub.ts) finds it.
+          await announceRevocation({ connectionString: choice.url }, store.clinicId).catch(() => undefined);
+        }
         return { deviceId: device.deviceId, revokedAt: device.revokedAt };
       }
       case 'changes compact': {
@@ -258,7 +273,12 @@ async function serve(options: CliOptions): Promise<void> {
   if (redirectPort !== undefined && !tls) throw new UsageError('--redirect-http needs --tls-cert and --tls-key');
   const choice = storageChoice(options);
   const { storage, masterKey } = await openStorage(options);
-  const logger = pino({ level: process.env.CHAIRSIDE_LOG_LEVEL ?? 'info', base: { service: 'sync-server' } });
+  // Never pino's default stdout destination: its exit-time flush can retry a dead pipe forever.
+  const logOutput = nonBlockingLogDestination();
+  const logger = pino(
+    { level: process.env.CHAIRSIDE_LOG_LEVEL ?? 'info', base: { service: 'sync-server' } },
+    logOutput,
+  );
   // On PostgreSQL every process counts brute-force attempts in one shared table.
   const limitsPool = choice.kind === 'postgres' ? rateLimitPool(choice) : null;
   // Live streams hear about changes committed by every process through LISTEN/NOTIFY.
@@ -293,10 +313,17 @@ async function serve(options: CliOptions): Promise<void> {
               : logger.warn({ event: 'changes.compaction_failed', ...outcome }, 'change log compaction failed'),
         });
   let closing = false;
+  const exitAfterLogs = (code: number) => void logOutput.flush(LOG_FLUSH_DEADLINE_MS).then(() => process.exit(code));
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
     logger.info({ event: 'shutdown', signal }, 'closing');
+    // Whatever a closing step waits on, the process ends: an unfinished step is rolled back by its
+    // storage (each write is one transaction), which is better than a server that never exits.
+    setTimeout(() => {
+      logger.error({ event: 'shutdown.deadline', ms: SHUTDOWN_DEADLINE_MS }, 'shutdown took too long');
+      exitAfterLogs(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     // Fastify waits for requests in flight, so every acknowledged write is committed first.
     redirect?.close();
     // A compaction in progress commits before the storage closes.
@@ -306,10 +333,10 @@ async function serve(options: CliOptions): Promise<void> {
       .then(() => storage.close())
       .then(() => limitsPool?.end())
       .then(
-        () => process.exit(0),
+        () => exitAfterLogs(0),
         (error: unknown) => {
           logger.error({ event: 'shutdown.failed', error: (error as Error).name }, 'shutdown failed');
-          process.exit(1);
+          exitAfterLogs(1);
         },
       );
   };

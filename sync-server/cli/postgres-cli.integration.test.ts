@@ -2,12 +2,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type CommandResult, commandResult } from './test-process.js';
+import { type CommandResult, commandResult } from '../../test/support/sync-server/test-process.js';
 import { postgresMigrations } from '../storage/postgres/migrations/index.js';
-import { testServerUrl } from '../storage/postgres/test-database.js';
+import { testServerUrl } from '../../test/support/sync-server/test-database.js';
 
 // The real CLI, spawned, against a real PostgreSQL: a fresh database with an owner role and an
-// app role made here (as storage/postgres/test-database.ts does, but left unmigrated so that
+// app role made here (as test/support/sync-server/test-database.ts does, but left unmigrated so that
 // `db migrate` does the migrating).
 const ENTRY = 'sync-server/cli/main.ts';
 const suffix = randomBytes(6).toString('hex');

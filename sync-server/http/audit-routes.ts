@@ -10,47 +10,29 @@
  *   serve the signed tree head and RFC 9162 proofs.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { chainHash } from '../../shared/audit-chain.js';
-import { canonicalJson } from '../../shared/canonical-json.js';
 import { encodeBase64 } from '../../shared/merkle/base64.js';
+import {
+  type CheckpointAnswer,
+  auditCheckpoint,
+  auditConsistencyProof,
+  auditHeadText,
+  auditInclusionProof,
+  auditPush,
+} from '../../shared/sync/wire/audit.js';
 import { verifyEd25519 } from '../auth/server-keys.js';
 import { nodeSha256 } from '../storage/node-crypto.js';
-import {
-  AuditChainRejectedError,
-  type CheckpointRecord,
-  InvalidInputError,
-  MAX_AUDIT_ENTRIES_PER_BATCH,
-  auditEntryInputSchema,
-  deviceIdSchema,
-} from '../storage/storage.js';
+import { AuditChainRejectedError, type CheckpointRecord, InvalidInputError } from '../storage/storage.js';
 import { SyncHttpError } from './errors.js';
-import {
-  type AuthenticatedDevice,
-  type SyncServerContext,
-  base64BytesSchema,
-  defineRoute,
-  queryCountSchema,
-} from './route-context.js';
+import { type AuthenticatedDevice, type SyncServerContext, defineRoute } from './route-context.js';
 
-/** The domain tag of a signed audit chain head. */
-export const AUDIT_HEAD_DOMAIN = 'chairside/audit-head/v1\n';
-
-/** The bytes a device signs for the head of a pushed segment: the domain tag, then canonical JSON. */
+/** The bytes a device signs for the head of a pushed segment (shared/sync/wire/audit.ts `auditHeadText`). */
 export function auditHeadMessage(deviceId: string, epoch: number, seq: number, head: string): Uint8Array {
-  return new Uint8Array(Buffer.from(AUDIT_HEAD_DOMAIN + canonicalJson({ deviceId, epoch, head, seq }), 'utf8'));
+  return new Uint8Array(Buffer.from(auditHeadText(deviceId, epoch, seq, head), 'utf8'));
 }
 
-const pushBodySchema = z.strictObject({
-  deviceId: deviceIdSchema,
-  epoch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
-  entries: z.array(auditEntryInputSchema).min(1).max(MAX_AUDIT_ENTRIES_PER_BATCH),
-  signature: base64BytesSchema(64),
-});
-type AuditPush = z.output<typeof pushBodySchema>;
-
-const inclusionQuerySchema = z.strictObject({ index: queryCountSchema, size: queryCountSchema });
-const consistencyQuerySchema = z.strictObject({ from: queryCountSchema, to: queryCountSchema });
+type AuditPush = z.output<NonNullable<typeof auditPush.body>>;
 
 /** Why a pushed segment was refused, as recorded in the security event. */
 type AuditRefusal = 'edited' | 'gap' | 'fork' | 'rollback' | 'signature' | 'foreign_device';
@@ -70,7 +52,7 @@ function segmentBreak(push: AuditPush): { reason: AuditRefusal; seq: number } | 
   return null;
 }
 
-function checkpointAnswer(checkpoint: CheckpointRecord) {
+function checkpointAnswer(checkpoint: CheckpointRecord): CheckpointAnswer {
   return { size: checkpoint.size, rootHash: encodeBase64(checkpoint.rootHash), note: checkpoint.note };
 }
 
@@ -100,97 +82,69 @@ export function auditRoutes(context: SyncServerContext): FastifyPluginAsync {
   }
 
   return async (app) => {
-    defineRoute(app, context, {
-      method: 'POST',
-      url: '/v1/audit',
-      summary: "Pushes a segment of the device's audit chain with its signed head.",
-      authenticated: true,
-      allowOutdated: true,
-      body: pushBodySchema,
-      async handler({ request, body, auth, protocol }) {
-        if (body.deviceId !== auth.device.deviceId) return refuse(request, auth, body, 'foreign_device', 0);
-        const broken = segmentBreak(body);
-        if (broken) return refuse(request, auth, body, broken.reason, broken.seq);
-        const last = body.entries[body.entries.length - 1]!;
-        const signed = auditHeadMessage(body.deviceId, body.epoch, last.seq, last.hash);
-        if (!verifyEd25519(auth.device.publicKey, signed, body.signature)) {
-          return refuse(request, auth, body, 'signature', last.seq);
+    defineRoute(app, context, auditPush, async ({ request, body, auth, protocol }) => {
+      if (body.deviceId !== auth.device.deviceId) return refuse(request, auth, body, 'foreign_device', 0);
+      const broken = segmentBreak(body);
+      if (broken) return refuse(request, auth, body, broken.reason, broken.seq);
+      const last = body.entries[body.entries.length - 1]!;
+      const signed = auditHeadMessage(body.deviceId, body.epoch, last.seq, last.hash);
+      if (!verifyEd25519(auth.device.publicKey, signed, body.signature)) {
+        return refuse(request, auth, body, 'signature', last.seq);
+      }
+      let appended;
+      try {
+        appended = await auth.store.appendAuditEntries({
+          deviceId: body.deviceId,
+          epoch: body.epoch,
+          entries: body.entries,
+        });
+      } catch (error) {
+        if (error instanceof AuditChainRejectedError) return refuse(request, auth, body, error.kind, error.seq);
+        if (error instanceof InvalidInputError) {
+          throw new SyncHttpError('VALIDATION_FAILED', 'An entry body does not match its device, epoch or sequence.');
         }
-        let appended;
-        try {
-          appended = await auth.store.appendAuditEntries({
-            deviceId: body.deviceId,
-            epoch: body.epoch,
-            entries: body.entries,
-          });
-        } catch (error) {
-          if (error instanceof AuditChainRejectedError) return refuse(request, auth, body, error.kind, error.seq);
-          if (error instanceof InvalidInputError) {
-            throw new SyncHttpError('VALIDATION_FAILED', 'An entry body does not match its device, epoch or sequence.');
-          }
-          throw error;
+        throw error;
+      }
+      const checkpoint = await context.auditLogs.checkpoint(auth.store);
+      return {
+        appended: appended.appended.length,
+        duplicates: appended.duplicates,
+        head: appended.head,
+        leafIndexes: appended.appended.map((entry) => entry.leafIndex),
+        checkpoint: checkpointAnswer(checkpoint),
+        clientOutdated: protocol === 'outdated',
+      };
+    });
+
+    defineRoute(app, context, auditCheckpoint, async ({ auth }) => {
+      return checkpointAnswer(await context.auditLogs.checkpoint(auth.store));
+    });
+
+    defineRoute(app, context, auditInclusionProof, async ({ auth, query }) => {
+      return context.auditLogs.withLog(auth.store, async (log) => {
+        if (query.size > log.size || query.index >= query.size) {
+          throw new SyncHttpError('NOT_FOUND', 'The log has no such leaf at that size.');
         }
-        const checkpoint = await context.auditLogs.checkpoint(auth.store);
         return {
-          appended: appended.appended.length,
-          duplicates: appended.duplicates,
-          head: appended.head,
-          leafIndexes: appended.appended.map((entry) => entry.leafIndex),
-          checkpoint: checkpointAnswer(checkpoint),
-          clientOutdated: protocol === 'outdated',
+          index: query.index,
+          size: query.size,
+          leafHash: encodeBase64(log.leafHash(query.index)),
+          proof: log.inclusionProof(query.index, query.size).map(encodeBase64),
         };
-      },
+      });
     });
 
-    defineRoute(app, context, {
-      method: 'GET',
-      url: '/v1/audit/checkpoint',
-      summary: "The latest signed checkpoint (C2SP) of the clinic's audit log.",
-      authenticated: true,
-      async handler({ auth }) {
-        return checkpointAnswer(await context.auditLogs.checkpoint(auth.store));
-      },
-    });
-
-    defineRoute(app, context, {
-      method: 'GET',
-      url: '/v1/audit/proof/inclusion',
-      summary: 'An RFC 9162 inclusion proof of a leaf in the tree of a given size.',
-      authenticated: true,
-      query: inclusionQuerySchema,
-      async handler({ auth, query }) {
-        return context.auditLogs.withLog(auth.store, async (log) => {
-          if (query.size > log.size || query.index >= query.size) {
-            throw new SyncHttpError('NOT_FOUND', 'The log has no such leaf at that size.');
-          }
-          return {
-            index: query.index,
-            size: query.size,
-            leafHash: encodeBase64(log.leafHash(query.index)),
-            proof: log.inclusionProof(query.index, query.size).map(encodeBase64),
-          };
-        });
-      },
-    });
-
-    defineRoute(app, context, {
-      method: 'GET',
-      url: '/v1/audit/proof/consistency',
-      summary: 'An RFC 9162 consistency proof between two tree sizes.',
-      authenticated: true,
-      query: consistencyQuerySchema,
-      async handler({ auth, query }) {
-        return context.auditLogs.withLog(auth.store, async (log) => {
-          if (query.to > log.size || query.from > query.to) {
-            throw new SyncHttpError('NOT_FOUND', 'The log has no such sizes.');
-          }
-          return {
-            from: query.from,
-            to: query.to,
-            proof: log.consistencyProof(query.from, query.to).map(encodeBase64),
-          };
-        });
-      },
+    defineRoute(app, context, auditConsistencyProof, async ({ auth, query }) => {
+      return context.auditLogs.withLog(auth.store, async (log) => {
+        if (query.to > log.size || query.from > query.to) {
+          throw new SyncHttpError('NOT_FOUND', 'The log has no such sizes.');
+        }
+        return {
+          from: query.from,
+          to: query.to,
+          proof: log.consistencyProof(query.from, query.to).map(encodeBase64),
+        };
+      });
     });
   };
 }

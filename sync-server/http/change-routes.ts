@@ -11,53 +11,26 @@
  * push that breaks it is a client bug and is refused with 400, storing nothing of that batch.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
-import {
-  ChangeConflictError,
-  DeviceRevokedError,
-  InvalidInputError,
-  MAX_PAGE_SIZE,
-  UnknownDeviceError,
-  recordIdSchema,
-} from '../storage/storage.js';
 import { PAGE_CURSOR_HEADER, PAGE_HAS_MORE_HEADER } from '../../shared/sync/page-headers.js';
+import {
+  DEFAULT_PULL_LIMIT,
+  changesPull,
+  changesPush,
+  changesQuarantine,
+  pushBodySchemaOf,
+} from '../../shared/sync/wire/changes.js';
+import { PROTOCOL_HEADER } from '../../shared/sync/wire/protocol.js';
+import { ChangeConflictError, DeviceRevokedError, InvalidInputError, UnknownDeviceError } from '../storage/storage.js';
 import { parsedChangeSchema } from '../storage/parsed-changes.js';
 import type { LiveChannel } from '../live/live-channel.js';
 import { type BatchOutcome, type StartedBatch, startBatch } from '../sync/push-batch.js';
 import { PushReads } from '../sync/push-reads.js';
+import { pullsBehindItsCursor } from '../snapshot/behind-horizon.js';
 import { SyncHttpError } from './errors.js';
-import { type SyncServerContext, defineRoute, queryCountSchema } from './route-context.js';
+import { type SyncServerContext, defineRoute } from './route-context.js';
 
-/** Most batches (local transactions) in one push. */
-export const MAX_BATCHES_PER_PUSH = 100;
-/** Most changes in one push, over all its batches. */
-export const MAX_CHANGES_PER_PUSH = 5000;
-/** Page size of a pull that names none. */
-export const DEFAULT_PULL_LIMIT = 500;
-
-const pushBodySchema = z
-  .strictObject({
-    protocolVersion: z.number().int().min(1),
-    batches: z
-      // Parsed changes are frozen and not parsed again by the storage's append (parsed-changes.ts).
-      .array(z.strictObject({ txId: recordIdSchema, changes: z.array(parsedChangeSchema).min(1) }))
-      .min(1)
-      .max(MAX_BATCHES_PER_PUSH),
-  })
-  .refine(
-    (body) => body.batches.reduce((sum, batch) => sum + batch.changes.length, 0) <= MAX_CHANGES_PER_PUSH,
-    'too many changes in one push',
-  );
-
-const quarantineQuerySchema = z.strictObject({
-  after: queryCountSchema.optional(),
-  limit: queryCountSchema.pipe(z.number().min(1).max(MAX_PAGE_SIZE)).optional(),
-});
-
-const pullQuerySchema = z.strictObject({
-  after: queryCountSchema,
-  limit: queryCountSchema.pipe(z.number().min(1).max(MAX_PAGE_SIZE)).optional(),
-});
+/** The declared push body around changes remembered as parsed: storage does not parse them again. */
+const parsedPushBodySchema = pushBodySchemaOf(parsedChangeSchema);
 
 /** The error answer for a storage refusal of batch `index`; anything else is rethrown as it is. */
 function refusalOf(error: unknown, index: number): unknown {
@@ -79,16 +52,12 @@ function refusalOf(error: unknown, index: number): unknown {
 /** The sync plugin. */
 export function changeRoutes(context: SyncServerContext, live: LiveChannel): FastifyPluginAsync {
   return async (app) => {
-    defineRoute(app, context, {
-      method: 'POST',
-      url: '/v1/changes',
-      summary: 'Pushes the changes of local transactions, one atomic, idempotent batch each.',
-      authenticated: true,
-      // Offline work is never stranded: an outdated client's pushes are still accepted.
-      allowOutdated: true,
-      body: pushBodySchema,
-      async handler({ request, body, auth, protocol }) {
-        if (String(body.protocolVersion) !== request.headers['chairside-protocol']) {
+    defineRoute(
+      app,
+      context,
+      changesPush,
+      async ({ request, body, auth, protocol }) => {
+        if (String(body.protocolVersion) !== request.headers[PROTOCOL_HEADER]) {
           throw new SyncHttpError('VALIDATION_FAILED', 'The body and the header name different protocol versions.');
         }
         // One lookup of the quarantine and the user directory for the whole push (push-reads.ts).
@@ -189,56 +158,50 @@ export function changeRoutes(context: SyncServerContext, live: LiveChannel): Fas
         await settle();
         return { batches: results, clientOutdated: protocol === 'outdated' };
       },
+      { body: parsedPushBodySchema },
+    );
+
+    defineRoute(app, context, changesQuarantine, async ({ query, auth }) => {
+      const page = await auth.store.listQuarantinedChanges({
+        deviceId: auth.device.deviceId,
+        after: query.after ?? 0,
+        limit: query.limit ?? DEFAULT_PULL_LIMIT,
+      });
+      const changes = page.changes.map((change) => ({
+        quarantineSeq: change.quarantineSeq,
+        changeId: change.changeId,
+        txId: change.txId,
+        userId: change.userId,
+        entity: change.entity,
+        rowId: change.rowId,
+        op: change.op,
+        hlc: change.hlc,
+        reason: change.reason,
+        detail: change.detail,
+        quarantinedAt: change.quarantinedAt,
+      }));
+      return { changes, hasMore: page.hasMore, cursor: page.cursor };
     });
 
-    defineRoute(app, context, {
-      method: 'GET',
-      url: '/v1/changes/quarantine',
-      summary: "Lists the calling device's quarantined changes, oldest first, in pages.",
-      authenticated: true,
-      query: quarantineQuerySchema,
-      async handler({ query, auth }) {
-        const page = await auth.store.listQuarantinedChanges({
-          deviceId: auth.device.deviceId,
-          after: query.after ?? 0,
-          limit: query.limit ?? DEFAULT_PULL_LIMIT,
-        });
-        const changes = page.changes.map((change) => ({
-          quarantineSeq: change.quarantineSeq,
-          changeId: change.changeId,
-          txId: change.txId,
-          userId: change.userId,
-          entity: change.entity,
-          rowId: change.rowId,
-          op: change.op,
-          hlc: change.hlc,
-          reason: change.reason,
-          detail: change.detail,
-          quarantinedAt: change.quarantinedAt,
-        }));
-        return { changes, hasMore: page.hasMore, cursor: page.cursor };
-      },
-    });
-
-    defineRoute(app, context, {
-      method: 'GET',
-      url: '/v1/changes',
-      summary: "Pulls the clinic's changes after a cursor, in pages.",
-      authenticated: true,
-      query: pullQuerySchema,
-      async handler({ query, auth, reply }) {
-        // The device has applied everything up to `after`: compaction's horizon (change-compaction.ts),
-        // recorded with the read.
-        const page = await auth.store.pullChangesForDevice(auth.device.deviceId, {
-          after: query.after,
-          limit: query.limit ?? DEFAULT_PULL_LIMIT,
-        });
-        // The page's end in headers too, so a device paging through the log can ask for the next
-        // page before it has read and parsed this one (docs/sync-protocol.md, "Pull").
-        reply.header(PAGE_CURSOR_HEADER, String(page.cursor));
-        reply.header(PAGE_HAS_MORE_HEADER, page.hasMore ? '1' : '0');
-        return { changes: page.changes, hasMore: page.hasMore, cursor: page.cursor };
-      },
+    defineRoute(app, context, changesPull, async ({ query, auth, reply }) => {
+      // The device has applied everything up to `after`: compaction's horizon (change-compaction.ts),
+      // recorded with the read.
+      const page = await auth.store.pullChangesForDevice(auth.device.deviceId, {
+        after: query.after,
+        limit: query.limit ?? DEFAULT_PULL_LIMIT,
+      });
+      // A device gone back behind its own cursor (restored from a backup) re-bootstraps from a snapshot.
+      const behindHorizon = pullsBehindItsCursor(page.pulledBefore, query.after);
+      // The page's end in headers too, so a device paging through the log can ask for the next
+      // page before it has read and parsed this one (docs/sync-protocol.md, "Pull").
+      reply.header(PAGE_CURSOR_HEADER, String(page.cursor));
+      reply.header(PAGE_HAS_MORE_HEADER, page.hasMore ? '1' : '0');
+      return {
+        changes: page.changes,
+        hasMore: page.hasMore,
+        cursor: page.cursor,
+        ...(behindHorizon ? { behindHorizon: true as const } : {}),
+      };
     });
   };
 }

@@ -3,7 +3,12 @@
  * device of its own clinic, only for a user the server's directory knows as an Admin.
  */
 import { expect, it } from 'vitest';
-import { TestDevice, describeEachStorage, enrolledDevice, seedDirectoryUser } from './test-support.js';
+import {
+  TestDevice,
+  describeEachStorage,
+  enrolledDevice,
+  seedDirectoryUser,
+} from '../../test/support/sync-server/test-support.js';
 
 describeEachStorage('device-made enrollment codes', (setup) => {
   it('makes a one-time code for the token clinic, for an Admin only', async () => {

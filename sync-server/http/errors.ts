@@ -4,29 +4,10 @@
  * parser or storage message, which can quote the request (another clinic's ids, patient data).
  */
 import type { FastifyReply } from 'fastify';
+import { type SyncErrorCode, syncErrorStatus } from '../../shared/sync/wire/errors.js';
 
-/** Every error code the sync server answers, with its HTTP status. */
-export const syncErrorStatus = {
-  VALIDATION_FAILED: 400,
-  PROTOCOL_UNSUPPORTED: 400,
-  UNAUTHENTICATED: 401,
-  ENROLLMENT_REFUSED: 403,
-  DEVICE_REVOKED: 403,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  AUDIT_CHAIN_REJECTED: 409,
-  AUDIT_SIGNATURE_INVALID: 422,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  CLIENT_OUTDATED: 426,
-  RATE_LIMITED: 429,
-  INTERNAL: 500,
-  NOT_READY: 503,
-} as const;
-
-/** A machine-readable error code of the sync server. */
-export type SyncErrorCode = keyof typeof syncErrorStatus;
+// Declared once, with the envelope's schema, in shared/sync/wire/errors.ts.
+export { type SyncErrorCode, syncErrorStatus };
 
 /** A refusal a route raises on purpose; the error handler turns it into the envelope. */
 export class SyncHttpError extends Error {

@@ -1,13 +1,16 @@
 /**
  * Liveness and readiness (`/health` answers while the process runs, `/ready` when storage answers
- * too) and the machine-readable API description (`/v1/api`): every route with JSON Schemas of
- * its query and body, generated from the same zod schemas the routes parse with.
+ * too) and the machine-readable API description (`/v1/api`): every `/v1` route declared in
+ * shared/sync/wire/ with JSON Schemas of its query and body, generated from the same zod schemas
+ * the routes parse with.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import { healthApi, healthLive, healthReady } from '../../shared/sync/wire/health.js';
+import { SYNC_ROUTES } from '../../shared/sync/wire/index.js';
+import { PROTOCOL_HEADER, oldestCurrentProtocolVersion } from '../../shared/sync/wire/protocol.js';
 import { SyncHttpError, syncErrorStatus } from './errors.js';
-import { PROTOCOL_HEADER } from './protocol.js';
-import type { SyncServerContext } from './route-context.js';
+import { type RouteAnswer, type SyncServerContext, defineRoute } from './route-context.js';
 
 // A well-formed id no clinic has: looking it up makes storage run a real query.
 const PROBE_CLINIC_ID = '00000000-0000-4000-8000-000000000000';
@@ -20,8 +23,8 @@ function inputJsonSchema(schema: z.ZodType | null): unknown {
 /** The health plugin, with the machine-readable API description at `GET /v1/api`. */
 export function healthRoutes(context: SyncServerContext): FastifyPluginAsync {
   return async (app) => {
-    app.get('/health', async () => ({ status: 'ok' }));
-    app.get('/ready', async (request) => {
+    defineRoute(app, context, healthLive, async () => ({ status: 'ok' as const }));
+    defineRoute(app, context, healthReady, async ({ request }) => {
       try {
         // TODO(storage): replace with SyncStorage.ping() once the storage offers one.
         await context.storage.getClinic(PROBE_CLINIC_ID);
@@ -29,24 +32,27 @@ export function healthRoutes(context: SyncServerContext): FastifyPluginAsync {
         request.log.error({ event: 'ready.storage_unreachable', error: (error as Error).name }, 'not ready');
         throw new SyncHttpError('NOT_READY', 'The storage is not reachable.');
       }
-      return { status: 'ready' };
+      return { status: 'ready' as const };
     });
-    let description: unknown = null;
-    app.get('/v1/api', async () => {
+    let description: RouteAnswer<typeof healthApi> | null = null;
+    defineRoute(app, context, healthApi, async () => {
       description ??= {
         protocolVersion: context.protocolVersion,
-        oldestAcceptedProtocolVersion: Math.max(1, context.protocolVersion - 1),
+        oldestAcceptedProtocolVersion: oldestCurrentProtocolVersion(context.protocolVersion),
         protocolHeader: PROTOCOL_HEADER,
         errorCodes: syncErrorStatus,
-        routes: context.routes.map((route) => ({
-          method: route.method,
-          url: route.url,
-          summary: route.summary,
-          authenticated: route.authenticated,
-          acceptsOutdatedClients: route.allowOutdated,
-          query: inputJsonSchema(route.query),
-          body: inputJsonSchema(route.body),
-        })),
+        // The routes a device calls: those that name their protocol.
+        routes: SYNC_ROUTES.list
+          .filter((route) => route.protocolHeader)
+          .map((route) => ({
+            method: route.method,
+            url: route.path,
+            summary: route.summary,
+            authenticated: route.auth === 'device-token',
+            acceptsOutdatedClients: route.allowOutdated,
+            query: inputJsonSchema(route.query),
+            body: inputJsonSchema(route.body),
+          })),
       };
       return description;
     });

@@ -1,39 +1,34 @@
 /**
- * Protocol versions. Every /v1 request names the protocol its client speaks in the
- * `chairside-protocol` header. The server accepts its current version and the one before; an
- * older client is told to update (426 CLIENT_OUTDATED) except where refusing would strand its
- * offline work: authentication and pushes still work, so nothing recorded offline is lost.
+ * The server's check of a request's protocol version (the rules in shared/sync/wire/protocol.ts):
+ * current or previous → 'current'; older → 'outdated' where the route allows outdated clients
+ * (authentication and pushes), else CLIENT_OUTDATED; newer or malformed → PROTOCOL_UNSUPPORTED.
  */
 import type { FastifyRequest } from 'fastify';
+import { PROTOCOL_HEADER, SYNC_PROTOCOL_VERSION, protocolStanding } from '../../shared/sync/wire/protocol.js';
 import { SyncHttpError } from './errors.js';
 
-/** The protocol version this server speaks. */
-export const SYNC_PROTOCOL_VERSION = 1;
+// Re-exported for the server's callers and tests; declared once, in shared/sync/wire/protocol.ts.
+export { PROTOCOL_HEADER, SYNC_PROTOCOL_VERSION };
 
-/** The request header that carries the client's protocol version. */
-export const PROTOCOL_HEADER = 'chairside-protocol';
-
-/** How a request's protocol version compares with the server's. */
+/** How a served request's protocol version compares with the server's. */
 export type ProtocolStanding = 'current' | 'outdated';
 
-/**
- * Reads and checks the client's protocol version. Current or previous → 'current'; older →
- * 'outdated' when the route allows outdated clients (pushes), else CLIENT_OUTDATED.
- */
+/** Reads and checks the client's protocol version (see the file header). */
 export function checkProtocolVersion(
   request: FastifyRequest,
   serverVersion: number,
   allowOutdated: boolean,
 ): ProtocolStanding {
-  const header = request.headers[PROTOCOL_HEADER];
-  if (typeof header !== 'string' || !/^[1-9][0-9]{0,5}$/.test(header)) {
-    throw new SyncHttpError('PROTOCOL_UNSUPPORTED', `Send the protocol version in the ${PROTOCOL_HEADER} header.`);
+  const standing = protocolStanding(request.headers[PROTOCOL_HEADER], serverVersion);
+  switch (standing) {
+    case 'malformed':
+      throw new SyncHttpError('PROTOCOL_UNSUPPORTED', `Send the protocol version in the ${PROTOCOL_HEADER} header.`);
+    case 'newer':
+      throw new SyncHttpError('PROTOCOL_UNSUPPORTED', 'This server is older than the client; update the server.');
+    case 'current':
+      return 'current';
+    case 'outdated':
+      if (allowOutdated) return 'outdated';
+      throw new SyncHttpError('CLIENT_OUTDATED', 'This app is too old for the sync server; update it.');
   }
-  const version = Number(header);
-  if (version > serverVersion) {
-    throw new SyncHttpError('PROTOCOL_UNSUPPORTED', 'This server is older than the client; update the server.');
-  }
-  if (version >= serverVersion - 1) return 'current';
-  if (allowOutdated) return 'outdated';
-  throw new SyncHttpError('CLIENT_OUTDATED', 'This app is too old for the sync server; update it.');
 }

@@ -1,19 +1,21 @@
 /**
  * What every route of the sync server shares: the server's dependencies, the authenticated
- * device of a request, and `defineRoute`, which runs the same checks in the same order for
- * every route so none can skip one:
+ * device of a request, and `defineRoute`, which registers a handler against its declaration in
+ * shared/sync/wire/ (method, path, schemas, headers, protocol rule) and runs the same checks in
+ * the same order for every route so none can skip one:
  *
  * 1. refuse any header that tries to name a clinic (the clinic comes from the token only);
- * 2. check the protocol version (outdated clients may still authenticate and push);
+ * 2. check the protocol version when the route needs one (outdated clients may still
+ *    authenticate and push);
  * 3. authenticate the bearer token and load the device, refusing a revoked one;
- * 4. parse query and body with strict zod schemas (unknown keys refused);
- * 5. run the handler.
+ * 4. parse params, query and body with the declared strict zod schemas (unknown keys refused);
+ * 5. run the handler, whose answer the compiler holds to the declared answer schema.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Clock } from '../../shared/clock.js';
-import { Base64Error, decodeBase64 } from '../../shared/merkle/base64.js';
+import { type AnySyncRoute, NO_INPUT } from '../../shared/sync/wire/route.js';
 import type { AuthRateLimits } from '../auth/rate-limits.js';
 import type { ServerKeys } from '../auth/server-keys.js';
 import { type TokenClaims, type UsedChallenges, verifyToken } from '../auth/tokens.js';
@@ -32,21 +34,8 @@ export interface SyncServerContext {
   readonly rateLimits: AuthRateLimits;
   readonly usedChallenges: UsedChallenges;
   readonly auditLogs: ClinicAuditLogs;
-  /** Every route defined with defineRoute, for the machine-readable API description. */
-  readonly routes: RouteDescription[];
   /** How far a pushed change's clock may run ahead of the server's (sync/validate-batch.ts default otherwise). */
   readonly maxClockAheadMs?: number;
-}
-
-/** One route as the API description lists it. */
-export interface RouteDescription {
-  readonly method: 'GET' | 'POST';
-  readonly url: string;
-  readonly summary: string;
-  readonly authenticated: boolean;
-  readonly allowOutdated: boolean;
-  readonly body: z.ZodType | null;
-  readonly query: z.ZodType | null;
 }
 
 /** The device a request authenticated as, and the handle of its clinic (the only one it may reach). */
@@ -56,33 +45,47 @@ export interface AuthenticatedDevice {
   readonly device: Device;
 }
 
+/** The parsed value of a declared input, or an empty object where the route declares none. */
+type Parsed<Schema> = Schema extends z.ZodType ? z.output<Schema> : Record<string, never>;
+
 /** What a handler receives. */
-export interface RouteCall<Body, Query> {
+export interface RouteCall<Route extends AnySyncRoute> {
   readonly request: FastifyRequest;
   readonly reply: FastifyReply;
-  readonly body: Body;
-  readonly query: Query;
+  readonly params: Parsed<Route['params']>;
+  readonly query: Parsed<Route['query']>;
+  readonly body: Parsed<Route['body']>;
   readonly protocol: ProtocolStanding;
   /** The authenticated device; reading it on an unauthenticated route throws. */
   readonly auth: AuthenticatedDevice;
 }
 
-/** A route's declaration. */
-export interface RouteDefinition<BodySchema extends z.ZodType, QuerySchema extends z.ZodType> {
-  readonly method: 'GET' | 'POST';
-  readonly url: string;
-  /** One line for the API description. */
-  readonly summary: string;
-  /** True for routes a device must hold a token for. */
-  readonly authenticated: boolean;
-  /** True when an outdated client is still served (authentication and pushes). */
-  readonly allowOutdated?: boolean;
-  readonly body?: BodySchema;
-  readonly query?: QuerySchema;
-  handler(call: RouteCall<z.output<BodySchema>, z.output<QuerySchema>>): Promise<unknown>;
-}
+/** A value as JSON will carry it, read-only at every level: what a handler may answer. */
+export type WireValue<T> =
+  T extends ReadonlyArray<infer Item>
+    ? readonly WireValue<Item>[]
+    : T extends object
+      ? { readonly [K in keyof T]: WireValue<T[K]> }
+      : T;
 
-const NO_INPUT = z.strictObject({});
+/** The answer a JSON route's handler returns: the declared answer schema's input. */
+export type RouteAnswer<Route extends AnySyncRoute> = WireValue<z.input<Route['answer']>>;
+
+/** A handler of a JSON route. */
+export type RouteHandler<Route extends AnySyncRoute> = (call: RouteCall<Route>) => Promise<RouteAnswer<Route>>;
+
+/** A handler of an event-stream route: it takes the reply over and answers nothing itself. */
+export type StreamRouteHandler<Route extends AnySyncRoute> = (call: RouteCall<Route>) => Promise<void>;
+
+/** Server-side choices a declaration leaves open. */
+export interface RouteOptions<Route extends AnySyncRoute> {
+  /**
+   * Parses the body instead of the declared schema: the same schema with a server-only transform
+   * (the push route remembers the changes it parsed, storage/parsed-changes.ts). Its output type
+   * must be the declared one, and it must accept exactly what the declared schema accepts.
+   */
+  readonly body?: Route['body'] extends z.ZodType ? z.ZodType<z.output<Route['body']>> : never;
+}
 
 /** Headers that try to choose a clinic; refused outright so no code path is ever tempted to read one. */
 const CLINIC_HEADER = /clinic/i;
@@ -95,71 +98,67 @@ export function parseRequestInput<Schema extends z.ZodType>(schema: Schema, inpu
   throw new SyncHttpError('VALIDATION_FAILED', `The request is not valid (${issue?.code ?? 'invalid'}).`);
 }
 
-/** Canonical standard base64 (RFC 4648) of exactly `length` bytes, decoded. */
-export function base64BytesSchema(length: number) {
-  return z
-    .string()
-    .max(4 * Math.ceil(length / 3))
-    .transform((text, context) => {
-      try {
-        const bytes = decodeBase64(text);
-        if (bytes.length === length) return bytes;
-      } catch (error) {
-        if (!(error instanceof Base64Error)) throw error;
-      }
-      context.addIssue({ code: 'custom', message: `must be base64 of ${length} bytes` });
-      return z.NEVER;
-    });
+/** Registers a JSON route's handler against its declaration (see the file header). */
+export function defineRoute<Route extends AnySyncRoute>(
+  app: FastifyInstance,
+  context: SyncServerContext,
+  route: Route,
+  handler: RouteHandler<Route>,
+  options: RouteOptions<Route> = {},
+): void {
+  if (route.answerKind !== 'json') throw new Error(`${route.name} is not a JSON route: use defineStreamRoute`);
+  register(app, context, route, handler, options);
 }
 
-/** A decimal non-negative integer in a query string. */
-export const queryCountSchema = z
-  .string()
-  .regex(/^(0|[1-9][0-9]{0,15})$/)
-  .transform(Number)
-  .refine(Number.isSafeInteger);
+/** Registers an event-stream route's handler against its declaration; the handler takes the reply over. */
+export function defineStreamRoute<Route extends AnySyncRoute>(
+  app: FastifyInstance,
+  context: SyncServerContext,
+  route: Route,
+  handler: StreamRouteHandler<Route>,
+): void {
+  if (route.answerKind !== 'event-stream') throw new Error(`${route.name} is not an event-stream route`);
+  register(app, context, route, handler, {});
+}
 
-/** Registers a route that runs the shared checks before its handler (see the file header). */
-export function defineRoute<
-  BodySchema extends z.ZodType = typeof NO_INPUT,
-  QuerySchema extends z.ZodType = typeof NO_INPUT,
->(app: FastifyInstance, context: SyncServerContext, route: RouteDefinition<BodySchema, QuerySchema>): void {
-  context.routes.push({
-    method: route.method,
-    url: route.url,
-    summary: route.summary,
-    authenticated: route.authenticated,
-    allowOutdated: route.allowOutdated ?? false,
-    body: route.body ?? null,
-    query: route.query ?? null,
-  });
+function register<Route extends AnySyncRoute>(
+  app: FastifyInstance,
+  context: SyncServerContext,
+  route: Route,
+  handler: (call: RouteCall<Route>) => Promise<unknown>,
+  options: RouteOptions<Route>,
+): void {
+  const bodySchema: z.ZodType = options.body ?? route.body ?? NO_INPUT;
   app.route({
     method: route.method,
-    url: route.url,
+    url: route.path,
     handler: async (request, reply) => {
       for (const name of Object.keys(request.headers)) {
         if (CLINIC_HEADER.test(name)) {
           throw new SyncHttpError('FORBIDDEN', 'The clinic comes from the access token, never from a header.');
         }
       }
-      const protocol = checkProtocolVersion(request, context.protocolVersion, route.allowOutdated ?? false);
+      const protocol: ProtocolStanding = route.protocolHeader
+        ? checkProtocolVersion(request, context.protocolVersion, route.allowOutdated)
+        : 'current';
       // Authenticate before parsing: a caller without a valid token learns nothing about the schemas.
-      const auth = route.authenticated ? await authenticate(context, request) : null;
+      const auth = route.auth === 'device-token' ? await authenticate(context, request) : null;
+      const params = parseRequestInput(route.params ?? NO_INPUT, request.params);
       const query = parseRequestInput(route.query ?? NO_INPUT, request.query);
-      const body = route.method === 'GET' ? {} : parseRequestInput(route.body ?? NO_INPUT, request.body);
-      const result = await route.handler({
+      const body = route.method === 'GET' ? {} : parseRequestInput(bodySchema, request.body);
+      return handler({
         request,
         reply,
-        body: body as z.output<BodySchema>,
-        query: query as z.output<QuerySchema>,
+        params: params as Parsed<Route['params']>,
+        query: query as Parsed<Route['query']>,
+        body: body as Parsed<Route['body']>,
         protocol,
         get auth(): AuthenticatedDevice {
           // A handler of an unauthenticated route reading the device is a bug, not a refusal.
-          if (auth === null) throw new Error(`${route.url} is not an authenticated route`);
+          if (auth === null) throw new Error(`${route.path} is not an authenticated route`);
           return auth;
         },
       });
-      return result;
     },
   });
 }

@@ -8,7 +8,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { expect, it } from 'vitest';
 import { deriveServerKeys } from '../auth/server-keys.js';
 import { issueToken } from '../auth/tokens.js';
-import { makeBatch } from '../storage/conformance-fixtures.js';
+import { makeBatch } from '../../test/support/sync-server/conformance-fixtures.js';
 import {
   TestDevice,
   describeEachStorage,
@@ -17,7 +17,7 @@ import {
   seedDirectoryUser,
   testUlid,
   validBatch,
-} from './test-support.js';
+} from '../../test/support/sync-server/test-support.js';
 
 describeEachStorage('tenant isolation over HTTP', (setup) => {
   it('refuses every attempt of a clinic A device on clinic B and leaks none of B', async () => {

@@ -1,24 +1,37 @@
 /**
- * How a server process learns that a clinic's change log grew, whichever process appended to it
- * (docs/sync-protocol.md, "Live updates (built)"). A notification carries only the clinic id and
- * the highest server sequence number committed, never a change: devices pull what they missed
- * with their own token, so a lost or duplicated notification costs at most one extra pull.
+ * How a server process learns that a clinic's change log grew, or that one of its devices was
+ * revoked, whichever process did it (docs/sync-protocol.md, "Live updates"). A change notification
+ * carries only the clinic id and the highest server sequence number committed, never a change:
+ * devices pull what they missed with their own token, so a lost or duplicated notification costs
+ * at most one extra pull. A revocation notification carries only the clinic id: each process reads
+ * that clinic's revoked devices once and ends their streams, so the cost of a revocation does not
+ * grow with the number of open streams, and a change costs no revocation check at all.
  */
 import { z } from 'zod';
 
 /** Called with a clinic and a sequence number its change log has reached (committed). */
 export type ChangeListener = (clinicId: string, latestSeq: number) => void;
 
-/** Publishes and receives "this clinic's change log reached this sequence number". */
+/** Called with a clinic one of whose devices was revoked (committed). */
+export type RevocationListener = (clinicId: string) => void;
+
+/**
+ * Publishes and receives "this clinic's change log reached this sequence number" and "a device of
+ * this clinic was revoked".
+ */
 export interface ChangeNotifier {
   /** Announces, after the append committed, that the clinic's log reached `latestSeq`. */
   publish(clinicId: string, latestSeq: number): Promise<void>;
   /**
    * Registers a listener for every clinic; returns its removal. `onGap` is called when
    * notifications may have been missed (a listening connection was lost and is back), so the
-   * caller reads the current sequence numbers again.
+   * caller reads the current sequence numbers (and revocations) again.
    */
   subscribe(listener: ChangeListener, onGap?: () => void): () => void;
+  /** Announces, after the revocation committed, that a device of the clinic was revoked. */
+  publishRevocation(clinicId: string): Promise<void>;
+  /** Registers a listener of revocations in every clinic; returns its removal. */
+  subscribeRevocations(listener: RevocationListener): () => void;
   /** Stops listening and releases connections. */
   close(): Promise<void>;
 }
@@ -30,10 +43,30 @@ export const changeNotificationSchema = z.strictObject({
 });
 export type ChangeNotification = z.infer<typeof changeNotificationSchema>;
 
+/** A revocation as it travels between processes: the clinic id only (no device id leaves the clinic). */
+export const revocationNotificationSchema = z.strictObject({ clinicId: z.uuid() });
+export type RevocationNotification = z.infer<typeof revocationNotificationSchema>;
+
 /** Fans notifications out to this process's listeners; one listener's failure never stops the others. */
 export class ChangeListeners {
   private readonly listeners = new Set<ChangeListener>();
   private readonly gapListeners = new Set<() => void>();
+  private readonly revocationListeners = new Set<RevocationListener>();
+
+  addRevocation(listener: RevocationListener): () => void {
+    this.revocationListeners.add(listener);
+    return () => this.revocationListeners.delete(listener);
+  }
+
+  revoked(clinicId: string): void {
+    for (const listener of [...this.revocationListeners]) {
+      try {
+        listener(clinicId);
+      } catch {
+        // As for emit: one listener's failure is its own.
+      }
+    }
+  }
 
   add(listener: ChangeListener, onGap?: () => void): () => void {
     this.listeners.add(listener);
@@ -78,6 +111,14 @@ export class InProcessChangeNotifier implements ChangeNotifier {
 
   subscribe(listener: ChangeListener, onGap?: () => void): () => void {
     return this.listeners.add(listener, onGap);
+  }
+
+  async publishRevocation(clinicId: string): Promise<void> {
+    this.listeners.revoked(clinicId);
+  }
+
+  subscribeRevocations(listener: RevocationListener): () => void {
+    return this.listeners.addRevocation(listener);
   }
 
   async close(): Promise<void> {}

@@ -1,7 +1,8 @@
 /**
  * The live channel of one server process: the notifier it listens to, its hub of open streams and
  * the stream timings. Built by createSyncServer; the change routes publish through it after an
- * append commits, and closing the server ends its streams.
+ * append commits, and closing the server ends its streams. Revocations reach the hub through the
+ * notifier (`publishRevocation`, from whichever process revoked).
  */
 import type { Logger } from 'pino';
 import type { SyncStorage } from '../storage/storage.js';
@@ -18,7 +19,7 @@ export class LiveChannel {
     private readonly log: Logger,
     readonly timings: LiveTimings = DEFAULT_LIVE_TIMINGS,
   ) {
-    this.hub = new LiveHub(notifier, storage, log);
+    this.hub = new LiveHub({ notifier, storage, log, revocationCheckMs: timings.revocationCheckMs });
   }
 
   /**

@@ -1,6 +1,8 @@
 import { type AddressInfo, connect } from 'node:net';
 import { expect, it } from 'vitest';
 import { TOKEN_TTL_MS } from '../auth/tokens.js';
+import type { SyncStorage } from '../storage/storage.js';
+import { InProcessChangeNotifier } from './change-notifier.js';
 import {
   type TestServer,
   describeEachStorage,
@@ -8,8 +10,8 @@ import {
   seedDirectoryUser,
   TestDevice,
   validBatch,
-} from '../http/test-support.js';
-import { openLiveStream } from './sse-test-reader.js';
+} from '../../test/support/sync-server/test-support.js';
+import { openLiveStream } from '../../test/support/sync-server/sse-test-reader.js';
 
 async function listen(server: TestServer): Promise<string> {
   await server.app.listen({ port: 0, host: '127.0.0.1' });
@@ -33,6 +35,32 @@ async function clinicWithTwoDevices(server: TestServer) {
   const second = new TestDevice(server, 'device-b');
   expect((await second.enroll(code)).statusCode).toBe(200);
   return { clinicId: first.clinicId, a: first, b: { device: second, token: await second.token() }, store };
+}
+
+/** Wraps a storage so that every call on it and on its clinic handles adds one to `counter.calls`. */
+function countingStorage(counter: { calls: number }): (storage: SyncStorage) => SyncStorage {
+  const counted = <T extends object>(target: T): T =>
+    new Proxy(target, {
+      get(inner, key) {
+        const value: unknown = Reflect.get(inner, key);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          counter.calls++;
+          const result: unknown = (value as (...a: unknown[]) => unknown).apply(inner, args);
+          // A clinic handle's calls are storage work too.
+          return key === 'clinic' ? (result as Promise<object>).then((store) => counted(store)) : result;
+        };
+      },
+    });
+  return (storage) => counted(storage);
+}
+
+/** Rejects when `promise` has not settled within `ms`. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error(`not within ${ms} ms`)), ms)),
+  ]);
 }
 
 describeEachStorage('live channel', (setup) => {
@@ -82,6 +110,62 @@ describeEachStorage('live channel', (setup) => {
     expect(await stream.next('revoked')).toEqual({ event: 'revoked', data: { code: 'DEVICE_REVOKED' } });
     await stream.ended;
     expect((await openLiveStream(url, b.token)).errorCode).toBe('DEVICE_REVOKED');
+  });
+
+  it("ends only the revoked device's stream as soon as the revocation is announced, before any sweep", async () => {
+    const notifier = new InProcessChangeNotifier();
+    // A sweep a minute away: only the announcement can end the stream within the test.
+    const server = await setup({ notifier, liveTimings: { revocationCheckMs: 60_000 } });
+    const { clinicId, a, b, store } = await clinicWithTwoDevices(server);
+    const url = await listen(server);
+    const revokedStream = await openLiveStream(url, b.token);
+    const otherStream = await openLiveStream(url, a.token);
+    await revokedStream.next('resync');
+    await otherStream.next('resync');
+    await store.revokeDevice({ deviceId: 'device-b', reason: 'Stolen laptop' });
+    await notifier.publishRevocation(clinicId);
+    expect(await within(revokedStream.next('revoked'), 2_000)).toEqual({
+      event: 'revoked',
+      data: { code: 'DEVICE_REVOKED' },
+    });
+    await within(revokedStream.ended, 2_000);
+    // The clinic's other device keeps its stream and still hears changes.
+    const seqs = await push(server, a.token, a.device.deviceId, 1);
+    expect(await otherStream.next('changes')).toEqual({ event: 'changes', data: { latestSeq: Math.max(...seqs) } });
+    expect(otherStream.events.map((event) => event.event)).toEqual(['resync', 'changes']);
+    otherStream.close();
+  });
+
+  it('does the same storage work for a push with 40 open streams as with one', async () => {
+    const counter = { calls: 0 };
+    const server = await setup({ wrapStorage: countingStorage(counter) });
+    const { a, b } = await clinicWithTwoDevices(server);
+    const url = await listen(server);
+    const streams = [await openLiveStream(url, b.token)];
+    await streams[0]!.next('resync');
+
+    /** Storage calls from a push until every open stream has been told of it. */
+    const callsForOnePush = async (): Promise<number> => {
+      counter.calls = 0;
+      const latestSeq = Math.max(...(await push(server, a.token, a.device.deviceId, 1)));
+      for (const stream of streams) {
+        await expect.poll(() => stream.events.at(-1)).toEqual({ event: 'changes', data: { latestSeq } });
+      }
+      // Work a notification started but has not finished is counted too.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return counter.calls;
+    };
+
+    const withOne = await callsForOnePush();
+    while (streams.length < 40) {
+      const stream = await openLiveStream(url, b.token);
+      await stream.next('resync');
+      streams.push(stream);
+    }
+    const withForty = await callsForOnePush();
+    expect(withOne).toBeGreaterThan(0);
+    expect(withForty).toBe(withOne);
+    for (const stream of streams) stream.close();
   });
 
   it('ends the stream when its token expires, so the device reconnects with a new one', async () => {

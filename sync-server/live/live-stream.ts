@@ -1,13 +1,13 @@
 /**
- * One device's live stream (docs/sync-protocol.md, "Live updates (built)"):
+ * One device's live stream (docs/sync-protocol.md, "Live updates"):
  *
  * - `resync {latestSeq}` first, with the clinic's current highest sequence number, so a device
  *   that reconnects pulls whatever it missed while it was away;
  * - `changes {latestSeq}` whenever the clinic's change log reaches a higher number;
  * - a comment line every `heartbeatMs`, so idle connections survive proxies and the device can
  *   tell a dead stream from a quiet one;
- * - `revoked {code}` and the end of the stream as soon as the device is found revoked (checked on
- *   every notification and every `revocationCheckMs`);
+ * - `revoked {code}` and the end of the stream as soon as the device is found revoked (the hub
+ *   checks per clinic when a revocation is announced and every `revocationCheckMs`, live-hub.ts);
  * - `expired` and the end of the stream when the token expires: the device reconnects with a new
  *   token, so a stream never outlives the authentication it was opened with.
  */
@@ -17,9 +17,11 @@ import type { ClinicStore } from '../storage/storage.js';
 import type { HubStream } from './live-hub.js';
 import type { SseWriter } from './sse-writer.js';
 
-/** Timers of a stream. */
+/** Timers of the live channel. */
 export interface LiveTimings {
+  /** Between two heartbeat comments of a stream. */
   readonly heartbeatMs: number;
+  /** Between two reads of each clinic's revoked devices, for revocations nobody announced (live-hub.ts). */
   readonly revocationCheckMs: number;
 }
 
@@ -27,12 +29,17 @@ export const DEFAULT_LIVE_TIMINGS: LiveTimings = { heartbeatMs: 15_000, revocati
 
 /** What a stream is opened with. */
 export interface LiveStreamOptions {
-  readonly store: ClinicStore;
+  /** The device's clinic (only its id is used: the stream itself reads nothing from storage). */
+  readonly store: Pick<ClinicStore, 'clinicId'>;
   readonly deviceId: string;
   /** When the token the stream was opened with expires (ms). */
   readonly expiresAt: number;
   readonly clock: Clock;
   readonly timings: LiveTimings;
+  /**
+   * TODO: goes once http/live-routes.ts stops passing it: revocations (the stream's only warning)
+   * are logged by the hub since it checks them per clinic.
+   */
   readonly log: Logger;
   /** Called once when the stream ends, whoever ended it. */
   readonly onEnd: () => void;
@@ -41,11 +48,11 @@ export interface LiveStreamOptions {
 /** A stream between `start` and its end. */
 export class LiveStream implements HubStream {
   readonly clinicId: string;
+  readonly deviceId: string;
   private sentSeq = -1;
   private pendingSeq = 0;
   private started = false;
   private ended = false;
-  private checking = false;
   private readonly timers: NodeJS.Timeout[] = [];
 
   constructor(
@@ -53,6 +60,7 @@ export class LiveStream implements HubStream {
     private readonly options: LiveStreamOptions,
   ) {
     this.clinicId = options.store.clinicId;
+    this.deviceId = options.deviceId;
   }
 
   /** Sends `resync` with the clinic's current number (or a higher one notified meanwhile) and starts the timers. */
@@ -61,9 +69,7 @@ export class LiveStream implements HubStream {
     this.started = true;
     this.sentSeq = Math.max(latestSeq, this.pendingSeq);
     this.writer.event('resync', { latestSeq: this.sentSeq });
-    const { heartbeatMs, revocationCheckMs } = this.options.timings;
-    this.timers.push(setInterval(() => this.writer.comment('heartbeat'), heartbeatMs));
-    this.timers.push(setInterval(() => void this.checkRevocation(), revocationCheckMs));
+    this.timers.push(setInterval(() => this.writer.comment('heartbeat'), this.options.timings.heartbeatMs));
     const untilExpiry = Math.max(0, this.options.expiresAt - this.options.clock.now());
     this.timers.push(
       setTimeout(() => {
@@ -84,7 +90,12 @@ export class LiveStream implements HubStream {
       this.sentSeq = latestSeq;
       this.writer.event('changes', { latestSeq });
     }
-    void this.checkRevocation();
+  }
+
+  revoke(): void {
+    if (this.ended) return;
+    this.writer.event('revoked', { code: 'DEVICE_REVOKED' });
+    this.end();
   }
 
   end(): void {
@@ -93,25 +104,5 @@ export class LiveStream implements HubStream {
     for (const timer of this.timers) clearTimeout(timer);
     this.writer.end();
     this.options.onEnd();
-  }
-
-  private async checkRevocation(): Promise<void> {
-    if (this.checking || this.ended) return;
-    this.checking = true;
-    try {
-      if (await this.options.store.isDeviceRevoked(this.options.deviceId)) {
-        this.options.log.warn(
-          { event: 'live.revoked', clinicId: this.clinicId, deviceId: this.options.deviceId },
-          'revoked device stream ended',
-        );
-        this.writer.event('revoked', { code: 'DEVICE_REVOKED' });
-        this.end();
-      }
-    } catch (error) {
-      // Storage unreachable: keep the stream; the next check or the device's next request decides.
-      this.options.log.warn({ event: 'live.revocation_check_failed', error: (error as Error).name }, 'check failed');
-    } finally {
-      this.checking = false;
-    }
   }
 }

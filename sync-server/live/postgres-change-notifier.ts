@@ -1,13 +1,16 @@
 /**
- * Change notifications across server processes that share one PostgreSQL (docs/sync-protocol.md,
- * "Notifications across processes (built)"): a process that appended changes tells its own streams
- * directly and calls `pg_notify('chairside_changes', {clinicId, latestSeq})` after the append
- * committed, and every process holds one dedicated connection that LISTENs on that channel. A lost listening connection
- * is reopened with exponential backoff and full jitter; once it is back, subscribers are told that
- * notifications may have been missed (`onGap`) so they read the current sequence numbers again.
+ * Change and revocation notifications across server processes that share one PostgreSQL
+ * (docs/sync-protocol.md, "Notifications across processes"): a process that appended changes tells
+ * its own streams directly and calls `pg_notify('chairside_changes', {clinicId, latestSeq})` after
+ * the append committed; a revocation (the `device revoke` command, any process) is announced as
+ * `pg_notify('chairside_revocations', {clinicId})`. Every server process holds one dedicated
+ * connection that LISTENs on both channels. A lost listening connection is reopened with
+ * exponential backoff and full jitter; once it is back, subscribers are told that notifications
+ * may have been missed (`onGap`) so they read the current sequence numbers and revocations again.
  *
- * The payload is a clinic id and a number, never a change: PostgreSQL delivers notifications to
- * every listener of the database whatever its role, so they must carry nothing a clinic owns.
+ * Payloads are a clinic id and a number, never a change or a device: PostgreSQL delivers
+ * notifications to every listener of the database whatever its role, so they must carry nothing a
+ * clinic owns.
  */
 import { randomInt } from 'node:crypto';
 import pg from 'pg';
@@ -16,11 +19,15 @@ import {
   type ChangeListener,
   ChangeListeners,
   type ChangeNotifier,
+  type RevocationListener,
   changeNotificationSchema,
+  revocationNotificationSchema,
 } from './change-notifier.js';
 
-/** The channel every process listens on. */
+/** The channel of change notifications; every process listens on it. */
 export const CHANGE_CHANNEL = 'chairside_changes';
+/** The channel of revocation notifications; every process listens on it. */
+export const REVOCATION_CHANNEL = 'chairside_revocations';
 
 /** How the listening connection is reopened after it is lost. */
 export interface ListenReconnectPolicy {
@@ -77,6 +84,16 @@ export class PostgresChangeNotifier implements ChangeNotifier {
     return this.listeners.add(listener, onGap);
   }
 
+  async publishRevocation(clinicId: string): Promise<void> {
+    const payload = JSON.stringify(revocationNotificationSchema.parse({ clinicId }));
+    this.listeners.revoked(clinicId);
+    await this.publisher.query('SELECT pg_notify($1, $2)', [REVOCATION_CHANNEL, payload]);
+  }
+
+  subscribeRevocations(listener: RevocationListener): () => void {
+    return this.listeners.addRevocation(listener);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
@@ -102,15 +119,20 @@ export class PostgresChangeNotifier implements ChangeNotifier {
   private async listen(): Promise<void> {
     const client = new pg.Client(this.options.connection);
     client.on('notification', (message) => {
-      if (message.channel !== CHANGE_CHANNEL || message.payload === undefined) return;
+      if (message.payload === undefined) return;
       let json: unknown;
       try {
         json = JSON.parse(message.payload);
       } catch {
         return;
       }
-      const parsed = changeNotificationSchema.safeParse(json);
-      if (parsed.success) this.listeners.emit(parsed.data.clinicId, parsed.data.latestSeq);
+      if (message.channel === CHANGE_CHANNEL) {
+        const parsed = changeNotificationSchema.safeParse(json);
+        if (parsed.success) this.listeners.emit(parsed.data.clinicId, parsed.data.latestSeq);
+      } else if (message.channel === REVOCATION_CHANNEL) {
+        const parsed = revocationNotificationSchema.safeParse(json);
+        if (parsed.success) this.listeners.revoked(parsed.data.clinicId);
+      }
     });
     let lost = false;
     const onLost = () => {
@@ -126,6 +148,7 @@ export class PostgresChangeNotifier implements ChangeNotifier {
     client.on('end', onLost);
     await client.connect();
     await client.query(`LISTEN ${CHANGE_CHANNEL}`);
+    await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
     if (this.closed) {
       await client.end();
       return;
@@ -151,5 +174,20 @@ export class PostgresChangeNotifier implements ChangeNotifier {
       },
       Math.floor(this.random() * ceiling),
     );
+  }
+}
+
+/**
+ * Announces a committed revocation to every server process sharing the database, from a process
+ * that serves nothing (the `device revoke` command): one NOTIFY on a short-lived connection.
+ */
+export async function announceRevocation(connection: pg.ClientConfig, clinicId: string): Promise<void> {
+  const payload = JSON.stringify(revocationNotificationSchema.parse({ clinicId }));
+  const client = new pg.Client(connection);
+  await client.connect();
+  try {
+    await client.query('SELECT pg_notify($1, $2)', [REVOCATION_CHANNEL, payload]);
+  } finally {
+    await client.end();
   }
 }

@@ -10,12 +10,12 @@ import {
   seedDirectoryUser,
   startTestServer,
   validBatch,
-} from '../http/test-support.js';
-import { TestClock } from '../storage/conformance-fixtures.js';
+} from '../../test/support/sync-server/test-support.js';
+import { TestClock } from '../../test/support/sync-server/conformance-fixtures.js';
 import { openPostgresSyncStorage } from '../storage/postgres/postgres-storage.js';
-import { type TestDatabase, createTestDatabase } from '../storage/postgres/test-database.js';
-import { PostgresChangeNotifier } from './postgres-change-notifier.js';
-import { openLiveStream } from './sse-test-reader.js';
+import { type TestDatabase, createTestDatabase } from '../../test/support/sync-server/test-database.js';
+import { PostgresChangeNotifier, announceRevocation } from './postgres-change-notifier.js';
+import { openLiveStream } from '../../test/support/sync-server/sse-test-reader.js';
 
 /** One server process: its own pg pool, its own notifier with its own listening connection, its own port. */
 interface Process {
@@ -50,7 +50,12 @@ describe('live updates across server processes sharing PostgreSQL', () => {
     });
     await notifier.start();
     cleanup.push(() => notifier.close());
-    const server = await startTestServer(storage, clock, { serverKeys: keys, notifier });
+    // Revocations reach a process by notification: the sweep is a minute away in these tests.
+    const server = await startTestServer(storage, clock, {
+      serverKeys: keys,
+      notifier,
+      liveTimings: { revocationCheckMs: 60_000 },
+    });
     cleanup.push(() => server.app.close());
     await server.app.listen({ port: 0, host: '127.0.0.1' });
     return { server, notifier, url: `http://127.0.0.1:${(server.app.server.address() as AddressInfo).port}` };
@@ -83,7 +88,7 @@ describe('live updates across server processes sharing PostgreSQL', () => {
         ),
       );
     };
-    return { first, second, deviceB, push };
+    return { clinicId, first, second, deviceB, push };
   }
 
   it('brings a change pushed to process A to a device streaming from process B', async () => {
@@ -109,6 +114,33 @@ describe('live updates across server processes sharing PostgreSQL', () => {
     const later = await push(1);
     expect(await stream.next('changes', 1)).toEqual({ event: 'changes', data: { latestSeq: later } });
     stream.close();
+  });
+
+  it("ends a device's stream on process B when a third process revokes it and announces it", async () => {
+    const { clinicId, first, second, deviceB } = await twoProcesses();
+    const stream = await openLiveStream(second.url, await deviceB.token());
+    await stream.next('resync');
+    // As `device revoke` does: its own connection revokes, then one NOTIFY on a short-lived one.
+    const started = Date.now();
+    await (await first.server.storage.clinic(clinicId)).revokeDevice({ deviceId: 'device-b', reason: 'Stolen' });
+    await announceRevocation(db.app, clinicId);
+    expect(await stream.next('revoked')).toEqual({ event: 'revoked', data: { code: 'DEVICE_REVOKED' } });
+    await stream.ended;
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('publishes only a clinic id on the revocation channel', async () => {
+    const { clinicId } = await twoProcesses();
+    const payloads: string[] = [];
+    const { default: pg } = await import('pg');
+    const listener = new pg.Client(db.app);
+    await listener.connect();
+    cleanup.push(() => listener.end());
+    listener.on('notification', (message) => payloads.push(message.payload ?? ''));
+    await listener.query('LISTEN chairside_revocations');
+    await announceRevocation(db.app, clinicId);
+    await expect.poll(() => payloads.length).toBeGreaterThan(0);
+    expect(JSON.parse(payloads[0]!)).toEqual({ clinicId });
   });
 
   it('publishes only a clinic id and a number on the shared channel', async () => {

@@ -4,11 +4,16 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CommandResult, commandResult, writeUntilFinished } from '../cli/test-process.js';
+import { type CommandResult, commandResult, writeUntilFinished } from '../../test/support/sync-server/test-process.js';
 import { deriveServerKeys } from '../auth/server-keys.js';
 import { deviceAuthMessage } from '../auth/tokens.js';
-import { TestDevice, seedClinic, seedDirectoryUser, startTestServer } from '../http/test-support.js';
-import { TestClock, pullWholeLog } from '../storage/conformance-fixtures.js';
+import {
+  TestDevice,
+  seedClinic,
+  seedDirectoryUser,
+  startTestServer,
+} from '../../test/support/sync-server/test-support.js';
+import { TestClock, pullWholeLog } from '../../test/support/sync-server/conformance-fixtures.js';
 import { masterKeySource } from '../storage/sqlite/key-source.js';
 import { openSqliteSyncStorage } from '../storage/sqlite/sqlite-storage.js';
 import type { StoredChange, SyncStorage } from '../storage/storage.js';

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TestClock, seedSupersededEdits } from '../storage/conformance-fixtures.js';
+import { TestClock, seedSupersededEdits } from '../../test/support/sync-server/conformance-fixtures.js';
 import { masterKeySource } from '../storage/sqlite/key-source.js';
 import { openSqliteSyncStorage } from '../storage/sqlite/sqlite-storage.js';
 import type { SyncStorage } from '../storage/storage.js';

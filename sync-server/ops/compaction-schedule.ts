@@ -1,13 +1,14 @@
 /**
  * Compaction on a schedule inside a running server (`serve --compact-every-hours N`): every clinic's
  * change log is compacted below its devices' horizon (ClinicStore.compactChanges), one clinic after
- * another, the same as `changes compact` run by hand. Off unless asked for: compaction reads a
- * clinic's mutable changes into memory and holds its writer while it runs, which has not been
- * measured on a large log (docs/sync-protocol.md, "Compaction (built)").
+ * another, the same as `changes compact` run by hand. Off unless asked for. Compaction works in
+ * slices (storage/compaction/compaction-slices.ts), so the clinic's requests are served between
+ * them; it still reads a clinic's mutable changes into memory for its plan.
  *
  * Runs never overlap; a clinic that fails is logged and the others still run. Log lines carry the
  * clinic id and counts, never change contents. Several PostgreSQL server processes may each run a
- * schedule: compactions of one clinic wait for each other on its change counter's lock.
+ * schedule: their slices of one clinic take turns on its change counter's lock, and a change one
+ * of them already removed is simply not found by the other.
  */
 import type { CompactionResult, SyncStorage } from '../storage/storage.js';
 

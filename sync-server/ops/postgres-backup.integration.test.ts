@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CommandResult, commandResult, writeUntilFinished } from '../cli/test-process.js';
+import { type CommandResult, commandResult, writeUntilFinished } from '../../test/support/sync-server/test-process.js';
 import { deriveServerKeys } from '../auth/server-keys.js';
 import {
   TestDevice,
@@ -14,11 +14,11 @@ import {
   seedDirectoryUser,
   startTestServer,
   validBatch,
-} from '../http/test-support.js';
-import { TestClock, pullWholeLog } from '../storage/conformance-fixtures.js';
+} from '../../test/support/sync-server/test-support.js';
+import { TestClock, pullWholeLog } from '../../test/support/sync-server/conformance-fixtures.js';
 import { LOG_TABLES, TENANT_TABLES, postgresMigrations } from '../storage/postgres/migrations/index.js';
 import { openPostgresSyncStorage } from '../storage/postgres/postgres-storage.js';
-import { type TestDatabase, createTestDatabase } from '../storage/postgres/test-database.js';
+import { type TestDatabase, createTestDatabase } from '../../test/support/sync-server/test-database.js';
 import type { StoredChange, SyncStorage } from '../storage/storage.js';
 import { POSTGRES_DUMP_FILE, type PostgresBackupManifest, redactUrl } from './postgres-backup.js';
 import { BACKUP_MANIFEST_FILE } from './sqlite-backup.js';

@@ -1,9 +1,9 @@
 /**
  * The storage-independent half of compacting a clinic's change log (docs/sync-protocol.md,
- * "Compaction (built)"): the horizon every non-revoked device has pulled past, and which changes
- * at or below it no device will ever need again. Each storage reads the rows, runs this inside
- * its transaction, moves the chosen changes' idempotency records to `compacted_changes` and
- * deletes them from `changes`.
+ * "Compaction"): the horizon every non-revoked device has pulled past, and which changes
+ * at or below it no device will ever need again. The rule is per row, so it is applied a few rows
+ * at a time (compaction/compaction-slices.ts): each slice moves the chosen changes' idempotency
+ * records to `compacted_changes` and deletes them from `changes` in one transaction.
  *
  * What stays is chosen so that a device replaying only the remaining log (a device that joins
  * later) reaches the same visible rows as the devices that applied everything, under the merge

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../shared/canonical-json.js';
 import { canonicalChangeJson, canonicalFields, changeContentHash } from './change-append.js';
-import { makeBatch, makeChange } from './conformance-fixtures.js';
+import { makeBatch, makeChange } from '../../test/support/sync-server/conformance-fixtures.js';
 import { parseChangeBatch, parsedChangeSchema } from './parsed-changes.js';
 import { InvalidInputError } from './errors.js';
 import type { ChangeInput } from './records.js';

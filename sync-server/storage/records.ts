@@ -6,66 +6,81 @@
  * Times are integer milliseconds since the Unix epoch (UTC) everywhere; hashes are lower-case
  * hex text, except Merkle hashes and keys, which are bytes.
  *
- * The change and audit-entry inputs are the wire shapes of the sync protocol; they belong in
- * shared/ once devices push them (see docs/sync-protocol.md).
+ * The shapes that also cross the sync wire (ids, changes, audit entries, quarantined changes,
+ * limits) are declared in shared/sync/wire/records.ts and re-exported here.
  */
 import { z } from 'zod';
 import { auditEntryBodySchema } from '../../shared/audit-chain.js';
 import { roleSchema } from '../../shared/permissions.js';
-import { encodedHlcSchema, hlcDeviceIdSchema } from '../../shared/sync/hlc.js';
+import {
+  MAX_AUDIT_BODY_LENGTH,
+  MAX_AUDIT_ENTRIES_PER_BATCH,
+  MAX_CHANGES_PER_BATCH,
+  MAX_CHANGE_FIELDS_LENGTH,
+  MAX_CHECKPOINT_NOTE_LENGTH,
+  MAX_ENROLLMENT_CODE_TTL_MS,
+  MAX_PAGE_SIZE,
+  type AuditChainHead,
+  type AuditEntryInput,
+  type ChangeInput,
+  type QuarantineReason,
+  type QuarantinedChange,
+  type StoredChange,
+  auditChainHeadSchema,
+  auditEntryInputSchema,
+  changeInputSchema,
+  changeOpSchema,
+  clinicIdSchema,
+  countSchema,
+  deviceIdSchema,
+  fieldValueSchema,
+  hexHashSchema,
+  machineNameSchema,
+  positiveIntSchema,
+  quarantineReasonSchema,
+  quarantinedChangeSchema,
+  recordIdSchema,
+  storedChangeSchema,
+  timeMsSchema,
+} from '../../shared/sync/wire/records.js';
 import { InvalidInputError } from './errors.js';
 
-/** Most changes in one pushed batch (one local transaction). */
-export const MAX_CHANGES_PER_BATCH = 1000;
-/** Most audit entries in one pushed batch. */
-export const MAX_AUDIT_ENTRIES_PER_BATCH = 1000;
-/**
- * Largest page a read returns: 5,000 changes are about 2.6 MB of JSON. A joining device pulls
- * whole clinics in pages this size (1,000 before 2026-11-22; larger pages cut the per-page
- * transaction and token check, measured in docs/sync-protocol.md "Benchmarks (built)").
- */
-export const MAX_PAGE_SIZE = 5000;
+export {
+  MAX_AUDIT_BODY_LENGTH,
+  MAX_AUDIT_ENTRIES_PER_BATCH,
+  MAX_CHANGES_PER_BATCH,
+  MAX_CHANGE_FIELDS_LENGTH,
+  MAX_CHECKPOINT_NOTE_LENGTH,
+  MAX_ENROLLMENT_CODE_TTL_MS,
+  MAX_PAGE_SIZE,
+  type AuditChainHead,
+  type AuditEntryInput,
+  type ChangeInput,
+  type QuarantineReason,
+  type QuarantinedChange,
+  type StoredChange,
+  auditChainHeadSchema,
+  auditEntryInputSchema,
+  changeInputSchema,
+  changeOpSchema,
+  clinicIdSchema,
+  deviceIdSchema,
+  fieldValueSchema,
+  hexHashSchema,
+  quarantineReasonSchema,
+  quarantinedChangeSchema,
+  recordIdSchema,
+  storedChangeSchema,
+  timeMsSchema,
+};
+
 /** Most leaf hashes one read returns (32 bytes each: 2 MiB). */
 export const MAX_LEAF_HASHES_PER_READ = 65_536;
-/** Largest canonical JSON of one change's fields, in UTF-16 units. */
-export const MAX_CHANGE_FIELDS_LENGTH = 64 * 1024;
-/** Largest canonical body of one audit entry. */
-export const MAX_AUDIT_BODY_LENGTH = 16 * 1024;
-/** Largest signed checkpoint note (the C2SP signed-note limit used in shared/merkle). */
-export const MAX_CHECKPOINT_NOTE_LENGTH = 128 * 1024;
-/** Longest an enrollment code may stay valid: codes are for enrolling a device now, not later. */
-export const MAX_ENROLLMENT_CODE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
-
-const ID_PATTERN = /^[0-9A-Za-z_-]{1,64}$/;
-const HEX_HASH_PATTERN = /^[0-9a-f]{64}$/;
-
-/** Milliseconds since the Unix epoch. */
-export const timeMsSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-/** A clinic id: a UUID the storage generated. */
-export const clinicIdSchema = z.uuid();
-/** A device id as the hybrid logical clock accepts it (ULIDs fit). */
-export const deviceIdSchema = hlcDeviceIdSchema;
-/** A ULID, UUIDv7 or similar client-made id: 1 to 64 ASCII letters, digits, `_` or `-`. */
-export const recordIdSchema = z.string().regex(ID_PATTERN, 'must be an id of 1 to 64 letters, digits, _ or -');
-/** A SHA-256 digest as lower-case hex. */
-export const hexHashSchema = z.string().regex(HEX_HASH_PATTERN, 'must be a lower-case hex SHA-256');
 /** 32 raw bytes (a Merkle hash or an Ed25519 public key), copied into a plain Uint8Array. */
 export const bytes32Schema = z
   .custom<Uint8Array>((value) => value instanceof Uint8Array, 'must be bytes')
   .refine((bytes) => bytes.length === 32, 'must be 32 bytes')
   .transform((bytes) => new Uint8Array(bytes));
-const positiveIntSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-const countSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-
-/** A field value a change may carry: scalars only (rows are flat; money is in minor units). */
-export const fieldValueSchema = z.union([
-  z.string(),
-  z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER),
-  z.boolean(),
-  z.null(),
-]);
-/** A short machine name: table, field, event kind. */
-const machineNameSchema = z.string().regex(/^[a-z][a-z0-9_.]{0,63}$/, 'must be a lower-case machine name');
 /** Details of a security event: flat scalars, never patient data. */
 export const detailsSchema = z
   .record(z.string().min(1).max(64), fieldValueSchema)
@@ -153,37 +168,6 @@ export type RevokeDeviceInput = z.input<typeof revokeDeviceInputSchema>;
 
 // ---- changes ----
 
-/** Kinds of change: deletions are tombstones, never physical deletes. */
-export const changeOpSchema = z.enum(['insert', 'update', 'delete']);
-
-/** One replicated change as a device pushes it (one row of its outbox). */
-export const changeInputSchema = z
-  .strictObject({
-    changeId: recordIdSchema,
-    txId: recordIdSchema,
-    deviceId: deviceIdSchema,
-    userId: recordIdSchema,
-    entity: machineNameSchema,
-    rowId: recordIdSchema,
-    op: changeOpSchema,
-    fields: z.record(machineNameSchema, fieldValueSchema),
-    /** Encoded hybrid logical clock (`encodeHlc`), kept as text: its string order is its clock order. */
-    hlc: z.string().max(82),
-    schemaVersion: positiveIntSchema,
-  })
-  .superRefine((change, context) => {
-    const hlc = encodedHlcSchema.safeParse(change.hlc);
-    if (!hlc.success) {
-      context.addIssue({ code: 'custom', path: ['hlc'], message: 'must be an encoded hybrid logical clock' });
-    } else if (hlc.data.deviceId !== change.deviceId) {
-      context.addIssue({ code: 'custom', path: ['hlc'], message: 'clock of another device' });
-    }
-    if (JSON.stringify(change.fields).length > MAX_CHANGE_FIELDS_LENGTH) {
-      context.addIssue({ code: 'custom', path: ['fields'], message: 'fields are too large' });
-    }
-  });
-export type ChangeInput = z.infer<typeof changeInputSchema>;
-
 /**
  * The changes of one local transaction, pushed by one (authenticated) device. They are applied
  * together or not at all.
@@ -220,23 +204,6 @@ export function changeBatchSchemaOf<Change extends z.ZodType<ChangeInput, unknow
 }
 export type ChangeBatch = z.input<typeof changeBatchSchema>;
 
-/** A change as stored: the pushed change, its server sequence number and receipt time. */
-export const storedChangeSchema = z.strictObject({
-  serverSeq: positiveIntSchema,
-  changeId: recordIdSchema,
-  txId: recordIdSchema,
-  deviceId: deviceIdSchema,
-  userId: recordIdSchema,
-  entity: machineNameSchema,
-  rowId: recordIdSchema,
-  op: changeOpSchema,
-  fields: z.record(z.string(), fieldValueSchema),
-  hlc: z.string(),
-  schemaVersion: positiveIntSchema,
-  receivedAt: timeMsSchema,
-});
-export type StoredChange = z.infer<typeof storedChangeSchema>;
-
 /** The server sequence number given to each change of a batch, in batch order. */
 export interface AppendedChange {
   readonly changeId: string;
@@ -265,16 +232,6 @@ export interface ChangePage {
 }
 
 // ---- device audit chains and the clinic's Merkle log ----
-
-/** One audit entry as a device pushes it; its hash was verified by the caller. */
-export const auditEntryInputSchema = z.strictObject({
-  seq: positiveIntSchema,
-  /** Canonical JSON of the entry body, exactly as hashed. */
-  body: z.string().min(2).max(MAX_AUDIT_BODY_LENGTH),
-  prevHash: hexHashSchema,
-  hash: hexHashSchema,
-});
-export type AuditEntryInput = z.infer<typeof auditEntryInputSchema>;
 
 /** Consecutive entries of one device chain in one epoch. */
 export const auditBatchSchema = z
@@ -311,10 +268,6 @@ export const auditBatchSchema = z
   });
 export type AuditBatch = z.input<typeof auditBatchSchema>;
 export type ParsedAuditBatch = z.output<typeof auditBatchSchema>;
-
-/** The newest accepted entry of one device chain in one epoch. */
-export const auditChainHeadSchema = z.strictObject({ seq: positiveIntSchema, hash: hexHashSchema });
-export type AuditChainHead = z.infer<typeof auditChainHeadSchema>;
 
 /** An accepted audit entry with the server's receipt time and its leaf in the clinic's Merkle log. */
 export const auditEntryRecordSchema = z.strictObject({
@@ -412,17 +365,6 @@ export function parseStoredRow<Schema extends z.ZodType>(schema: Schema, row: un
 
 // ---- quarantine and the user directory ----
 
-/**
- * Why a pushed change was quarantined and not applied (stored reasons; all permanent):
- * - `schema`: it fails the shared change schema (shared/sync/change.ts);
- * - `forbidden`: the role of the user who made it lacks the permission its entity and operation need;
- * - `unknown-user`: the server's user directory does not know the user who made it;
- * - `append-only`: an update or delete of an append-only entity;
- * - `with-batch`: valid itself, quarantined with the rest of its local transaction.
- */
-export const quarantineReasonSchema = z.enum(['schema', 'forbidden', 'unknown-user', 'append-only', 'with-batch']);
-export type QuarantineReason = z.infer<typeof quarantineReasonSchema>;
-
 /** One change of a batch to quarantine, with its reason and a short detail (names a field or rule, never a value). */
 export const quarantineEntryInputSchema = z.strictObject({
   change: changeInputSchema,
@@ -450,23 +392,6 @@ export const quarantineBatchSchema = z
     });
   });
 export type QuarantineBatch = z.input<typeof quarantineBatchSchema>;
-
-/** A quarantined change as stored: its identity and the reason, never its field values. */
-export const quarantinedChangeSchema = z.strictObject({
-  quarantineSeq: positiveIntSchema,
-  changeId: recordIdSchema,
-  txId: recordIdSchema,
-  deviceId: deviceIdSchema,
-  userId: recordIdSchema,
-  entity: machineNameSchema,
-  rowId: recordIdSchema,
-  op: changeOpSchema,
-  hlc: z.string(),
-  reason: quarantineReasonSchema,
-  detail: z.string().max(200),
-  quarantinedAt: timeMsSchema,
-});
-export type QuarantinedChange = z.infer<typeof quarantinedChangeSchema>;
 
 /**
  * Result of ClinicStore.quarantineChanges: the stored quarantine rows of the batch, or

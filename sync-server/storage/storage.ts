@@ -2,7 +2,7 @@
  * The sync server's storage, behind one interface with two implementations: embedded SQLite
  * (one SQLCipher file per clinic, for a LAN relay or a small deployment; sqlite/) and PostgreSQL
  * with row-level security (shared by several stateless server instances; postgres/). Both pass
- * the same conformance and cross-tenant attack suites (storage.conformance.ts).
+ * the same conformance and cross-tenant attack suites (test/support/sync-server/storage.conformance.ts).
  *
  * Tenant isolation by construction: everything a clinic owns is reached through a ClinicStore,
  * a handle bound to exactly one clinic when it is obtained. No ClinicStore method takes a clinic
@@ -13,40 +13,13 @@
  * Every method is async (PostgreSQL is) and validates its input with the zod schemas in
  * records.ts before it writes; refusals are the typed errors of errors.ts.
  */
-import type {
-  AppendAuditResult,
-  AppendChangesResult,
-  AuditBatch,
-  AuditChainHead,
-  AuditEntryPage,
-  ChangeBatch,
-  ChangePage,
-  CheckpointInput,
-  CheckpointRecord,
-  Clinic,
-  CreateClinicInput,
-  CreateEnrollmentCodeInput,
-  CreatedEnrollmentCode,
-  Device,
-  EnrolledDevice,
-  EnrollmentCodeRecord,
-  PageQuery,
-  RedeemEnrollmentCodeInput,
-  RevokeDeviceInput,
-  SecurityEvent,
-  SecurityEventInput,
-  SecurityEventPage,
-  DirectoryLookup,
-  DirectoryUpdate,
-  PatientBranch,
-  QuarantineBatch,
-  QuarantinePage,
-  QuarantineQuery,
-  QuarantineResult,
-  QuarantinedChange,
-  CompactionResult,
-  PulledCursor,
-} from './records.js';
+import type { AuditLogStore } from './audit/audit-log-store.js';
+import type { ChangeLogStore } from './changes/change-log-store.js';
+import type { CompactionStore } from './compaction/compaction-store.js';
+import type { DeviceStore } from './devices/device-store.js';
+import type { UserDirectoryStore } from './directory/user-directory-store.js';
+import type { QuarantineStore } from './quarantine/quarantine-store.js';
+import type { Clinic, CreateClinicInput, EnrolledDevice, RedeemEnrollmentCodeInput } from './records.js';
 
 /** The server's storage: clinics, and a ClinicStore per clinic. */
 export interface SyncStorage {
@@ -75,121 +48,15 @@ export interface SyncStorage {
   close(): Promise<void>;
 }
 
-/** Everything one clinic owns. Bound to that clinic; no method takes a clinic id. */
-export interface ClinicStore {
+/**
+ * Everything one clinic owns, by area: each area's interface and its two implementations sit
+ * side by side in their folder (changes/, compaction/, audit/, devices/, quarantine/,
+ * directory/). Bound to one clinic; no method takes a clinic id.
+ */
+export interface ClinicStore
+  extends DeviceStore, ChangeLogStore, CompactionStore, AuditLogStore, QuarantineStore, UserDirectoryStore {
   /** The clinic this handle is bound to. */
   readonly clinicId: string;
-
-  /** The clinic's own record. */
-  getClinic(): Promise<Clinic>;
-
-  /** Makes a one-time code valid for `ttlMs`; only its SHA-256 is stored. */
-  createEnrollmentCode(input: CreateEnrollmentCodeInput): Promise<CreatedEnrollmentCode>;
-  /** The clinic's enrollment codes (without the codes), oldest first. */
-  listEnrollmentCodes(): Promise<EnrollmentCodeRecord[]>;
-
-  /** The device, or null when this clinic has no device with this id. */
-  getDevice(deviceId: string): Promise<Device | null>;
-  /** The clinic's devices, in enrollment order. */
-  listDevices(): Promise<Device[]>;
-  /** Revokes a device for good (revoking again keeps the first revocation); UnknownDeviceError otherwise. */
-  revokeDevice(input: RevokeDeviceInput): Promise<Device>;
-  /** True when the device is revoked, or unknown to this clinic (fail closed). */
-  isDeviceRevoked(deviceId: string): Promise<boolean>;
-
-  /**
-   * Appends the changes of one local transaction, atomically, numbering new ones with the
-   * clinic's counter inside the same transaction. Idempotent by change id: a re-push returns the
-   * numbers already given and inserts nothing, also for a change compaction removed since.
-   * Throws InvalidInputError, UnknownDeviceError, DeviceRevokedError or ChangeConflictError,
-   * having stored nothing.
-   */
-  appendChanges(batch: ChangeBatch): Promise<AppendChangesResult>;
-  /** Changes numbered after `after`, in server order, at most `limit`, with `hasMore`. */
-  pullChanges(query: PageQuery): Promise<ChangePage>;
-  /** The highest server sequence number given so far (0 before the first change); the live channel's resync point. */
-  latestChangeSeq(): Promise<number>;
-  /**
-   * Records that a device pulled with `after`: it has applied every change up to it (a device
-   * asks for a page only after committing the previous one). Only raises the device's cursor,
-   * and never above latestChangeSeq (a cursor past the log would claim changes not yet made).
-   * Throws InvalidInputError or UnknownDeviceError.
-   */
-  recordPulledCursor(deviceId: string, after: number): Promise<void>;
-  /**
-   * A device's pull: records its cursor as recordPulledCursor does and reads the page after it as
-   * pullChanges does, in one transaction where the storage can (the pull route; every pull of the
-   * live channel pays for it). Throws what those two throw.
-   */
-  pullChangesForDevice(deviceId: string, query: PageQuery): Promise<ChangePage>;
-  /** Every recorded pulled cursor, by device id (a device that never pulled has none). */
-  listPulledCursors(): Promise<PulledCursor[]>;
-  /**
-   * Compacts the change log below the horizon every non-revoked device has pulled past
-   * (change-compaction.ts): superseded updates and tombstoned rows' changes of mutable entities
-   * leave the log, their idempotency records (seq, id, device, content hash) staying in
-   * `compacted_changes`, so a re-push is still answered with its number; all in one transaction.
-   */
-  compactChanges(): Promise<CompactionResult>;
-
-  /** The newest accepted entry of a device chain in an epoch, or null before its first. */
-  auditChainHead(deviceId: string, epoch: number): Promise<AuditChainHead | null>;
-  /**
-   * Appends consecutive, hash-verified entries of one device chain (the caller checks each hash
-   * with shared/audit-chain.ts; the storage checks sequence and linkage against the stored head,
-   * the genesis hash for a first entry, and body consistency). Each new entry becomes the next
-   * leaf of the clinic's Merkle log. Entries the server already holds identically are skipped.
-   * Throws AuditChainRejectedError (gap, fork, rollback), having stored nothing.
-   */
-  appendAuditEntries(batch: AuditBatch): Promise<AppendAuditResult>;
-  /** Accepted audit entries in Merkle leaf order: those with leaf index >= `after`. */
-  listAuditEntries(query: PageQuery): Promise<AuditEntryPage>;
-
-  /** The number of leaves in the clinic's Merkle log. */
-  auditLogSize(): Promise<number>;
-  /** Leaf hashes of leaves [start, end), in order (for roots and proofs). */
-  auditLeafHashes(start: number, end: number): Promise<Uint8Array[]>;
-  /**
-   * Stores a signed checkpoint. Sizes only grow; storing the same size and root again returns
-   * the stored checkpoint. Throws CheckpointRejectedError.
-   */
-  storeCheckpoint(input: CheckpointInput): Promise<CheckpointRecord>;
-  /** The checkpoint of the largest size, or null before the first. */
-  latestCheckpoint(): Promise<CheckpointRecord | null>;
-  /** The checkpoint of exactly this size, or null. */
-  getCheckpoint(size: number): Promise<CheckpointRecord | null>;
-
-  /** Records a security event, numbered by the clinic's counter. */
-  appendSecurityEvent(input: SecurityEventInput): Promise<SecurityEvent>;
-  /** Security events numbered after `after`, oldest first. */
-  listSecurityEvents(query: PageQuery): Promise<SecurityEventPage>;
-
-  /**
-   * Quarantines the changes of one local transaction (never appended to the change log), in one
-   * transaction. Idempotent by change id: changes already quarantined with the same content keep
-   * their stored reason. Returns `alreadyAccepted`, storing nothing, when a change of the batch
-   * is already in the change log. Throws InvalidInputError, UnknownDeviceError,
-   * DeviceRevokedError or ChangeConflictError (an id reused with other content).
-   */
-  quarantineChanges(batch: QuarantineBatch): Promise<QuarantineResult>;
-  /** The quarantined changes among these ids, in quarantine order. */
-  findQuarantinedChanges(changeIds: readonly string[]): Promise<QuarantinedChange[]>;
-  /** One device's quarantined changes after `after`, oldest first. */
-  listQuarantinedChanges(query: QuarantineQuery): Promise<QuarantinePage>;
-
-  /** The directory entries of these users, and the number of users the directory holds. */
-  readUserDirectory(userIds: readonly string[]): Promise<DirectoryLookup>;
-  /**
-   * Sets users' roles and branch scope (all branches, branch ids); each value replaces the stored
-   * one only when its HLC is higher (last writer wins). An entry without a role only updates a
-   * user the directory has.
-   */
-  updateUserDirectory(entries: DirectoryUpdate): Promise<void>;
-  /**
-   * The branch of each of these patients that the change log knows (the accepted patient change
-   * with the highest HLC that set `branch_id`), by patient id; patients without one are absent.
-   */
-  readPatientBranches(patientIds: readonly string[]): Promise<PatientBranch[]>;
 }
 
 /** The operations of a ClinicStore (every member but the clinic id). */
@@ -232,5 +99,11 @@ export const CLINIC_STORE_OPERATIONS = Object.keys({
   readPatientBranches: true,
 } satisfies Record<ClinicStoreOperation, true>) as ClinicStoreOperation[];
 
+export type { AuditLogStore } from './audit/audit-log-store.js';
+export type { ChangeLogStore, DevicePage } from './changes/change-log-store.js';
+export type { CompactionStore } from './compaction/compaction-store.js';
+export type { DeviceStore } from './devices/device-store.js';
+export type { UserDirectoryStore } from './directory/user-directory-store.js';
+export type { QuarantineStore } from './quarantine/quarantine-store.js';
 export * from './errors.js';
 export * from './records.js';

@@ -5,6 +5,8 @@
  */
 import {
   type AuditEntryRecord,
+  type Clinic,
+  type EnrollmentCodeRecord,
   type CheckpointRecord,
   type Device,
   type PulledCursor,
@@ -12,6 +14,8 @@ import {
   type StoredChange,
   auditEntryRecordSchema,
   checkpointRecordSchema,
+  clinicSchema,
+  enrollmentCodeRecordSchema,
   deviceSchema,
   parseStoredRow,
   pulledCursorSchema,
@@ -170,4 +174,40 @@ export const pulledCursorFromRow = (row: PulledCursorRow): PulledCursor =>
     pulledCursorSchema,
     { deviceId: row.device_id, after: row.pulled_after, updatedAt: row.updated_at },
     'pulled cursor',
+  );
+
+/** A clinic's record as both storages keep it (SQLite's catalog and clinic file, PostgreSQL's clinics). */
+export interface ClinicRow {
+  readonly clinic_id: string;
+  readonly name: string;
+  readonly created_at: number;
+}
+
+export const clinicFromRow = (row: ClinicRow): Clinic =>
+  parseStoredRow(clinicSchema, { clinicId: row.clinic_id, name: row.name, createdAt: row.created_at }, 'clinic');
+
+/** The columns of an enrollment code's record (never the code's hash). */
+export const ENROLLMENT_CODE_COLUMNS = 'code_id, created_at, expires_at, created_by, redeemed_at, redeemed_by_device';
+
+export interface EnrollmentCodeRow {
+  readonly code_id: string;
+  readonly created_at: number;
+  readonly expires_at: number;
+  readonly created_by: string | null;
+  readonly redeemed_at: number | null;
+  readonly redeemed_by_device: string | null;
+}
+
+export const enrollmentCodeFromRow = (row: EnrollmentCodeRow): EnrollmentCodeRecord =>
+  parseStoredRow(
+    enrollmentCodeRecordSchema,
+    {
+      codeId: row.code_id,
+      createdAt: row.created_at,
+      expiresAt: row.expires_at,
+      createdBy: row.created_by,
+      redeemedAt: row.redeemed_at,
+      redeemedByDevice: row.redeemed_by_device,
+    },
+    'enrollment code',
   );

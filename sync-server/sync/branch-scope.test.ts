@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TEST_ADMIN_ID, testUlid, validBatch } from '../http/test-support.js';
+import { TEST_ADMIN_ID, testUlid, validBatch } from '../../test/support/sync-server/test-support.js';
 import type { DirectoryLookup, DirectoryUser } from '../storage/storage.js';
 import { DEFAULT_MAX_CLOCK_AHEAD_MS, decideBatch, patientsToPlace } from './validate-batch.js';
 
@@ -29,7 +29,7 @@ const directory: DirectoryLookup = {
   size: 3,
 };
 const decide = (changes: ReturnType<typeof validBatch>['changes'], branches = new Map<string, string>()) =>
-  decideBatch(changes, directory, NOW, DEFAULT_MAX_CLOCK_AHEAD_MS, null, branches);
+  decideBatch(changes, directory, NOW, DEFAULT_MAX_CLOCK_AHEAD_MS, 1, branches);
 const insertBy = (userId: string, branchId: string) =>
   validBatch('dev-1', 1, { userId, op: 'insert', fields: { branch_id: branchId, first_name: 'Asha' } }).changes;
 
@@ -51,7 +51,7 @@ describe('branch scope in re-validation', () => {
       userId: DENTIST,
       entity: 'patient_medical',
       rowId: patient,
-      fields: { allergies: '["latex"]' },
+      fields: { allergies: '[{"substance":"Latex","severity":"mild"}]' },
     }).changes;
     expect(patientsToPlace(medical, directory)).toEqual([patient]);
     expect(decide(medical, branches)).toMatchObject({
@@ -142,7 +142,7 @@ describe('branch scope in re-validation', () => {
       size: directory.size + 1,
     };
     const decideFor = (changes: ReturnType<typeof validBatch>['changes'], branches: Map<string, string>) =>
-      decideBatch(changes, withRoaming, NOW, DEFAULT_MAX_CLOCK_AHEAD_MS, null, branches);
+      decideBatch(changes, withRoaming, NOW, DEFAULT_MAX_CLOCK_AHEAD_MS, 1, branches);
     const patient = testUlid();
     const insert = validBatch('dev-1', 1, {
       userId: roaming,

@@ -15,7 +15,7 @@ import {
   testUlid,
   validBatch,
   validChange,
-} from '../http/test-support.js';
+} from '../../test/support/sync-server/test-support.js';
 import type { ChangeInput } from '../storage/storage.js';
 
 interface Batch {
@@ -37,9 +37,9 @@ function userBatches(deviceId: string): Batch[] {
         username: `user-${role.toLowerCase()}`,
         display_name: role,
         role,
-        all_branches: true,
-        disabled: false,
-        password_hash: '$2a$12$abcdefghijklmnopqrstuv',
+        all_branches: 1,
+        disabled: 0,
+        password_hash: `$2a$12$${'a'.repeat(53)}`,
         password_changed_at: 1,
         created_at: 1,
       },
@@ -91,7 +91,7 @@ describeEachStorage('re-validation and quarantine', (setup) => {
         validChange(device.deviceId, txId, {
           userId: RECEPTIONIST,
           entity: 'patient_medical',
-          fields: { allergies: '[{"substance":"Penicillin"}]' },
+          fields: { allergies: '[{"substance":"Penicillin","severity":"severe"}]' },
         }),
       ],
     };
@@ -141,7 +141,7 @@ describeEachStorage('re-validation and quarantine', (setup) => {
         reason: 'schema',
         detail: 'fields.favourite_colour: not a field of patient',
       },
-      { changeId: badRole.changes[0]!.changeId, reason: 'schema', detail: 'fields.role: not a role' },
+      { changeId: badRole.changes[0]!.changeId, reason: 'schema', detail: 'fields.role: invalid_value' },
       {
         changeId: noteDelete.changes[0]!.changeId,
         reason: 'append-only',
@@ -155,6 +155,62 @@ describeEachStorage('re-validation and quarantine', (setup) => {
       { changeId: notUlid.changes[0]!.changeId, reason: 'schema', detail: expect.stringContaining('rowId') },
     ]);
     expect(response.body).not.toContain('Ochre Zq9');
+  });
+
+  it("quarantines values that break their entity's domain schemas, naming the field and the rule, never the value", async () => {
+    const server = await setup();
+    const { device, token, clinicId } = await clinicWithUsers(server);
+    // Each passes the wire schema (names and scalar types), as a raw client could push them.
+    const badDate = validBatch(device.deviceId, 1, { fields: { date_of_birth: '1990-02-31' } });
+    const badAllergies = validBatch(device.deviceId, 1, {
+      entity: 'patient_medical',
+      fields: { allergies: '[{"substance":"Qx7 dust","severity":"deadly"}]' },
+    });
+    const notJson = validBatch(device.deviceId, 1, {
+      entity: 'patient_medical',
+      fields: { medications: 'Warfarin Qx7 5mg' },
+    });
+    const badEmail = validBatch(device.deviceId, 1, { fields: { email: 'asha-at-Qx7' } });
+    const incomplete = validBatch(device.deviceId, 1, { entity: 'branch', op: 'insert', fields: { name: 'North' } });
+    delete incomplete.changes[0]!.fields.created_at;
+    const valid = validBatch(device.deviceId, 1, { fields: { date_of_birth: '1990-02-28' } });
+    const response = await push(server, token, [badDate, badAllergies, notJson, badEmail, incomplete, valid]);
+    const answer = response.json();
+    expect(statuses(answer)).toEqual([...Array(5).fill('quarantined'), 'accepted']);
+    expect(
+      answer.batches
+        .slice(0, 5)
+        .map((batch: { changes: Array<{ reason: string; detail: string }> }) => batch.changes[0]),
+    ).toEqual([
+      { changeId: badDate.changes[0]!.changeId, reason: 'schema', detail: 'fields.date_of_birth: invalid_format' },
+      {
+        changeId: badAllergies.changes[0]!.changeId,
+        reason: 'schema',
+        detail: 'fields.allergies: not valid JSON of the expected shape',
+      },
+      {
+        changeId: notJson.changes[0]!.changeId,
+        reason: 'schema',
+        detail: 'fields.medications: not valid JSON of the expected shape',
+      },
+      { changeId: badEmail.changes[0]!.changeId, reason: 'schema', detail: 'fields.email: invalid_format' },
+      {
+        changeId: incomplete.changes[0]!.changeId,
+        reason: 'schema',
+        detail: 'fields.created_at: required in an insert',
+      },
+    ]);
+    expect(response.body).not.toContain('Qx7');
+    expect(server.logs.join('\n')).not.toContain('Qx7');
+    // None of them reaches the log, so no device ever receives them; the device reads why.
+    const store = await server.storage.clinic(clinicId);
+    const log = (await store.pullChanges({ after: 0, limit: 100 })).changes.map((change) => change.txId);
+    for (const refused of [badDate, badAllergies, notJson, badEmail, incomplete])
+      expect(log).not.toContain(refused.txId);
+    expect(log).toContain(valid.txId);
+    const listed = await server.call('GET', '/v1/changes/quarantine?after=0', { token });
+    expect(listed.statusCode, listed.body).toBe(200);
+    expect(listed.body).toContain('fields.date_of_birth: invalid_format');
   });
 
   it('holds back a change whose clock is too far ahead, storing nothing, and accepts it later', async () => {
@@ -258,9 +314,9 @@ describeEachStorage('re-validation and quarantine', (setup) => {
         username: 'user-dentist',
         display_name: 'Dentist',
         role: 'Dentist',
-        all_branches: true,
-        disabled: false,
-        password_hash: '$2a$12$abcdefghijklmnopqrstuv',
+        all_branches: 1,
+        disabled: 0,
+        password_hash: `$2a$12$${'a'.repeat(53)}`,
         password_changed_at: 1,
         created_at: 1,
       },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChangeRecord } from '../../shared/sync/change.js';
-import { TEST_ADMIN_ID, testUlid, validBatch, validChange } from '../http/test-support.js';
+import { TEST_ADMIN_ID, testUlid, validBatch, validChange } from '../../test/support/sync-server/test-support.js';
 import type { DirectoryLookup } from '../storage/storage.js';
 import {
   DEFAULT_MAX_CLOCK_AHEAD_MS,
@@ -59,7 +59,15 @@ describe('re-validation of a batch', () => {
     }).changes;
     expect(decideBatch(founder, { users: [], size: 0 }, NOW)).toEqual({
       kind: 'accept',
-      directoryUpdates: [{ userId: TEST_ADMIN_ID, role: 'Admin', roleHlc: founder[0]!.hlc }],
+      directoryUpdates: [
+        {
+          userId: TEST_ADMIN_ID,
+          role: 'Admin',
+          roleHlc: founder[0]!.hlc,
+          allBranches: { value: true, hlc: founder[0]!.hlc },
+          branchIds: { value: [], hlc: founder[0]!.hlc },
+        },
+      ],
     });
     const other = testUlid();
     expect(decideBatch(founder, directory('Dentist', other), NOW)).toMatchObject({

@@ -4,18 +4,24 @@
  *
  * 1. append-only: an update or delete of an append-only entity (`append-only`);
  * 2. the SHARED change schema, shared/sync/change.ts, the one devices record with (`schema`);
- * 3. the user who made it, in the server's user directory (`unknown-user`);
- * 4. the permission its entity and operation need, for that user's role, from the shared
+ * 3. the values, against the domain schemas the entity's declaration names
+ *    (shared/sync/entities/, the API's own field schemas), and an insert's completeness (`schema`,
+ *    detail `fields.<name>: <rule>`);
+ * 4. the user who made it, in the server's user directory (`unknown-user`);
+ * 5. the permissions its entity declares for it, for that user's role, from the shared
  *    permission matrix (`forbidden`);
- * 5. branch scope (docs/sync-protocol.md, "Branch scope"): an author limited to some branches
- *    may insert a patient only in one of them, and may change a patient or its medical history
- *    only when the patient is in one of them (`forbidden`, detail naming the field);
- * 6. patient numbers (docs/sync-protocol.md, "Domain conflicts"): a patient insert must carry a
+ * 6. branch scope (docs/sync-protocol.md, "Branch scope"), by the entity's declared branch rule:
+ *    an author limited to some branches may register a patient only in one of them, and may
+ *    change a patient's rows only when the patient is in one of them (`forbidden`, detail naming
+ *    the field);
+ * 7. a registered patient: a row kept beside its patient on devices may be inserted only once the
+ *    change log has registered that patient (`schema`);
+ * 8. patient numbers (docs/sync-protocol.md, "Domain conflicts"): a patient insert must carry a
  *    number in the pushing device's own numbering space, and no change may update a patient's
  *    number (`schema`, detail `fields.patient_number: ...`);
- * 7. its clock: an HLC wall time more than `maxClockAheadMs` ahead of the server (`clock-ahead`).
+ * 9. its clock: an HLC wall time more than `maxClockAheadMs` ahead of the server (`clock-ahead`).
  *
- * The first six are permanent: the same change fails them forever. The batch is one local
+ * The first eight are permanent: the same change fails them forever. The batch is one local
  * transaction, applied together or not at all, so one permanently invalid change quarantines the
  * whole batch (the others with reason `with-batch`). A clock ahead of the server is transient:
  * nothing is stored and the device retries later.
@@ -23,7 +29,8 @@
  * Pure: the caller passes the directory lookup, the patients' branches and the time.
  */
 import { type Permission, type Role, roleHasPermission, roleSchema } from '../../shared/permissions.js';
-import { type ChangeRecord, REPLICATED_ENTITIES, changeRecordSchema } from '../../shared/sync/change.js';
+import { type ChangeRecord, type FieldValue, changeRecordSchema } from '../../shared/sync/change.js';
+import { declarationOf, domainRefusal, findDeclaration } from '../../shared/sync/entities.js';
 import { encodedHlcSchema } from '../../shared/sync/hlc.js';
 import {
   type ChangeInput,
@@ -51,11 +58,6 @@ export type BatchDecision =
   | { readonly kind: 'accept'; readonly directoryUpdates: DirectoryUpdate }
   | { readonly kind: 'quarantine'; readonly refusals: readonly ChangeRefusal[] }
   | { readonly kind: 'retry'; readonly refusals: readonly ChangeRefusal[] };
-
-/** Fields a user may change on their own row without users.manage (a password change). */
-const SELF_SERVICE_USER_FIELDS: ReadonlySet<string> = new Set(['password_hash', 'password_changed_at']);
-// A merge (merged_into) archives the duplicate, so it needs what archiving needs.
-const ARCHIVE_FIELDS: ReadonlySet<string> = new Set(['archived_at', 'archive_reason', 'merged_into']);
 
 /** True when a batch carries patient numbers, so the caller looks up the pushing device's number. */
 export function touchesPatientNumbers(changes: readonly ChangeInput[]): boolean {
@@ -85,42 +87,16 @@ function numberingRefusal(change: ChangeRecord, deviceNumber: number | null): st
 }
 
 /**
- * The permissions a change needs. Archiving is an update of a patient: it needs patients.write
- * and, for the archive fields, patients.archive. Append-only entities have no permission in the
- * matrix yet, so nothing may write them (fail closed) until their slices define one.
+ * The permissions a change needs, as its entity declares them (shared/sync/entities/); null when
+ * no permission writes the entity yet, so nothing may (fail closed).
  */
 export function requiredPermissions(change: ChangeRecord): readonly Permission[] | null {
-  const fields = Object.keys(change.fields);
-  switch (change.entity) {
-    case 'patient':
-      return fields.some((field) => ARCHIVE_FIELDS.has(field))
-        ? ['patients.write', 'patients.archive']
-        : ['patients.write'];
-    case 'patient_medical':
-      return ['medical.write'];
-    case 'branch':
-      return ['branches.manage'];
-    case 'user':
-      if (
-        change.op === 'update' &&
-        change.rowId === change.userId &&
-        fields.every((field) => SELF_SERVICE_USER_FIELDS.has(field))
-      ) {
-        return ['session.self'];
-      }
-      return ['users.manage'];
-    case 'clinical_note':
-    case 'payment':
-    case 'consent':
-      return null;
-  }
+  return declarationOf(change.entity).writePermissions(change);
 }
 
 /** The permanent structural refusal of one change (append-only, then the shared schema), or null. */
 export function structuralRefusal(change: ChangeInput): Omit<ChangeRefusal, 'changeId'> | null {
-  const definition = Object.hasOwn(REPLICATED_ENTITIES, change.entity)
-    ? REPLICATED_ENTITIES[change.entity as keyof typeof REPLICATED_ENTITIES]
-    : null;
+  const definition = findDeclaration(change.entity);
   if (definition?.kind === 'appendOnly' && change.op !== 'insert') {
     return { reason: 'append-only', detail: `${change.op} of an append-only ${change.entity}` };
   }
@@ -132,16 +108,10 @@ export function structuralRefusal(change: ChangeInput): Omit<ChangeRefusal, 'cha
     const what = issue?.code === 'custom' ? issue.message : (issue?.code ?? 'invalid');
     return { reason: 'schema', detail: `${where}: ${what}`.slice(0, 200) };
   }
-  // The directory reads roles and branch scope from user changes, so they must be well formed.
-  if (change.entity === 'user' && 'role' in change.fields && !roleSchema.safeParse(change.fields.role).success) {
-    return { reason: 'schema', detail: 'fields.role: not a role' };
-  }
-  if (change.entity === 'user' && 'all_branches' in change.fields && allBranchesValue(change.fields) === undefined) {
-    return { reason: 'schema', detail: 'fields.all_branches: not 0 or 1' };
-  }
-  if (change.entity === 'user' && 'branch_ids' in change.fields && branchIdsValue(change.fields) === undefined) {
-    return { reason: 'schema', detail: 'fields.branch_ids: not a JSON list of branch ids' };
-  }
+  // The values against the entity's domain schemas (the directory reads roles and branch scope
+  // from user changes, so those must be well formed too).
+  const domain = domainRefusal(parsed.data);
+  if (domain !== null) return { reason: 'schema', detail: domain };
   return null;
 }
 
@@ -175,9 +145,21 @@ function branchScope(directory: DirectoryLookup, userId: string): ReadonlySet<st
   return new Set(user.branchIds ?? []);
 }
 
-/** The patient a change concerns (a patient_medical row's id is its patient's id), or null. */
+/** The patient a change concerns (its entity's branch rule: the row id of a patient's row), or null. */
 function patientOf(change: ChangeInput): string | null {
-  return change.entity === 'patient' || change.entity === 'patient_medical' ? change.rowId : null;
+  return findDeclaration(change.entity)?.branch.kind === 'patient' ? change.rowId : null;
+}
+
+/** The field that places a patient in a branch, when the change's entity has one (the patient row). */
+function branchFieldOf(change: ChangeInput): string | undefined {
+  const rule = findDeclaration(change.entity)?.branch;
+  return rule?.kind === 'patient' ? rule.branchField : undefined;
+}
+
+/** The branch a change registers its patient in (an insert of the row that carries the branch), or undefined. */
+function registeredBranch(change: ChangeInput): FieldValue | undefined {
+  const field = branchFieldOf(change);
+  return field !== undefined && change.op === 'insert' ? change.fields[field] : undefined;
 }
 
 /**
@@ -188,7 +170,7 @@ function patientOf(change: ChangeInput): string | null {
  */
 export function patientsToPlace(changes: readonly ChangeInput[], directory: DirectoryLookup): string[] {
   const insertedHere = new Set(
-    changes.filter((change) => change.entity === 'patient' && change.op === 'insert').map((change) => change.rowId),
+    changes.filter((change) => registeredBranch(change) !== undefined).map((change) => change.rowId),
   );
   const wanted = new Set<string>();
   for (const change of changes) {
@@ -201,7 +183,8 @@ export function patientsToPlace(changes: readonly ChangeInput[], directory: Dire
 
 /** True for a change that inserts a row devices keep only beside its patient (a foreign key). */
 function insertsDependentRow(change: ChangeInput): boolean {
-  return change.entity === 'patient_medical' && change.op === 'insert';
+  const rule = findDeclaration(change.entity)?.branch;
+  return rule?.kind === 'patient' && rule.needsPatient === true && change.op === 'insert';
 }
 
 /**
@@ -228,11 +211,12 @@ function branchRefusal(
 ): string | null {
   const patientId = patientOf(change);
   if (patientId === null) return null;
-  const newBranch = change.entity === 'patient' ? change.fields.branch_id : undefined;
+  const branchField = branchFieldOf(change);
+  const newBranch = branchField === undefined ? undefined : change.fields[branchField];
   if (newBranch !== undefined && (typeof newBranch !== 'string' || !scope.has(newBranch))) {
-    return "fields.branch_id: outside the user's branches";
+    return `fields.${branchField}: outside the user's branches`;
   }
-  if (change.entity === 'patient' && change.op === 'insert') return null;
+  if (registeredBranch(change) !== undefined) return null;
   // A patient the server has no branch for is refused by unregisteredPatientRefusal instead.
   const current = patientBranch(patientId);
   if (current !== undefined && !scope.has(current)) return "branch_id: the patient is outside the user's branches";
@@ -272,9 +256,8 @@ export function decideBatch(
   // A patient inserted by this batch is in the branch its insert names.
   const batchBranches = new Map<string, string>();
   for (const change of changes) {
-    if (change.entity === 'patient' && change.op === 'insert' && typeof change.fields.branch_id === 'string') {
-      batchBranches.set(change.rowId, change.fields.branch_id);
-    }
+    const branch = registeredBranch(change);
+    if (typeof branch === 'string') batchBranches.set(change.rowId, branch);
   }
   const patientBranch = (patientId: string) => batchBranches.get(patientId) ?? patientBranches.get(patientId);
 

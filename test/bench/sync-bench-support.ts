@@ -37,7 +37,7 @@ import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from '../../sync-server/a
 import { deriveServerKeys } from '../../sync-server/auth/server-keys.js';
 import { createSyncServer } from '../../sync-server/server.js';
 import { openPostgresSyncStorage } from '../../sync-server/storage/postgres/postgres-storage.js';
-import { type TestDatabase, createTestDatabase } from '../../sync-server/storage/postgres/test-database.js';
+import { type TestDatabase, createTestDatabase } from '../support/sync-server/test-database.js';
 import { masterKeySource } from '../../sync-server/storage/sqlite/key-source.js';
 import { openSqliteSyncStorage } from '../../sync-server/storage/sqlite/sqlite-storage.js';
 import type { ClinicStore, SyncStorage } from '../../sync-server/storage/storage.js';

@@ -17,7 +17,7 @@ import type { ChangeRecord } from '../../shared/sync/change.js';
 import type { IdSource } from '../../main/core/platform/sources.js';
 import { generatePatients } from '../../main/demo/synthetic-patients.js';
 import { nodeSha256 } from '../../sync-server/storage/node-crypto.js';
-import { newDevicePublicKey } from '../../sync-server/storage/conformance-fixtures.js';
+import { newDevicePublicKey } from '../support/sync-server/conformance-fixtures.js';
 import type { AuditEntryInput, ClinicStore } from '../../sync-server/storage/storage.js';
 import { ADMIN_PASSWORD } from '../support/clinic-fixture.js';
 import {
@@ -35,7 +35,8 @@ import { elapsedMs } from './timing.js';
 /** What the server process tells the bench once it listens. */
 export interface InitialSyncServerReady {
   readonly url: string;
-  readonly enrollmentCode: string;
+  /** One-time codes, one for each join the bench times (snapshot built, snapshot held, replay). */
+  readonly enrollmentCodes: readonly string[];
   readonly changes: number;
   readonly lastPatientNumber: string;
   readonly seedMs: number;
@@ -164,7 +165,11 @@ async function main(): Promise<void> {
     await server.settle();
     const ready: InitialSyncServerReady = {
       url: server.url,
-      enrollmentCode: await operatorEnrollmentCode(server),
+      enrollmentCodes: [
+        await operatorEnrollmentCode(server),
+        await operatorEnrollmentCode(server),
+        await operatorEnrollmentCode(server),
+      ],
       changes: seeded.changes,
       lastPatientNumber: seeded.lastPatientNumber,
       seedMs: elapsedMs(seedStart),

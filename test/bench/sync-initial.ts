@@ -5,10 +5,13 @@
  * timed): the clinic's users, a branch, `CHAIRSIDE_BENCH_SYNC_PATIENTS` patients each with a
  * medical history, and `CHAIRSIDE_BENCH_SYNC_AUDIT` audit entries of 10 devices' genuine chains.
  *
- * Timed: a fresh ClinicCore in this process runs `setup.joinClinic` through the pipeline against
- * the listening server (create the encrypted database, enroll with a new Ed25519 key, take a
- * token, pull every change while merging patients in memory, write them all in one transaction
- * with the FTS index), until it answers. The split between pulling and the rest is taken from the
+ * Timed, three times on fresh devices: a ClinicCore in this process runs `setup.joinClinic`
+ * through the pipeline against the listening server (create the encrypted database, enroll with a
+ * new Ed25519 key, take a token, fetch and check the signed snapshot of the clinic and pull the
+ * changes after its cursor, or pull every change, while merging patients in memory, write them all
+ * in one transaction with the FTS index), until it answers: first from a snapshot the server
+ * builds on that request, then from the one it holds, then replaying the log (the device's fetch
+ * answers the snapshot routes NOT_FOUND, as a server without them does). The split between pulling and the rest is taken from the
  * device's own fetch (the time of the last answer). Then the Admin signs in and searches for the
  * last patient, and the bench checks that every patient is in the table and in the search index.
  *
@@ -38,6 +41,8 @@ import { elapsedMs } from './timing.js';
 const SECTION = '7 initial sync';
 /** Seconds a new device may take to be usable with 100,000 patients (issue #4: half the peer's 23.6 s). */
 const JOIN_TARGET_S = 12;
+/** The same from a snapshot (issue #10, "Snapshot bootstrap"). */
+const SNAPSHOT_JOIN_TARGET_S = 5;
 /** The patient count the target is set for; other sizes are reported without a target. */
 const TARGET_PATIENTS = 100_000;
 /** Sizes, from the environment (defaults in docs/sync-protocol.md, "Benchmarks"). */
@@ -88,32 +93,62 @@ function servicesOf(core: ClinicCore): CoreServices {
   return core['services'];
 }
 
-async function measureOn(
+/**
+ * How a timed join gets the clinic: from a snapshot the server builds for it (none held yet),
+ * from the snapshot the server holds from the join before, or by replaying the whole change log
+ * (the device is told there are no snapshots, as by a server before them).
+ */
+type JoinMode = 'snapshot-built' | 'snapshot-held' | 'replay';
+
+const JOIN_MODES: readonly JoinMode[] = ['snapshot-built', 'snapshot-held', 'replay'];
+
+const MODE_WORDS: Record<JoinMode, string> = {
+  'snapshot-built': 'from a snapshot the server builds for it',
+  'snapshot-held': 'from the snapshot the server holds',
+  replay: 'replaying the change log',
+};
+
+/** A fetch that answers the snapshot routes as a server without them would (NOT_FOUND). */
+function withoutSnapshots(inner: FetchLike): FetchLike {
+  return async (url, init) => {
+    if (new URL(url).pathname.startsWith('/v1/snapshot')) {
+      return Response.json({ error: { code: 'NOT_FOUND', message: 'There is no such route.' } }, { status: 404 });
+    }
+    return inner(url, init);
+  };
+}
+
+/** One timed join of a fresh device, checked; its figures. */
+interface TimedJoin {
+  readonly joinMs: number;
+  readonly pullMs: number;
+  readonly usableMs: number;
+  readonly machine: string;
+}
+
+async function timeJoin(
   kind: BenchStorageKind,
+  mode: JoinMode,
+  seeded: InitialSyncServerReady,
+  code: string,
   config: InitialSyncConfig,
-  progress: (message: string) => void,
-): Promise<BenchRow[]> {
-  const server = await startServerProcess(kind, config);
-  const seeded = server.ready;
+): Promise<TimedJoin> {
   const temp = tempDataDir();
   let core: ClinicCore | undefined;
   try {
-    progress(
-      `  ${kind}: seeded ${seeded.changes.toLocaleString('en-US')} changes and ${config.auditEntries.toLocaleString('en-US')} audit entries in ${(seeded.seedMs / 1000).toFixed(1)} s (server process)`,
-    );
-
     // The device's fetch notes when each answer arrives (its headers; the device then reads the
-    // body as it would from any fetch): the last one ends the pull.
+    // body as it would from any fetch): the last one ends the download.
     let lastAnswerAt = 0n;
+    const base = mode === 'replay' ? withoutSnapshots(benchFetch) : benchFetch;
     const timedFetch: FetchLike = async (url, init) => {
-      const response = await benchFetch(url, init);
+      const response = await base(url, init);
       lastAnswerAt = process.hrtime.bigint();
       return response;
     };
     core = await ClinicCore.open({
       dataDir: temp.dir,
       keyProvider: testKeyProvider(),
-      sources: testSources(`sync-initial-device:${kind}`, new ManualClock(Date.now())),
+      sources: testSources(`sync-initial-device:${kind}:${mode}`, new ManualClock(Date.now())),
       bcryptCost: 4,
       rateLimits: { readsPerMinute: 100_000, writesPerMinute: 100_000, publicPerMinute: 100_000 },
       sync: { fetch: timedFetch, requestTimeoutMs: 120_000 },
@@ -122,12 +157,9 @@ async function measureOn(
 
     const joinCpu = process.cpuUsage();
     const joinStart = process.hrtime.bigint();
-    const joined = await caller.ok('setup.joinClinic', {
-      serverUrl: seeded.url,
-      enrollmentCode: seeded.enrollmentCode,
-    });
+    const joined = await caller.ok('setup.joinClinic', { serverUrl: seeded.url, enrollmentCode: code });
     const joinMs = elapsedMs(joinStart);
-    const joinMachine = machineNote(joinCpu);
+    const machine = machineNote(joinCpu);
     const pullMs = Number(lastAnswerAt - joinStart) / 1e6;
 
     const usableStart = process.hrtime.bigint();
@@ -146,51 +178,67 @@ async function measureOn(
     if (!found.results.some((result) => result.patientNumber === seeded.lastPatientNumber)) {
       throw new Error('the last patient is not searchable on the new device');
     }
+    // A replay applies every change; a snapshot join applies each row's insert (the seed has no updates).
     if (joined.applied !== seeded.changes) throw new Error(`applied ${joined.applied} of ${seeded.changes} changes`);
-    progress(`  ${kind}: joined in ${(joinMs / 1000).toFixed(2)} s (pull ${(pullMs / 1000).toFixed(2)} s)`);
-
-    const size = `${config.patients.toLocaleString('en-US')} patients, ${seeded.changes.toLocaleString('en-US')} changes`;
-    return [
-      {
-        section: SECTION,
-        name: `${kind}: setup.joinClinic to usable, ${size}`,
-        value: joinMs,
-        unit: 'ms',
-        ...(config.patients === TARGET_PATIENTS
-          ? { target: { comparator: '<' as const, threshold: JOIN_TARGET_S * 1000 } }
-          : {}),
-        note: `${(joinMs / 1000).toFixed(2)} s; audit log of ${config.auditEntries.toLocaleString('en-US')} entries on the server, not downloaded; ${joinMachine}`,
-      },
-      {
-        section: SECTION,
-        name: `${kind}: changes applied/s over the whole join`,
-        value: seeded.changes / (joinMs / 1000),
-        unit: 'rows/s',
-      },
-      {
-        section: SECTION,
-        name: `${kind}: of which pulling every page (HTTP, parse)`,
-        value: pullMs,
-        unit: 'ms',
-        note: `${(seeded.changes / (pullMs / 1000)).toFixed(0)} changes/s`,
-      },
-      {
-        section: SECTION,
-        name: `${kind}: of which applying (one transaction, FTS)`,
-        value: joinMs - pullMs,
-        unit: 'ms',
-        note: `${(seeded.changes / ((joinMs - pullMs) / 1000)).toFixed(0)} changes/s`,
-      },
-      {
-        section: SECTION,
-        name: `${kind}: then sign-in + first search`,
-        value: usableMs,
-        unit: 'ms',
-      },
-    ];
+    return { joinMs, pullMs, usableMs, machine };
   } finally {
     await core?.close();
     temp.remove();
+  }
+}
+
+async function measureOn(
+  kind: BenchStorageKind,
+  config: InitialSyncConfig,
+  progress: (message: string) => void,
+): Promise<BenchRow[]> {
+  const server = await startServerProcess(kind, config);
+  const seeded = server.ready;
+  try {
+    progress(
+      `  ${kind}: seeded ${seeded.changes.toLocaleString('en-US')} changes and ${config.auditEntries.toLocaleString('en-US')} audit entries in ${(seeded.seedMs / 1000).toFixed(1)} s (server process)`,
+    );
+    const size = `${config.patients.toLocaleString('en-US')} patients, ${seeded.changes.toLocaleString('en-US')} changes`;
+    const rows: BenchRow[] = [];
+    for (const [index, mode] of JOIN_MODES.entries()) {
+      const timed = await timeJoin(kind, mode, seeded, seeded.enrollmentCodes[index]!, config);
+      progress(
+        `  ${kind}: joined ${MODE_WORDS[mode]} in ${(timed.joinMs / 1000).toFixed(2)} s (download ${(timed.pullMs / 1000).toFixed(2)} s)`,
+      );
+      const target = mode === 'replay' ? JOIN_TARGET_S : SNAPSHOT_JOIN_TARGET_S;
+      rows.push(
+        {
+          section: SECTION,
+          name: `${kind}: setup.joinClinic ${MODE_WORDS[mode]}, ${size}`,
+          value: timed.joinMs,
+          unit: 'ms',
+          ...(config.patients === TARGET_PATIENTS
+            ? { target: { comparator: '<' as const, threshold: target * 1000 } }
+            : {}),
+          note: `${(timed.joinMs / 1000).toFixed(2)} s; audit log of ${config.auditEntries.toLocaleString('en-US')} entries on the server, not downloaded; ${timed.machine}`,
+        },
+        {
+          section: SECTION,
+          name: `${kind}: of which downloading (${mode === 'replay' ? 'every page' : 'manifest, chunks, pages after it'})`,
+          value: timed.pullMs,
+          unit: 'ms',
+        },
+        {
+          section: SECTION,
+          name: `${kind}: of which writing (one transaction, FTS), ${mode}`,
+          value: timed.joinMs - timed.pullMs,
+          unit: 'ms',
+        },
+        {
+          section: SECTION,
+          name: `${kind}: then sign-in + first search, ${mode}`,
+          value: timed.usableMs,
+          unit: 'ms',
+        },
+      );
+    }
+    return rows;
+  } finally {
     await server.close();
   }
 }

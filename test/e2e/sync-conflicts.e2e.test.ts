@@ -202,6 +202,8 @@ describeInBrowser('renderer: conflicts inbox', () => {
     const refusedRow = await visible(pageB.getByRole('row').filter({ hasText: 'New record' }));
     expect(await refusedRow.textContent()).toContain('may not make this change any more');
     expect(await refusedRow.textContent()).toContain('forbidden');
+    // The server's detail: the permission the author lacked.
+    expect(await refusedRow.textContent()).toContain('patients.write');
     expect(await refusedRow.textContent()).toContain('First name');
     await screenshot(pageB, 'sync-conflicts-refused');
     onPageB.expectClean();

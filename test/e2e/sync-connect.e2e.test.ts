@@ -8,7 +8,7 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { GENEROUS_RATE_LIMITS } from '../../sync-server/http/test-support.js';
+import { GENEROUS_RATE_LIMITS } from '../support/sync-server/test-support.js';
 import { ADMIN_PASSWORD } from '../support/clinic-fixture.js';
 import { FAST_SYNC, operatorClinic } from '../sync/sync-support.js';
 import {

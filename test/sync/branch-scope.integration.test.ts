@@ -9,7 +9,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ClinicCore } from '../../main/core/clinic-core.js';
-import { TestDevice, testUlid, validChange } from '../../sync-server/http/test-support.js';
+import { TestDevice, testUlid, validChange } from '../support/sync-server/test-support.js';
 import type { ChangeInput } from '../../sync-server/storage/storage.js';
 import {
   ADMIN_PASSWORD,

@@ -7,7 +7,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REPLICATED_ENTITIES } from '../../shared/sync/change.js';
-import { pullWholeLog } from '../../sync-server/storage/conformance-fixtures.js';
+import { pullWholeLog } from '../support/sync-server/conformance-fixtures.js';
 import type { ClinicStore } from '../../sync-server/storage/storage.js';
 import type { TestCaller, TestClinic } from '../support/clinic-fixture.js';
 import { openRawDatabase } from '../support/raw-database.js';

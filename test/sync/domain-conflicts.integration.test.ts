@@ -359,6 +359,8 @@ describe('numbers that collide or are forged', () => {
     const inbox = await b.dentist.ok('conflicts.list', {});
     expect(inbox.refused).toMatchObject([{ entity: 'patient', rowId: forged.id, op: 'insert', code: 'schema' }]);
     expect(inbox.refused[0]!.fields).toContain('patient_number');
+    // The device keeps the server's detail, which names the field and the rule.
+    expect(inbox.refused[0]!.message).toBe("fields.patient_number: outside the pushing device's numbering space");
     await dentistA.ok('sync.now', {});
     expect(await dentistA.errorCode('patients.get', { patientId: forged.id })).toBe('NOT_FOUND');
   });

@@ -214,7 +214,7 @@ export const authHandlers = {
       const row = usableCallerRow(ctx, caller);
       ctx.audit.entityId = row.id;
       if (!prepared.matches) failPasswordCheck(ctx, row);
-      const before = readReplicatedFields(ctx.db, 'user', row.id);
+      const before = readReplicatedFields(ctx.db, 'user', row.id, ctx.services.replication);
       ctx.db
         .command('UPDATE users SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE id = ?')
         .run([prepared.newHash, ctx.now, ctx.now, row.id]);

@@ -27,7 +27,7 @@ export function mergePatients(
     throw new ApiError('CONFLICT', 'The surviving record is archived.');
   }
   const userId = ctx.caller!.userId;
-  const before = readReplicatedFields(ctx.db, 'patient', duplicate.id);
+  const before = readReplicatedFields(ctx.db, 'patient', duplicate.id, ctx.services.replication);
   ctx.db
     .command(
       `UPDATE patients SET merged_into = @survivorId, archived_at = coalesce(archived_at, @now),

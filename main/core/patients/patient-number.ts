@@ -14,11 +14,6 @@ export function deviceNumberOf(db: ReadDb): number {
   return row?.device_number ?? 1;
 }
 
-/** Records the number the server gave this device at enrollment (after the sync_identity row is written). */
-export function storeDeviceNumber(db: WriteDb, deviceNumber: number): void {
-  db.command('UPDATE sync_identity SET device_number = ?').run([deviceNumber]);
-}
-
 /** The patient number for a counter value on device `deviceNumber`. */
 export function formatPatientNumber(deviceNumber: number, value: number): string {
   const serial = String(value).padStart(6, '0');

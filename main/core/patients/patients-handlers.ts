@@ -101,7 +101,7 @@ export const patientsHandlers = {
       const row = patientInScope(ctx, patientId);
       const changed = Object.keys(changes).filter((key) => changes[key as keyof typeof changes] !== undefined);
       if (changed.length === 0) throw new ApiError('VALIDATION_FAILED', 'Nothing to change.');
-      const before = readReplicatedFields(ctx.db, 'patient', row.id);
+      const before = readReplicatedFields(ctx.db, 'patient', row.id, ctx.services.replication);
       ctx.db
         .command(
           `UPDATE patients SET first_name = @firstName, last_name = @lastName, date_of_birth = @dateOfBirth, sex = @sex,
@@ -160,7 +160,7 @@ export const patientsHandlers = {
     run(ctx, input) {
       const row = patientInScope(ctx, input.patientId);
       if (row.archived_at !== null) throw new ApiError('CONFLICT', 'This patient is already archived.');
-      const before = readReplicatedFields(ctx.db, 'patient', row.id);
+      const before = readReplicatedFields(ctx.db, 'patient', row.id, ctx.services.replication);
       ctx.db
         .command('UPDATE patients SET archived_at = ?, archive_reason = ?, updated_at = ?, updated_by = ? WHERE id = ?')
         .run([ctx.now, input.reason, ctx.now, ctx.caller!.userId, row.id]);
@@ -190,7 +190,7 @@ export const patientsHandlers = {
     run(ctx, input) {
       const row = patientInScope(ctx, input.patientId);
       const { patientId: _patientId, ...history } = input;
-      const before = readReplicatedFields(ctx.db, 'patient_medical', row.id);
+      const before = readReplicatedFields(ctx.db, 'patient_medical', row.id, ctx.services.replication);
       writeMedicalHistory(ctx.db, row.id, history, ctx.caller!.userId, ctx.now);
       recordRowChange(ctx, 'patient_medical', row.id, before);
       const saved = readMedicalHistory(ctx.db, row.id);

@@ -11,12 +11,15 @@ import { ApiError } from '../api/api-error.js';
 import { handle } from '../api/handler.js';
 import { assertPasswordAllowed } from '../auth/auth-handlers.js';
 import { JoinMerge } from '../sync/join-apply.js';
+import { addSnapshotToJoin } from '../sync/snapshot-apply.js';
+import { type VerifiedSnapshot, fetchVerifiedSnapshot } from '../sync/snapshot-fetch.js';
 import { receiveRemoteClocks } from '../sync/sync-apply.js';
 import { newestFollowableClock, pullEverything } from '../sync/sync-engine.js';
 import { enrollmentFailure } from '../sync/sync-handlers.js';
 import { pinCheckpointKey } from '../sync/checkpoint-pin.js';
-import { storeDeviceNumber } from '../patients/patient-number.js';
-import { generateDeviceKeys, requestToken, enrollDevice } from '../sync/sync-http.js';
+import { storeDeviceNumber } from '../sync/device-number.js';
+import { type FetchLike, SyncRequestError, generateDeviceKeys, requestToken, enrollDevice } from '../sync/sync-http.js';
+import { SnapshotRefusedError } from '../../../shared/sync/snapshot.js';
 import { insertUser, setBranches } from '../users/users-repository.js';
 
 /**
@@ -116,16 +119,26 @@ export const setupHandlers = {
             deviceId,
             privateKey: keys.privateKey,
           });
-          // Patients are merged as their pages arrive; run writes the result (join-apply.ts).
-          const merge = new JoinMerge();
+          // The clinic's rows from a snapshot where the server builds one (checked against the
+          // checkpoint key it just named), then the changes after its cursor, merged as their
+          // pages arrive; run writes the result (join-apply.ts).
+          const merge = new JoinMerge(ctx.services.replication);
           const clocks: Array<Pick<ChangeRecord, 'hlc'>> = [];
-          const everything = await pullEverything(fetchFn, input.serverUrl, token, (change) => {
-            merge.add(change);
-            clocks.push({ hlc: change.hlc });
-          });
+          const snapshot = await joinSnapshot(fetchFn, input.serverUrl, token, enrolled);
+          const snapshotRows = snapshot ? addSnapshotToJoin(merge, snapshot, clocks) : 0;
+          const everything = await pullEverything(
+            fetchFn,
+            input.serverUrl,
+            token,
+            (change) => {
+              merge.add(change);
+              clocks.push({ hlc: change.hlc });
+            },
+            snapshot?.manifest.cursor ?? 0,
+          );
           // The run phase writes the whole clinic in one transaction into this new database.
           const endBulkLoad = ctx.services.clinic.db!.beginBulkLoad(JOIN_CACHE_MIB);
-          return { ...created, deviceId, keys, enrolled, merge, clocks, endBulkLoad, ...everything };
+          return { ...created, deviceId, keys, enrolled, merge, clocks, endBulkLoad, snapshotRows, ...everything };
         } catch (failure) {
           throw enrollmentFailure(failure);
         }
@@ -170,6 +183,7 @@ export const setupHandlers = {
         deviceId: prepared.deviceId,
         pulled: prepared.pulled,
         applied,
+        snapshotRows: prepared.snapshotRows,
       });
       return {
         clinicId,
@@ -182,3 +196,31 @@ export const setupHandlers = {
     },
   }),
 };
+
+/**
+ * The clinic's snapshot for a join, checked against the checkpoint key the server named at
+ * enrollment; null when the server builds none (an older server answers NOT_FOUND) or named no
+ * key to check one with, and the join then replays the whole log. A snapshot that fails a check
+ * fails the join (SNAPSHOT_REFUSED), before anything is written.
+ */
+async function joinSnapshot(
+  fetchFn: FetchLike,
+  serverUrl: string,
+  token: string,
+  enrolled: { readonly clinicId: string; readonly checkpoint?: { readonly verifierKey: string } | undefined },
+): Promise<VerifiedSnapshot | null> {
+  if (!enrolled.checkpoint) return null;
+  try {
+    return await fetchVerifiedSnapshot({
+      fetch: fetchFn,
+      serverUrl,
+      token,
+      serverClinicId: enrolled.clinicId,
+      verifierKey: enrolled.checkpoint.verifierKey,
+    });
+  } catch (failure) {
+    if (failure instanceof SnapshotRefusedError) throw new SyncRequestError(200, 'SNAPSHOT_REFUSED');
+    if (failure instanceof SyncRequestError && failure.status === 404 && failure.code === 'NOT_FOUND') return null;
+    throw failure;
+  }
+}

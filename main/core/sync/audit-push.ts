@@ -1,6 +1,6 @@
 /**
  * Pushing this device's audit chain to the sync server (docs/sync-protocol.md, "Device audit
- * push (built)"). Per chain (device, epoch), oldest epoch first, the entries after the last one
+ * push"). Per chain (device, epoch), oldest epoch first, the entries after the last one
  * the server acknowledged go in consecutive batches (`POST /v1/audit`) with this device's
  * Ed25519 signature over the batch head, exactly as the server checks it:
  * `"chairside/audit-head/v1\n" ‖ canonicalJson({deviceId, epoch, head, seq})`.
@@ -12,36 +12,24 @@
  * is recorded with a security audit entry and is not pushed again: the round reports
  * `AUDIT_CHAIN_REJECTED` until the chain is settled, instead of failing the same push forever.
  */
-import { z } from 'zod';
-import { canonicalJson } from '../../../shared/canonical-json.js';
+import { auditCheckpoint, auditHeadText, auditPush } from '../../../shared/sync/wire/audit.js';
+import { MAX_AUDIT_ENTRIES_PER_BATCH } from '../../../shared/sync/wire/records.js';
+import type { SyncRouteAnswer } from '../../../shared/sync/wire/route.js';
 import type { AuditLog, DeviceIdentity } from '../audit/audit-log.js';
 import type { ReadDb, WriteDb } from '../db/access.js';
-import { type CheckpointContext, checkpointAnswerSchema, verifyServerCheckpoint } from './checkpoint-pin.js';
+import { type CheckpointContext, verifyServerCheckpoint } from './checkpoint-pin.js';
 import { SyncRequestError, signWithDeviceKey } from './sync-http.js';
 
 /** The round's error code while a chain of this device stays refused by the server. */
 export const AUDIT_CHAIN_REJECTED = 'AUDIT_CHAIN_REJECTED';
 
-/** The server's limit per push (sync-server MAX_AUDIT_ENTRIES_PER_BATCH). */
-const MAX_ENTRIES_PER_PUSH = 1000;
 /** Bodies per push stay well under the server's 8 MiB body limit (entries are at most 16 KiB). */
 const MAX_BODY_CHARS_PER_PUSH = 2 * 1024 * 1024;
 
-/** The domain tag of a signed audit chain head (the server's AUDIT_HEAD_DOMAIN). */
-const AUDIT_HEAD_DOMAIN = 'chairside/audit-head/v1\n';
-
-/** The bytes signed over the head of a pushed segment. */
+/** The bytes signed over the head of a pushed segment (shared/sync/wire/audit.ts `auditHeadText`). */
 export function auditHeadMessage(deviceId: string, epoch: number, seq: number, head: string): Buffer {
-  return Buffer.from(AUDIT_HEAD_DOMAIN + canonicalJson({ deviceId, epoch, head, seq }), 'utf8');
+  return Buffer.from(auditHeadText(deviceId, epoch, seq, head), 'utf8');
 }
-
-const pushAnswerSchema = z.object({
-  appended: z.number().int().min(0),
-  duplicates: z.number().int().min(0),
-  head: z.object({ seq: z.number().int().min(1), hash: z.string() }),
-  leafIndexes: z.array(z.number().int().min(0)),
-  checkpoint: checkpointAnswerSchema,
-});
 
 /** Server codes that refuse the chain itself, for good. */
 const CHAIN_REFUSALS = new Set(['AUDIT_CHAIN_REJECTED', 'AUDIT_SIGNATURE_INVALID', 'VALIDATION_FAILED']);
@@ -108,25 +96,24 @@ export async function pushAuditChains(context: AuditPushContext): Promise<AuditP
       const entries = nextBatch(db, device.deviceId, chain.epoch, accepted);
       if (entries.length === 0) break;
       const last = entries[entries.length - 1]!;
-      let answer: z.infer<typeof pushAnswerSchema>;
+      let answer: SyncRouteAnswer<typeof auditPush>;
       try {
-        const raw = await context.request('POST', '/v1/audit', {
-          deviceId: device.deviceId,
-          epoch: chain.epoch,
-          entries: entries.map((entry) => ({
-            seq: entry.seq,
-            body: entry.body,
-            prevHash: entry.prev_hash,
-            hash: entry.hash,
-          })),
-          signature: signWithDeviceKey(
-            context.privateKey,
-            auditHeadMessage(device.deviceId, chain.epoch, last.seq, last.hash),
-          ),
+        answer = await context.request(auditPush, {
+          body: {
+            deviceId: device.deviceId,
+            epoch: chain.epoch,
+            entries: entries.map((entry) => ({
+              seq: entry.seq,
+              body: entry.body,
+              prevHash: entry.prev_hash,
+              hash: entry.hash,
+            })),
+            signature: signWithDeviceKey(
+              context.privateKey,
+              auditHeadMessage(device.deviceId, chain.epoch, last.seq, last.hash),
+            ),
+          },
         });
-        const parsed = pushAnswerSchema.safeParse(raw);
-        if (!parsed.success) throw new SyncRequestError(200, 'BAD_ANSWER');
-        answer = parsed.data;
       } catch (failure) {
         if (!(failure instanceof SyncRequestError) || !CHAIN_REFUSALS.has(failure.code)) throw failure;
         recordRefusal(context, chain.epoch, entries[0]!.seq, last.seq, failure.code);
@@ -145,9 +132,7 @@ export async function pushAuditChains(context: AuditPushContext): Promise<AuditP
     }
   }
   // Each round, pushed or not: the log must still extend what this device verified last.
-  const latest = checkpointAnswerSchema.safeParse(await context.request('GET', '/v1/audit/checkpoint'));
-  if (!latest.success) throw new SyncRequestError(200, 'BAD_ANSWER');
-  await verifyServerCheckpoint(context, latest.data);
+  await verifyServerCheckpoint(context, await context.request(auditCheckpoint, {}));
   if (refused) throw new SyncRequestError(409, AUDIT_CHAIN_REJECTED);
   return { pushed, duplicates };
 }
@@ -171,7 +156,7 @@ function nextBatch(db: ReadDb, deviceId: string, epoch: number, afterSeq: number
       `SELECT seq, body, prev_hash, hash FROM audit_log
        WHERE device_id = ? AND epoch = ? AND seq > ? ORDER BY seq LIMIT ?`,
     )
-    .all([deviceId, epoch, afterSeq, MAX_ENTRIES_PER_PUSH]);
+    .all([deviceId, epoch, afterSeq, MAX_AUDIT_ENTRIES_PER_BATCH]);
   let chars = 0;
   const batch: EntryRow[] = [];
   for (const row of rows) {

@@ -1,5 +1,5 @@
 /**
- * Builds a clinic core's background sync (docs/sync-protocol.md, "Background sync (built)"): the
+ * Builds a clinic core's background sync (docs/sync-protocol.md, "Background sync"): the
  * scheduler over the core's engine, its live stream and its random source.
  */
 import type { CoreServices } from '../core-services.js';

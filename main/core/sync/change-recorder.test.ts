@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3-multiple-ciphers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDataDir } from '../../../test/support/clinic-fixture.js';
+import { completeInsertFields } from '../../../test/support/complete-fields.js';
+import { canonicalJson } from '../../../shared/canonical-json.js';
 import { compareHlc, parseHlc } from '../../../shared/sync/hlc.js';
 import type { RunContext } from '../api/handler.js';
 import type { CoreServices } from '../core-services.js';
@@ -66,7 +68,12 @@ describe('recordChange', () => {
     const first = context(T0);
     db.transaction(() => {
       recordChange(first, update({ first_name: 'Asha' }));
-      recordChange(first, { entity: 'patient_medical', rowId: ROW_ID, op: 'insert', fields: { allergies: '[]' } });
+      recordChange(first, {
+        entity: 'patient_medical',
+        rowId: ROW_ID,
+        op: 'insert',
+        fields: { allergies: '[]', conditions: '[]', medications: '[]' },
+      });
     });
     db.transaction(() => recordChange(context(T0), update({ phone: '111111' })));
     const rows = outbox();
@@ -83,10 +90,11 @@ describe('recordChange', () => {
         entity: 'patient',
         rowId: ROW_ID,
         op: 'insert',
-        fields: { phone: null, first_name: 'Asha' },
+        fields: completeInsertFields('patient', { phone: null, first_name: 'Asha' }),
       }),
     )!;
-    expect(outbox()[0]!.fields).toBe('{"first_name":"Asha","phone":null}');
+    expect(JSON.parse(outbox()[0]!.fields)).toMatchObject({ first_name: 'Asha', phone: null });
+    expect(outbox()[0]!.fields).toBe(canonicalJson(change.fields));
     // The insert clock stands for every field of the row (field-clocks.ts): no field rows yet.
     expect(raw.prepare('SELECT field, hlc FROM sync_field_clock ORDER BY field').all()).toEqual([]);
     expect(raw.prepare('SELECT inserted_hlc, deleted_hlc FROM sync_row_clock').get()).toEqual({
@@ -111,9 +119,9 @@ describe('recordChange', () => {
   });
 
   it('continues from the stored clock under a new device id (a cloned database)', () => {
-    const before = db.transaction(() => recordChange(context(T0 + 50), update({ phone: '1' })))!;
+    const before = db.transaction(() => recordChange(context(T0 + 50), update({ phone: '111111' })))!;
     deviceId = '01JCL0NE000000000000000000';
-    const after = db.transaction(() => recordChange(context(T0), update({ phone: '2' })))!;
+    const after = db.transaction(() => recordChange(context(T0), update({ phone: '222222' })))!;
     expect(parseHlc(after.hlc)).toEqual({ wallMs: T0 + 50, counter: 1, deviceId });
     expect(after.deviceId).toBe(deviceId);
     expect(compareHlc(parseHlc(after.hlc), parseHlc(before.hlc))).toBe(1);
@@ -126,7 +134,7 @@ describe('recordChange', () => {
   });
 
   it('refuses to run outside a transaction', () => {
-    expect(() => recordChange(context(T0), update({ phone: '1' }))).toThrow(/inside the pipeline transaction/);
+    expect(() => recordChange(context(T0), update({ phone: '111111' }))).toThrow(/inside the pipeline transaction/);
   });
 
   it('refuses a field the entity does not declare, before writing anything', () => {
@@ -134,8 +142,19 @@ describe('recordChange', () => {
     expect(outbox()).toEqual([]);
   });
 
+  it("refuses a value that breaks the entity's domain schema, or an incomplete insert, before writing anything", () => {
+    expect(() => db.transaction(() => recordChange(context(T0), update({ date_of_birth: '2020-02-30' })))).toThrow(
+      /fields\.date_of_birth: invalid_format/,
+    );
+    const incomplete = { entity: 'patient_medical', rowId: ROW_ID, op: 'insert', fields: { allergies: '[]' } } as const;
+    expect(() => db.transaction(() => recordChange(context(T0), incomplete))).toThrow(
+      /fields\.conditions: required in an insert/,
+    );
+    expect(outbox()).toEqual([]);
+  });
+
   it('keeps outbox rows as written: no edit, no delete, pushed_at set once', () => {
-    db.transaction(() => recordChange(context(T0), update({ phone: '1' })));
+    db.transaction(() => recordChange(context(T0), update({ phone: '111111' })));
     expect(() => raw.prepare("UPDATE sync_outbox SET fields = '{}'").run()).toThrow(/never edited/);
     expect(() => raw.prepare('DELETE FROM sync_outbox').run()).toThrow(/never deleted/);
     raw.prepare('UPDATE sync_outbox SET pushed_at = 1').run();

@@ -12,14 +12,29 @@ import {
   type ChangeRecord,
   type EntityName,
   type FieldValue,
-  REPLICATED_ENTITIES,
   SYNC_SCHEMA_VERSION,
   changeRecordSchema,
 } from '../../../shared/sync/change.js';
+import { declarationOf, domainRefusal, fieldDeclaration, fieldNames } from '../../../shared/sync/entities.js';
 import { type Hlc, encodeHlc, initialHlc, parseHlc, tick } from '../../../shared/sync/hlc.js';
-import type { RunContext } from '../api/handler.js';
 import type { ReadDb, WriteDb } from '../db/access.js';
 import { storeChangeClocks } from './field-clocks.js';
+import { type ReplicationHooks, computedReader } from './replication-hooks.js';
+
+/**
+ * What capture needs of a handler's run context (api/handler.ts RunContext has it all): declared
+ * here so sync does not depend on the API layer that depends on it.
+ */
+export interface CaptureContext {
+  readonly db: WriteDb;
+  readonly now: number;
+  readonly caller: { readonly userId: string } | null;
+  readonly services: {
+    readonly clinic: { readonly device: { readonly deviceId: string } | null };
+    readonly sources: { readonly ids: { next(): string } };
+    readonly replication: ReplicationHooks;
+  };
+}
 
 /** A replicated row's fields as stored (column name → value). */
 export type RowFields = Record<string, FieldValue>;
@@ -33,18 +48,7 @@ export interface ChangeInput {
 }
 
 // One transaction id per pipeline call: the RunContext lives exactly as long as its transaction.
-const transactionIds = new WeakMap<RunContext, string>();
-
-// The column that holds each entity's row id (the table names and fields are constants in shared).
-const KEY_COLUMNS: Record<EntityName, string> = {
-  patient: 'id',
-  patient_medical: 'patient_id',
-  branch: 'id',
-  user: 'id',
-  clinical_note: 'id',
-  payment: 'id',
-  consent: 'id',
-};
+const transactionIds = new WeakMap<CaptureContext, string>();
 
 /**
  * Records one change of the caller's transaction: ticks the device's hybrid logical clock with
@@ -52,7 +56,7 @@ const KEY_COLUMNS: Record<EntityName, string> = {
  * (field-clocks.ts).
  * Returns null, writing nothing, for an update that changes no field.
  */
-export function recordChange(ctx: RunContext, input: ChangeInput): ChangeRecord | null {
+export function recordChange(ctx: CaptureContext, input: ChangeInput): ChangeRecord | null {
   if (!ctx.db.inTransaction) throw new Error('recordChange must run inside the pipeline transaction');
   if (input.op === 'update' && Object.keys(input.fields).length === 0) return null;
   const device = ctx.services.clinic.device;
@@ -78,6 +82,10 @@ export function recordChange(ctx: RunContext, input: ChangeInput): ChangeRecord 
     hlc,
     schemaVersion: SYNC_SCHEMA_VERSION,
   } satisfies ChangeRecord);
+  // The values too, against the entity's domain schemas: the server would quarantine the whole
+  // local transaction for one of them, so a bad value fails the write here instead.
+  const refusal = domainRefusal(change);
+  if (refusal !== null) throw new Error(`recordChange: ${change.entity} ${refusal}`);
 
   ctx.db
     .command(
@@ -90,48 +98,31 @@ export function recordChange(ctx: RunContext, input: ChangeInput): ChangeRecord 
   return change;
 }
 
-/**
- * Replicated fields that are not columns of the entity's table but are computed from other local
- * tables, with how each is read. sync-apply writes them back through its own hook
- * (user-branches-apply.ts); everything else here treats them like any other field.
- */
-const COMPUTED_FIELDS: Partial<
-  Record<EntityName, Readonly<Record<string, (db: ReadDb, rowId: string) => FieldValue>>>
-> = {
-  user: { branch_ids: (db, userId) => canonicalJson(userBranchIds(db, userId)) },
-};
-
-/** True when a replicated field is computed from other tables (see COMPUTED_FIELDS), not a column. */
+/** True when a replicated field is computed from other tables (declared `column: false`), not a column. */
 export function isComputedField(entity: EntityName, field: string): boolean {
-  const computed = COMPUTED_FIELDS[entity];
-  return computed !== undefined && Object.hasOwn(computed, field);
-}
-
-/**
- * A user's branch ids, sorted (empty for an all-branches user): user_branches, plus assignments
- * pulled ahead of their branch (migration 0100), so the value this device holds is the one it pulled.
- */
-export function userBranchIds(db: ReadDb, userId: string): string[] {
-  return db
-    .query<{ branch_id: string }>(
-      `SELECT branch_id FROM user_branches WHERE user_id = ?
-       UNION SELECT branch_id FROM sync_pending_user_branches WHERE user_id = ? ORDER BY branch_id`,
-    )
-    .all([userId, userId])
-    .map((row) => row.branch_id);
+  return fieldDeclaration(entity, field)?.column === false;
 }
 
 /** The replicated fields of a row as stored now, or undefined when there is no such row. */
-export function readReplicatedFields(db: ReadDb, entity: EntityName, rowId: string): RowFields | undefined {
-  const definition = REPLICATED_ENTITIES[entity];
-  if (definition.fields.length === 0) throw new Error(`${entity} has no replicated fields yet`);
-  const columns = definition.fields.filter((field) => !isComputedField(entity, field));
+export function readReplicatedFields(
+  db: ReadDb,
+  entity: EntityName,
+  rowId: string,
+  hooks: ReplicationHooks,
+): RowFields | undefined {
+  const declaration = declarationOf(entity);
+  const fields = fieldNames(entity);
+  if (fields.length === 0) throw new Error(`${entity} has no replicated fields yet`);
+  const columns = fields.filter((field) => !isComputedField(entity, field));
   // Identifiers come from the constant entity declarations, never from input.
   const row = db
-    .query<RowFields>(`SELECT ${columns.join(', ')} FROM ${definition.table} WHERE ${KEY_COLUMNS[entity]} = ?`)
+    .query<RowFields>(`SELECT ${columns.join(', ')} FROM ${declaration.table} WHERE ${declaration.key} = ?`)
     .get([rowId]);
   if (!row) return undefined;
-  for (const [field, read] of Object.entries(COMPUTED_FIELDS[entity] ?? {})) row[field] = read(db, rowId);
+  for (const field of fields) {
+    const read = computedReader(hooks, entity, field);
+    if (read) row[field] = read(db, rowId);
+  }
   return row;
 }
 
@@ -141,7 +132,7 @@ export function readReplicatedFields(db: ReadDb, entity: EntityName, rowId: stri
  * fields whose value changed. Returns null when nothing changed.
  */
 export function recordRowChange(
-  ctx: RunContext,
+  ctx: CaptureContext,
   entity: EntityName,
   rowId: string,
   before: RowFields | undefined,
@@ -152,7 +143,7 @@ export function recordRowChange(
    */
   setFields: readonly string[] = [],
 ): ChangeRecord | null {
-  const after = readReplicatedFields(ctx.db, entity, rowId);
+  const after = readReplicatedFields(ctx.db, entity, rowId, ctx.services.replication);
   if (!after) throw new Error(`recordRowChange: the ${entity} row is missing after the write`);
   if (!before) return recordChange(ctx, { entity, rowId, op: 'insert', fields: after });
   const fields = changedFields(before, after);
@@ -185,7 +176,7 @@ function nextLocalHlc(db: WriteDb, deviceId: string, nowMs: number): Hlc {
  * server's directory accepts as its founder); a change recorded earlier would be pushed ahead of
  * it and quarantined as `unknown-user`.
  */
-export function recordUserChange(ctx: RunContext, userId: string, before: RowFields | undefined): void {
+export function recordUserChange(ctx: CaptureContext, userId: string, before: RowFields | undefined): void {
   if (!ctx.db.query<{ one: number }>('SELECT 1 AS one FROM sync_identity').get()) return;
   recordRowChange(ctx, 'user', userId, before);
 }

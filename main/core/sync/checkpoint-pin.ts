@@ -1,5 +1,5 @@
 /**
- * Pinning the sync server's audit log (docs/sync-protocol.md, "Checkpoint pinning (built)"). The
+ * Pinning the sync server's audit log (docs/sync-protocol.md, "Checkpoint pinning"). The
  * device keeps the server's checkpoint verifier key (pinned at enrollment) and the latest signed
  * checkpoint (C2SP tlog-checkpoint) it verified. Every newer checkpoint must carry a valid
  * signature by the pinned key and be proven an extension of the pinned one by an RFC 9162
@@ -9,7 +9,6 @@
  * stops before talking to that server (`SERVER_LOG_INCONSISTENT` in sync.status).
  */
 import { createPublicKey, verify } from 'node:crypto';
-import { z } from 'zod';
 import { Base64Error, decodeBase64 } from '../../../shared/merkle/base64.js';
 import { type ParsedCheckpoint, parseCheckpoint, verifyCheckpoint } from '../../../shared/merkle/checkpoint.js';
 import { NoteFormatError, ed25519NoteVerifier, parseEd25519VerifierKey } from '../../../shared/merkle/signed-note.js';
@@ -18,44 +17,24 @@ import { verifyConsistency, verifyInclusion } from '../../../shared/merkle/verif
 import type { AuditLog, DeviceIdentity } from '../audit/audit-log.js';
 import type { ReadDb, WriteDb } from '../db/access.js';
 import { nodeSha256 } from '../platform/node-hashing.js';
+import { type CheckpointAnswer, auditConsistencyProof, auditInclusionProof } from '../../../shared/sync/wire/audit.js';
+import type { EnrollCheckpoint } from '../../../shared/sync/wire/devices.js';
+import type { AnySyncRoute, SyncRouteAnswer, SyncRouteInput } from '../../../shared/sync/wire/route.js';
 import { SyncRequestError } from './sync-http.js';
 
 /** The error code of a round against a server this device no longer trusts. */
 export const SERVER_LOG_INCONSISTENT = 'SERVER_LOG_INCONSISTENT';
 
-/** What the server answered at enrollment about its checkpoints. */
-export const enrollCheckpointSchema = z.object({
-  origin: z.string().min(1).max(200),
-  verifierKey: z.string().min(1).max(300),
-});
-export type EnrollCheckpoint = z.infer<typeof enrollCheckpointSchema>;
-
+/** The checkpoint origin and verifier key the server names at enrollment. */
+export { type EnrollCheckpoint, enrollCheckpointSchema } from '../../../shared/sync/wire/devices.js';
 /** A checkpoint as the server's audit routes answer it. */
-export const checkpointAnswerSchema = z.object({
-  size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  rootHash: z.string().min(1).max(100),
-  note: z
-    .string()
-    .min(1)
-    .max(128 * 1024),
-});
-export type CheckpointAnswer = z.infer<typeof checkpointAnswerSchema>;
+export { type CheckpointAnswer, checkpointAnswerSchema } from '../../../shared/sync/wire/audit.js';
 
-const base64ListSchema = z.array(z.string().max(100)).max(128);
-const inclusionAnswerSchema = z.object({
-  index: z.number().int().min(0),
-  size: z.number().int().min(0),
-  leafHash: z.string().max(100),
-  proof: base64ListSchema,
-});
-const consistencyAnswerSchema = z.object({
-  from: z.number().int().min(0),
-  to: z.number().int().min(0),
-  proof: base64ListSchema,
-});
-
-/** Sends one authenticated request to the server (with the engine's retries) and returns its JSON. */
-export type ServerRequest = (method: 'GET' | 'POST', path: string, body?: unknown) => Promise<unknown>;
+/** Calls one route of the server with the round's token (and the engine's retries); returns its parsed answer. */
+export type ServerRequest = <Route extends AnySyncRoute>(
+  route: Route,
+  input: SyncRouteInput<Route>,
+) => Promise<SyncRouteAnswer<Route>>;
 
 interface PinRow {
   origin: string;
@@ -147,11 +126,9 @@ export async function verifyServerCheckpoint(
     const trustedRoot = new Uint8Array(pin.root_hash);
     if (checkpoint.size < pin.size) return refuse(context, 'rollback', checkpoint.size, pin.size);
     if (checkpoint.size > pin.size) {
-      const proof = await fetchProof(
-        context,
-        consistencyAnswerSchema,
-        `/v1/audit/proof/consistency?from=${pin.size}&to=${checkpoint.size}`,
-      );
+      const proof = await fetchProof(context, auditConsistencyProof, {
+        query: { from: pin.size, to: checkpoint.size },
+      });
       if (proof === null || proof.from !== pin.size || proof.to !== checkpoint.size) {
         return refuse(context, 'consistency', checkpoint.size, pin.size);
       }
@@ -170,11 +147,9 @@ export async function verifyServerCheckpoint(
   const leafIndex = pin.own_leaf_index ?? ownLeafIndex;
   let leafHash: Uint8Array | null = pin.own_leaf_hash === null ? null : new Uint8Array(pin.own_leaf_hash);
   if (leafIndex !== null && leafIndex < checkpoint.size) {
-    const proof = await fetchProof(
-      context,
-      inclusionAnswerSchema,
-      `/v1/audit/proof/inclusion?index=${leafIndex}&size=${checkpoint.size}`,
-    );
+    const proof = await fetchProof(context, auditInclusionProof, {
+      query: { index: leafIndex, size: checkpoint.size },
+    });
     const served = proof === null ? null : decodeHash(proof.leafHash);
     if (proof === null || served === null || proof.index !== leafIndex || proof.size !== checkpoint.size) {
       return refuse(context, 'inclusion', checkpoint.size, pin.size);
@@ -237,29 +212,32 @@ function openCheckpoint(pin: PinRow, answer: CheckpointAnswer): ParsedCheckpoint
 }
 
 /** Fetches a proof; a proof the server cannot give (404) or an unreadable one is null. */
-async function fetchProof<T extends { proof: string[] }>(
+async function fetchProof<Route extends typeof auditConsistencyProof | typeof auditInclusionProof>(
   context: CheckpointContext,
-  schema: z.ZodType<T>,
-  path: string,
-): Promise<(Omit<T, 'proof'> & { proof: Uint8Array[] }) | null> {
-  let answer: unknown;
+  route: Route,
+  input: SyncRouteInput<Route>,
+): Promise<(Omit<SyncRouteAnswer<Route>, 'proof'> & { proof: Uint8Array[] }) | null> {
+  let answer: SyncRouteAnswer<Route>;
   try {
-    answer = await context.request('GET', path);
+    answer = await context.request(route, input);
   } catch (failure) {
-    // A log that cannot prove what it just signed is as bad as a failing proof; network
-    // trouble is not, and ends the round as usual.
-    if (failure instanceof SyncRequestError && failure.status === 404) return null;
+    // A log that cannot prove what it just signed, or answers a proof of another shape, is as
+    // bad as a failing proof; network trouble is not, and ends the round as usual.
+    if (failure instanceof SyncRequestError && (failure.status === 404 || unreadableAnswer(failure))) return null;
     throw failure;
   }
-  const parsed = schema.safeParse(answer);
-  if (!parsed.success) return null;
   const proof: Uint8Array[] = [];
-  for (const item of parsed.data.proof) {
+  for (const item of answer.proof) {
     const hash = decodeHash(item);
     if (hash === null) return null;
     proof.push(hash);
   }
-  return { ...parsed.data, proof };
+  return { ...answer, proof };
+}
+
+/** A successful status whose body is not the declared answer (not a proxy's error page, which is retried). */
+function unreadableAnswer(failure: SyncRequestError): boolean {
+  return failure.code === 'BAD_ANSWER' && failure.status !== null && failure.status >= 200 && failure.status < 300;
 }
 
 /** Stores the refusal with a security audit entry in one transaction, then fails the round. */

@@ -1,6 +1,6 @@
 /**
  * A device the sync server answered `DEVICE_REVOKED` locks itself (docs/sync-protocol.md,
- * "Revoked device lock (built)"): it records the revocation with its audit entry in one
+ * "Revoked device lock"): it records the revocation with its audit entry in one
  * transaction, and from then on refuses sign-in and attempts no round. The caller ends every
  * open session. Nothing is deleted: the data stays in the encrypted database.
  */

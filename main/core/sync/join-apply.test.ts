@@ -10,6 +10,7 @@ import { openEncryptedDatabase } from '../db/encrypted-database.js';
 import { migrate } from '../db/migrate.js';
 import { migrations } from '../db/migrations/index.js';
 import { cryptoRandom } from '../platform/sources.js';
+import { REPLICATION_HOOKS } from '../replication.js';
 import { applyJoinChanges } from './join-apply.js';
 import { applyRemoteChange } from './sync-apply.js';
 
@@ -182,9 +183,9 @@ function outcome(name: string, changes: readonly ChangeRecord[], joined: boolean
   const { raw, db } = openDatabase(name);
   try {
     const applied = db.transaction(() => {
-      if (joined) return applyJoinChanges(db, changes, T0 + 5000).applied;
+      if (joined) return applyJoinChanges(db, changes, T0 + 5000, REPLICATION_HOOKS).applied;
       let count = 0;
-      for (const change of changes) if (applyRemoteChange(db, change, T0 + 5000).applied) count++;
+      for (const change of changes) if (applyRemoteChange(db, change, T0 + 5000, REPLICATION_HOOKS).applied) count++;
       return count;
     });
     return { applied, state: stateOf(raw) };
@@ -218,7 +219,7 @@ describe('applying a whole clinic to a new device (join)', () => {
       { kind: 'patient', op: 'insert', patient: 1, device: 1, wall: 2, pick: [1, 1, 0, 0, 1, 0, 1, 1, 0] },
     ];
     const { raw, db } = openDatabase('pair');
-    db.transaction(() => applyJoinChanges(db, toChanges(steps), T0));
+    db.transaction(() => applyJoinChanges(db, toChanges(steps), T0, REPLICATION_HOOKS));
     expect(raw.prepare('SELECT first_id, second_id, reason, status FROM patient_duplicates').all()).toEqual([
       { first_id: PATIENTS[0], second_id: PATIENTS[1], reason: 'same-person', status: 'open' },
     ]);
@@ -232,7 +233,9 @@ describe('applying a whole clinic to a new device (join)', () => {
       { kind: 'patient', op: 'insert', patient: 0, device: 0, wall: 1, pick: [0, 0, 0, 0, 0, 0, 1, 1, 0] },
     ];
     const { db } = openDatabase('twice');
-    db.transaction(() => applyJoinChanges(db, toChanges(steps), T0));
-    expect(() => db.transaction(() => applyJoinChanges(db, toChanges(steps), T0))).toThrow(/holds no patient/);
+    db.transaction(() => applyJoinChanges(db, toChanges(steps), T0, REPLICATION_HOOKS));
+    expect(() => db.transaction(() => applyJoinChanges(db, toChanges(steps), T0, REPLICATION_HOOKS))).toThrow(
+      /holds no patient/,
+    );
   });
 });

@@ -1,20 +1,13 @@
 /**
- * The device's end of the live channel (docs/sync-protocol.md, "Live updates (built)"): one
- * `GET /v1/changes/live` stream over fetch, read as Server-Sent Events. Each event's data is
- * parsed with zod; an event of another shape or name is ignored. The stream carries sequence
+ * The device's end of the live channel (docs/sync-protocol.md, "Live updates"): one
+ * `GET /v1/changes/live` stream over fetch (changes.live in shared/sync/wire/live.ts), read as
+ * Server-Sent Events. Each event is parsed with the declared event schema; an event of another
+ * shape or name is ignored. The stream carries sequence
  * numbers only: the caller decides whether to pull. `openLiveStream` resolves when the stream
  * ends, however it ends; reconnecting is the scheduler's job.
  */
-import { z } from 'zod';
-import {
-  DEVICE_PROTOCOL_VERSION,
-  type FetchLike,
-  PROTOCOL_HEADER,
-  SyncRequestError,
-  requestToken,
-} from './sync-http.js';
-
-const latestSeqSchema = z.strictObject({ latestSeq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) });
+import { LIVE_HEARTBEAT_MS, changesLive, liveEventSchema } from '../../../shared/sync/wire/live.js';
+import { type FetchLike, openSyncRoute, refusalOf, requestToken } from './sync-http.js';
 
 /** The events a device acts on. */
 export type LiveEvent =
@@ -24,10 +17,10 @@ export type LiveEvent =
   | { readonly kind: 'expired' };
 
 /**
- * A stream silent this long is taken for dead (the server sends a heartbeat every 15 s): a
- * connection lost without a FIN would otherwise be waited on forever.
+ * A stream silent for three heartbeats is taken for dead: a connection lost without a FIN would
+ * otherwise be waited on forever.
  */
-export const LIVE_IDLE_TIMEOUT_MS = 45_000;
+export const LIVE_IDLE_TIMEOUT_MS = 3 * LIVE_HEARTBEAT_MS;
 
 /** How a stream ended. */
 export type LiveEnd =
@@ -36,7 +29,7 @@ export type LiveEnd =
   /** The caller aborted it. */
   | { readonly kind: 'aborted'; readonly events: number };
 
-/** Parses one event block's name and data into a LiveEvent; null for anything else. */
+/** Parses one event block's name and data into a LiveEvent with the declared event schema; null for anything else. */
 export function parseLiveEvent(name: string, data: string): LiveEvent | null {
   let json: unknown;
   try {
@@ -44,18 +37,16 @@ export function parseLiveEvent(name: string, data: string): LiveEvent | null {
   } catch {
     return null;
   }
-  switch (name) {
+  const parsed = liveEventSchema.safeParse({ event: name, data: json });
+  if (!parsed.success) return null;
+  const message = parsed.data;
+  switch (message.event) {
     case 'resync':
-    case 'changes': {
-      const parsed = latestSeqSchema.safeParse(json);
-      return parsed.success ? { kind: name, latestSeq: parsed.data.latestSeq } : null;
-    }
+    case 'changes':
+      return { kind: message.event, latestSeq: message.data.latestSeq };
     case 'revoked':
-      return { kind: 'revoked' };
     case 'expired':
-      return { kind: 'expired' };
-    default:
-      return null;
+      return { kind: message.event };
   }
 }
 
@@ -154,25 +145,13 @@ async function readStream(
 ): Promise<LiveEnd> {
   let response: Response;
   try {
-    response = await fetchFn(`${serverUrl}/v1/changes/live`, {
-      method: 'GET',
-      headers: {
-        [PROTOCOL_HEADER]: String(DEVICE_PROTOCOL_VERSION),
-        accept: 'text/event-stream',
-        authorization: `Bearer ${token}`,
-      },
-      signal,
-    });
-  } catch {
+    response = await openSyncRoute(fetchFn, serverUrl, changesLive, {}, { token, signal });
+  } catch (failure) {
     if (callerSignal.aborted) return { kind: 'aborted', events: 0 };
-    throw new SyncRequestError(null, 'NETWORK');
+    throw failure;
   }
   if (!response.ok || !response.body) {
-    const code = await response
-      .json()
-      .then((json: unknown) => z.object({ error: z.object({ code: z.string().max(64) }) }).parse(json).error.code)
-      .catch(() => `HTTP_${response.status}`);
-    throw new SyncRequestError(response.status, code);
+    throw refusalOf(response, await response.json().catch(() => undefined));
   }
   let events = 0;
   const parser = new SseParser((name, data) => {

@@ -1,18 +1,19 @@
 /**
  * Applies changes pulled from the server to the local tables (docs/sync-protocol.md, "Device
- * sync engine (built)"). Each change is merged with shared/sync/merge.ts against the stored
+ * sync engine"). Each change is merged with shared/sync/merge.ts against the stored
  * field and row clocks (migration 0050; a field with no clock of its own carries the row's insert
  * clock, field-clocks.ts). planRemoteChange is the pure half, which a join also carries out in
- * memory (join-apply.ts). Winning values are written into the table (and the
- * patient search index), losing values of concurrent edits go to `sync_conflicts`, and a patient
- * that looks like another (same person, same number) is paired for review (conflicts/patient-pairs.ts:
- * patient numbers are not unique in the table, so such a row never fails the page). Nothing here
- * writes to the outbox: a remote change is not this device's change.
+ * memory (join-apply.ts). Winning values are written into the entity's table (as its declaration,
+ * shared/sync/entities/, lays it out), losing values of concurrent edits go to `sync_conflicts`,
+ * and the entity's domain does what else a written row needs through its replication hooks
+ * (replication-hooks.ts: the patient search index and review pairs, users' branch assignments).
+ * Nothing here writes to the outbox: a remote change is not this device's change.
  *
  * Runs inside the caller's transaction (one per pulled page, together with the cursor).
  */
 import { canonicalJson } from '../../../shared/canonical-json.js';
-import { type ChangeRecord, type EntityName, REPLICATED_ENTITIES } from '../../../shared/sync/change.js';
+import type { ChangeRecord } from '../../../shared/sync/change.js';
+import { declarationOf } from '../../../shared/sync/entities.js';
 import {
   ClockDriftError,
   type Hlc,
@@ -23,31 +24,10 @@ import {
   validatedHlcWallMs,
 } from '../../../shared/sync/hlc.js';
 import { type ConflictEntry, type RowState, isRowLive, mergeChange } from '../../../shared/sync/merge.js';
-import { refreshPatientPairs } from '../conflicts/patient-pairs.js';
 import type { WriteDb } from '../db/access.js';
-import { indexPatient } from '../patients/patient-search.js';
 import { isComputedField, readReplicatedFields } from './change-recorder.js';
 import { readRowState, storeChangeClocks } from './field-clocks.js';
-import { applyUserBranches } from './user-branches-apply.js';
-
-/**
- * The entities this slice materialises, with their key column and which of updated_at/updated_by
- * their rows carry. Users carry their bcrypt hash, so a device that joined the clinic
- * (setup.joinClinic) signs them in with their existing passwords, and their branch assignments
- * (the computed `branch_ids` field, written back by user-branches-apply.ts).
- */
-const APPLIED_ENTITIES: Partial<Record<EntityName, { key: string; stamp: 'none' | 'at' | 'both' }>> = {
-  user: { key: 'id', stamp: 'at' },
-  branch: { key: 'id', stamp: 'none' },
-  patient: { key: 'id', stamp: 'both' },
-  patient_medical: { key: 'patient_id', stamp: 'both' },
-};
-
-/**
- * Replicated fields added after the first schema, absent from inserts of older versions:
- * patients.merged_into (migration 0070, nullable) and users' computed branch_ids.
- */
-const ADDED_LATER: ReadonlySet<string> = new Set(['merged_into', 'branch_ids']);
+import type { ReplicationHooks } from './replication-hooks.js';
 
 /** What applying one change did. */
 export interface ApplyOutcome {
@@ -76,11 +56,6 @@ export interface ApplyPlan {
   readonly write: TableWrite | null;
 }
 
-/** The table key column of each entity applied on devices, or undefined for the others. */
-export function appliedKeyColumn(entity: EntityName): string | undefined {
-  return APPLIED_ENTITIES[entity]?.key;
-}
-
 /**
  * Merges a change into the row the device holds (`values` as stored, `current` its clocks) and
  * says what to write. Pure: the SQL path (applyRemoteChange) and the in-memory path of a join
@@ -92,9 +67,8 @@ export function planRemoteChange(
   values: Readonly<Record<string, unknown>> | undefined,
   current: RowState,
 ): ApplyPlan | null {
-  const target = APPLIED_ENTITIES[change.entity];
-  if (!target) return null;
-  const definition = REPLICATED_ENTITIES[change.entity];
+  const target = declarationOf(change.entity);
+  if (!target.appliedOnDevices) return null;
   // A row this device holds from before it connected has values but no clocks: the merge then
   // sees no state for those fields and the remote value wins, which is what a first sync wants.
   const result = mergeChange(current, change);
@@ -104,18 +78,20 @@ export function planRemoteChange(
   const state = result.state.fields;
   const wallMs = validatedHlcWallMs(change.hlc);
   const stamp =
-    target.stamp === 'both'
+    target.localStamp === 'both'
       ? { updated_at: wallMs, updated_by: change.userId }
-      : target.stamp === 'at'
+      : target.localStamp === 'at'
         ? { updated_at: wallMs }
         : {};
   if (values === undefined) {
     // A new row needs every declared field; an insert carries them all, except fields added to
     // the entity later (an insert recorded by an older version lacks them), which start as null.
-    const required = definition.fields.filter((field) => !ADDED_LATER.has(field));
-    if (!required.every((field) => state[field] !== undefined)) return unwritten;
+    const fields = Object.entries(target.fields);
+    if (!fields.every(([field, declared]) => declared.addedLater === true || state[field] !== undefined)) {
+      return unwritten;
+    }
     const row: Record<string, unknown> = { [target.key]: change.rowId, ...stamp };
-    for (const field of definition.fields) {
+    for (const [field] of fields) {
       if (!isComputedField(change.entity, field)) row[field] = state[field]?.value ?? null;
     }
     return { ...unwritten, write: { kind: 'insert', row } };
@@ -130,28 +106,30 @@ export function planRemoteChange(
   return { ...unwritten, write: { kind: 'update', row } };
 }
 
-/** Merges one remote change into the local state and tables. Must run inside a transaction. */
-export function applyRemoteChange(db: WriteDb, change: ChangeRecord, now: number): ApplyOutcome {
+/**
+ * Merges one remote change into the local state and tables, and runs its entity's hooks. Must run
+ * inside a transaction.
+ */
+export function applyRemoteChange(
+  db: WriteDb,
+  change: ChangeRecord,
+  now: number,
+  hooks: ReplicationHooks,
+): ApplyOutcome {
   if (!db.inTransaction) throw new Error('remote changes are applied inside a transaction');
-  const target = APPLIED_ENTITIES[change.entity];
-  if (!target) return { applied: false, conflicts: 0 };
+  const target = declarationOf(change.entity);
+  if (!target.appliedOnDevices) return { applied: false, conflicts: 0 };
+  const entityHooks = hooks[change.entity];
 
-  const values = readReplicatedFields(db, change.entity, change.rowId);
-  // A new user whose username another local user already has (two clinic databases set up
-  // separately, then connected to one server) cannot be written; it is skipped, not merged.
-  if (change.entity === 'user' && values === undefined && typeof change.fields.username === 'string') {
-    const taken = db
-      .query<{ id: string }>('SELECT id FROM users WHERE username = ? AND id <> ?')
-      .get([change.fields.username, change.rowId]);
-    if (taken) return { applied: false, conflicts: 0 };
-  }
+  const values = readReplicatedFields(db, change.entity, change.rowId, hooks);
+  if (values === undefined && entityHooks.refusesNewRow?.(db, change)) return { applied: false, conflicts: 0 };
   const plan = planRemoteChange(change, values, readRowState(db, change.entity, change.rowId, values));
   if (!plan) return { applied: false, conflicts: 0 };
   storeChangeClocks(db, change);
   const conflicts = logConflicts(db, plan.conflicts, now);
   if (!plan.write) return { applied: true, conflicts };
 
-  const table = REPLICATED_ENTITIES[change.entity].table;
+  const table = target.table;
   const columns = Object.keys(plan.write.row);
   // Identifiers come from the constant entity declarations, never from the change.
   if (plan.write.kind === 'insert') {
@@ -163,13 +141,7 @@ export function applyRemoteChange(db: WriteDb, change: ChangeRecord, now: number
       `UPDATE ${table} SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE ${target.key} = @key`,
     ).run({ ...plan.write.row, key: change.rowId });
   }
-  applyUserBranches(db, change, plan.state.fields);
-  if (change.entity === 'patient') {
-    reindexPatient(db, change.rowId);
-    // A pulled patient may be a second registration of someone, or carry a number another
-    // record holds (data of an older version): kept, and paired for review on every device.
-    refreshPatientPairs(db, change.rowId, now, null);
-  }
+  entityHooks.afterWrite?.(db, change, plan.state.fields, now);
   return { applied: true, conflicts };
 }
 
@@ -194,27 +166,6 @@ export function logConflicts(db: WriteDb, conflicts: readonly ConflictEntry[], n
     ]).changes;
   }
   return added;
-}
-
-function reindexPatient(db: WriteDb, patientId: string): void {
-  const row = db
-    .query<{
-      rowid: number;
-      first_name: string;
-      last_name: string;
-      phone: string | null;
-      patient_number: string;
-      date_of_birth: string | null;
-    }>('SELECT rowid, first_name, last_name, phone, patient_number, date_of_birth FROM patients WHERE id = ?')
-    .get([patientId]);
-  if (!row) return;
-  indexPatient(db, row.rowid, {
-    firstName: row.first_name,
-    lastName: row.last_name,
-    phone: row.phone,
-    patientNumber: row.patient_number,
-    dateOfBirth: row.date_of_birth,
-  });
 }
 
 /**

@@ -1,10 +1,12 @@
 /**
- * The device's push/pull engine (docs/sync-protocol.md, "Device sync engine (built)"). One round:
+ * The device's push/pull engine (docs/sync-protocol.md, "Device sync engine"; the routes it
+ * calls are declared in shared/sync/wire/). One round:
  *
  * 1. sign the server's challenge with the device key and take a short-lived token;
  * 2. push the outbox rows not yet acknowledged, one batch per local transaction
  *    (`POST /v1/changes`), and set `pushed_at` only after the server acknowledged them. A crash
- *    between the two is safe: the server dedupes by change id, so the re-push inserts nothing;
+ *    between the two is safe: the server dedupes by change id, so the re-push inserts nothing.
+ *    Once nothing is left to push, the accepted changes leave the outbox (outbox-pruning.ts);
  * 3. pull pages after the stored cursor (`GET /v1/changes?after=`) and apply other devices'
  *    changes with the shared merge, one transaction per page together with the new cursor;
  * 4. record the round in the audit trail (`sync.round`, counts only).
@@ -28,25 +30,32 @@ import type { BackgroundSyncOptions } from './sync-scheduler.js';
 import { pushAuditChains } from './audit-push.js';
 import { assertServerLogTrusted } from './checkpoint-pin.js';
 import { readRevocation, recordRevocation } from './device-revocation.js';
+import { rebootstrapFromSnapshot } from './snapshot-rebootstrap.js';
+import type { ReplicationHooks } from './replication-hooks.js';
+import { pruneAcceptedOutbox } from './outbox-pruning.js';
 import { applyRemoteChange, receiveRemoteClocks } from './sync-apply.js';
 import {
-  DEVICE_PROTOCOL_VERSION,
+  DEFAULT_PULL_LIMIT,
+  MAX_BATCHES_PER_PUSH,
+  MAX_CHANGES_PER_PUSH,
+  changesPull,
+  changesPush,
+  pulledPageShapeSchema,
+} from '../../../shared/sync/wire/changes.js';
+import { ACCESS_TOKEN_TTL_MS } from '../../../shared/sync/wire/devices.js';
+import { SYNC_PROTOCOL_VERSION } from '../../../shared/sync/wire/protocol.js';
+import { type ChangeInput, MAX_PAGE_SIZE } from '../../../shared/sync/wire/records.js';
+import {
   type FetchLike,
   SyncRequestError,
-  openSyncRequest,
+  callSyncRoute,
+  openSyncRoute,
   parseAnswer,
   readAnswer,
   requestToken,
-  syncRequest,
 } from './sync-http.js';
-
-/** Server limits of one push (sync-server/http/change-routes.ts). */
-const MAX_BATCHES_PER_PUSH = 100;
-const MAX_CHANGES_PER_PUSH = 5000;
-/** Page size of a pull. */
-const PULL_PAGE_SIZE = 500;
-/** How long a round reuses an access token: half of the server's 10-minute lifetime. */
-const TOKEN_REUSE_MS = 5 * 60_000;
+/** How long a round reuses an access token: half of its lifetime. */
+const TOKEN_REUSE_MS = ACCESS_TOKEN_TTL_MS / 2;
 
 /** How failed requests are retried. */
 export interface RetryPolicy {
@@ -138,37 +147,11 @@ export interface OutboxRow {
   schema_version: number;
 }
 
+/** One local transaction as a push sends it. */
 interface Batch {
   readonly txId: string;
-  readonly changes: Array<Record<string, unknown>>;
+  readonly changes: ChangeInput[];
 }
-
-// A batch is accepted (changes with their server sequence), quarantined (acknowledged with a
-// reason per change, never in the change log) or held back for a clock ahead of the server's
-// (`retry`). Servers before re-validation answer accepted batches without a status.
-const pushAnswerSchema = z.object({
-  batches: z.array(
-    z.object({
-      txId: z.string(),
-      status: z.enum(['accepted', 'quarantined', 'retry']).optional(),
-      changes: z.array(z.looseObject({ changeId: z.string(), reason: z.string().max(64).optional() })),
-    }),
-  ),
-});
-
-const pullAnswerSchema = z.object({
-  changes: z.array(z.looseObject({ serverSeq: z.number(), deviceId: z.string() })),
-  hasMore: z.boolean(),
-  cursor: z.number().int().min(0),
-});
-
-// A join checks each change once, with the change schema (pullEverything): the page is only
-// checked for its shape here.
-const joinPageSchema = z.object({
-  changes: z.array(z.unknown()),
-  hasMore: z.boolean(),
-  cursor: z.number().int().min(0),
-});
 
 type Counts = { pushed: number; refused: number; pulled: number; applied: number; conflicts: number };
 
@@ -186,7 +169,12 @@ export class SyncEngine {
   private cachedToken: { readonly token: string; readonly key: string; readonly obtainedAt: number } | null = null;
 
   constructor(
-    private readonly deps: { readonly clinic: ClinicState; readonly audit: AuditLog; readonly sources: Sources },
+    private readonly deps: {
+      readonly clinic: ClinicState;
+      readonly audit: AuditLog;
+      readonly sources: Sources;
+      readonly replication: ReplicationHooks;
+    },
     options: SyncEngineOptions = {},
   ) {
     this.fetch = options.fetch ?? ((url, init) => fetch(url, init));
@@ -260,13 +248,9 @@ export class SyncEngine {
         privateKey: identity.privateKey,
         serverClinicId: identity.clinicId,
         now: () => this.now(),
-        request: (method, path, body) =>
+        request: (route, input) =>
           this.retrying(() =>
-            syncRequest(this.fetch, identity.serverUrl, method, path, {
-              token,
-              timeoutMs: this.timeoutMs,
-              ...(body === undefined ? {} : { body }),
-            }),
+            callSyncRoute(this.fetch, identity.serverUrl, route, input, { token, timeoutMs: this.timeoutMs }),
           ),
       });
     } catch (failure) {
@@ -347,7 +331,12 @@ export class SyncEngine {
   private async push(db: WriteDb, identity: SyncIdentity, token: string, counts: Counts): Promise<void> {
     for (;;) {
       const batches = this.pendingBatches(db);
-      if (batches.length === 0) return;
+      if (batches.length === 0) {
+        // Everything is acknowledged: the accepted changes are the server's now (outbox-pruning.ts).
+        // Also after a round that pushed nothing, so a prune a crash interrupted is finished.
+        pruneAcceptedOutbox(db);
+        return;
+      }
       const before = counts.pushed + counts.refused;
       let heldBack: boolean;
       try {
@@ -388,25 +377,25 @@ export class SyncEngine {
     batches: readonly Batch[],
     counts: Counts,
   ): Promise<boolean> {
-    const answer = await this.retrying(() =>
-      syncRequest(this.fetch, identity.serverUrl, 'POST', '/v1/changes', {
-        token,
-        timeoutMs: this.timeoutMs,
-        body: { protocolVersion: DEVICE_PROTOCOL_VERSION, batches },
-      }),
+    const { batches: results } = await this.retrying(() =>
+      callSyncRoute(
+        this.fetch,
+        identity.serverUrl,
+        changesPush,
+        { body: { protocolVersion: SYNC_PROTOCOL_VERSION, batches: [...batches] } },
+        { token, timeoutMs: this.timeoutMs },
+      ),
     );
-    const results = parseAnswer(pushAnswerSchema, answer).batches;
     const now = this.now();
     let heldBack = false;
     db.setSynchronous('FULL');
     db.transaction(() => {
       const mark = db.command('UPDATE sync_outbox SET pushed_at = ? WHERE change_id = ? AND pushed_at IS NULL');
       for (const result of results) {
-        const status = result.status ?? 'accepted';
-        if (status === 'retry') heldBack = true;
-        else if (status === 'quarantined') {
+        if (result.status === 'retry') heldBack = true;
+        else if (result.status === 'quarantined') {
           for (const change of result.changes) {
-            this.recordRefusal(db, result.txId, [change.changeId], change.reason ?? 'quarantined');
+            this.recordRefusal(db, result.txId, [change.changeId], change.reason, change.detail);
           }
           counts.refused += result.changes.length;
         } else {
@@ -417,14 +406,24 @@ export class SyncEngine {
     return heldBack;
   }
 
-  /** Records changes the server refused for good; they leave the queue and are shown instead. */
-  private recordRefusal(db: WriteDb, txId: string, changeIds: readonly string[], code: string): void {
+  /**
+   * Records changes the server refused for good; they leave the queue and are shown instead, with
+   * the server's detail (a rule or field name, never a value: validate-batch.ts) when it gave one.
+   */
+  private recordRefusal(
+    db: WriteDb,
+    txId: string,
+    changeIds: readonly string[],
+    code: string,
+    detail: string = '',
+  ): void {
+    const message = detail === '' ? 'refused by the sync server' : detail;
     const write = () => {
       const insert = db.command(
         `INSERT INTO sync_refused (change_id, tx_id, code, message, refused_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT DO NOTHING`,
       );
-      for (const changeId of changeIds) insert.run([changeId, txId, code, 'refused by the sync server', this.now()]);
+      for (const changeId of changeIds) insert.run([changeId, txId, code, message, this.now()]);
     };
     if (db.inTransaction) write();
     else {
@@ -468,8 +467,9 @@ export class SyncEngine {
           userId: row.user_id,
           entity: row.entity,
           rowId: row.row_id,
-          op: row.op,
-          fields: JSON.parse(row.fields) as unknown,
+          // Written by the change recorder from the same shapes (shared/sync/change.ts); the server checks them again.
+          op: row.op as ChangeInput['op'],
+          fields: JSON.parse(row.fields) as ChangeInput['fields'],
           hlc: row.hlc,
           schemaVersion: row.schema_version,
         })),
@@ -480,14 +480,40 @@ export class SyncEngine {
 
   private async pull(db: WriteDb, identity: SyncIdentity, token: string, counts: Counts): Promise<void> {
     let cursor = readSyncIdentity(db)?.cursor ?? identity.cursor;
+    let rebootstrapped = false;
     for (;;) {
-      const answer = await this.retrying(() =>
-        syncRequest(this.fetch, identity.serverUrl, 'GET', `/v1/changes?after=${cursor}&limit=${PULL_PAGE_SIZE}`, {
-          token,
-          timeoutMs: this.timeoutMs,
-        }),
+      const page = await this.retrying(() =>
+        callSyncRoute(
+          this.fetch,
+          identity.serverUrl,
+          changesPull,
+          { query: { after: cursor, limit: DEFAULT_PULL_LIMIT } },
+          { token, timeoutMs: this.timeoutMs },
+        ),
       );
-      const page = parseAnswer(pullAnswerSchema, answer);
+      if (page.behindHorizon && !rebootstrapped) {
+        // This database went back behind the horizon (restored from a backup): start again from
+        // a snapshot merged into it, outbox untouched, then pull on from its cursor.
+        const merged = await rebootstrapFromSnapshot({
+          db,
+          fetch: this.fetch,
+          serverUrl: identity.serverUrl,
+          token,
+          serverClinicId: identity.clinicId,
+          deviceId: identity.deviceId,
+          now: () => this.now(),
+          hooks: this.deps.replication,
+          timeoutMs: this.timeoutMs,
+        });
+        counts.pulled += merged.rows;
+        counts.applied += merged.applied;
+        counts.conflicts += merged.conflicts;
+        // Its audit chain went back too: a new epoch, so no (device, epoch, seq) is used twice.
+        this.deps.clinic.startAuditEpoch(this.deps.audit, 'restored-backup');
+        rebootstrapped = true;
+        cursor = merged.cursor;
+        continue;
+      }
       const now = this.now();
       db.setSynchronous('FULL');
       db.transaction(() => {
@@ -499,7 +525,7 @@ export class SyncEngine {
           const change = changeRecordSchema.safeParse(wire);
           // A change this app version cannot read is skipped, not applied half-way.
           if (!change.success) continue;
-          const outcome = applyRemoteChange(db, change.data, now);
+          const outcome = applyRemoteChange(db, change.data, now, this.deps.replication);
           if (outcome.applied) counts.applied++;
           counts.conflicts += outcome.conflicts;
           seen.push(change.data);
@@ -523,13 +549,13 @@ export class SyncEngine {
  * (measured at 100,000 patients: pages of 5,000 against 1,000 took the PostgreSQL pull from
  * about 6.1 s to 4.9 s).
  */
-const JOIN_PAGE_SIZE = 5000;
+const JOIN_PAGE_SIZE = MAX_PAGE_SIZE;
 /** The largest page of servers before 2026-11-22, which refuse a larger limit (VALIDATION_FAILED). */
 const EARLIER_SERVERS_PAGE_SIZE = 1000;
 
 /**
- * Pulls every change of the clinic from cursor 0 (setup.joinClinic, before the local database is
- * written) and hands each change this app can read to `receive`, in server order; returns the
+ * Pulls every change of the clinic after `from` (setup.joinClinic, before the local database is
+ * written: 0, or the cursor of the snapshot it starts from) and hands each change this app can read to `receive`, in server order; returns the
  * number pulled and the last cursor. The next page is asked for as soon as this one's headers
  * say where it ends (shared/sync/page-headers.ts), before its body is read and parsed, so the
  * server reads page N+1 while this device parses, checks and merges page N. Without the
@@ -540,14 +566,13 @@ export async function pullEverything(
   serverUrl: string,
   token: string,
   receive: (change: ChangeRecord) => void,
+  from = 0,
 ): Promise<{ pulled: number; cursor: number }> {
   let pulled = 0;
-  let cursor = 0;
+  let cursor = from;
   let pageSize = JOIN_PAGE_SIZE;
   const request = (after: number) => {
-    const answer = openSyncRequest(fetchFn, serverUrl, 'GET', `/v1/changes?after=${after}&limit=${pageSize}`, {
-      token,
-    });
+    const answer = openSyncRoute(fetchFn, serverUrl, changesPull, { query: { after, limit: pageSize } }, { token });
     // A page asked for ahead is dropped when the current one fails: its failure is not unhandled.
     answer.catch(() => undefined);
     return answer;
@@ -565,7 +590,7 @@ export async function pullEverything(
     const announced = response.ok ? announcedPageEnd(response) : null;
     const askedAhead = announced !== null && announced.hasMore && announced.cursor > cursor;
     if (askedAhead) next = request(announced.cursor);
-    const page = parseAnswer(joinPageSchema, await readAnswer(response));
+    const page = parseAnswer(pulledPageShapeSchema, await readAnswer(response));
     if (announced && (announced.cursor !== page.cursor || announced.hasMore !== page.hasMore)) {
       throw new SyncRequestError(response.status, 'BAD_ANSWER');
     }

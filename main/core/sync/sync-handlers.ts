@@ -1,13 +1,14 @@
 /**
  * Sync channels: connect this clinic to a sync server, see the state of sync, run a round now
- * (docs/sync-protocol.md, "Device sync engine (built)").
+ * (docs/sync-protocol.md, "Device sync engine").
  */
 import { devicesCreateEnrollmentCode } from '../../../shared/api/devices.js';
 import { syncConnect, syncNow, syncStatus } from '../../../shared/api/sync.js';
 import type { EntityName } from '../../../shared/sync/change.js';
+import { ENTITY_NAMES, declarationOf } from '../../../shared/sync/entities.js';
 import { ApiError } from '../api/api-error.js';
 import { type RunContext, handle } from '../api/handler.js';
-import { storeDeviceNumber } from '../patients/patient-number.js';
+import { storeDeviceNumber } from './device-number.js';
 import { recordRowChange } from './change-recorder.js';
 import { readSyncIdentity, syncCounts } from './sync-engine.js';
 import { pinCheckpointKey } from './checkpoint-pin.js';
@@ -17,18 +18,19 @@ import { SyncRequestError, createEnrollmentCode, enrollDevice, generateDeviceKey
 const SNAPSHOT_CHANGES_PER_TRANSACTION = 500;
 
 /**
- * What exists locally, in the order the server needs it: users first (the connecting Admin's own
- * row alone, so the server's user directory learns its founder), then branches, patients and
- * medical histories. `author` names the column of the user a snapshot change is attributed to
- * when it is not the connecting Admin: a medical history is attributed to whoever last wrote it
- * (only medical.write holders can), so the server's permission check sees the real author.
+ * What exists locally, in the order the server needs it (each entity declaration's upload order:
+ * users first, the connecting Admin's own row alone, so the server's user directory learns its
+ * founder; then branches, patients and medical histories). A declared author column names the
+ * user a row is attributed to when it is not the connecting Admin: a medical history is
+ * attributed to whoever last wrote it, so the server's permission check sees the real author.
  */
-const SNAPSHOT: ReadonlyArray<{ entity: EntityName; table: string; key: string; author?: string }> = [
-  { entity: 'user', table: 'users', key: 'id' },
-  { entity: 'branch', table: 'branches', key: 'id' },
-  { entity: 'patient', table: 'patients', key: 'id' },
-  { entity: 'patient_medical', table: 'patient_medical', key: 'patient_id', author: 'updated_by' },
-];
+const UPLOADED: ReadonlyArray<{ entity: EntityName; table: string; key: string; author: string | undefined }> =
+  ENTITY_NAMES.filter((entity) => declarationOf(entity).appliedOnDevices)
+    .sort((a, b) => declarationOf(a).upload.order - declarationOf(b).upload.order)
+    .map((entity) => {
+      const { table, key, upload } = declarationOf(entity);
+      return { entity, table, key, author: upload.authorColumn };
+    });
 
 /**
  * Records an insert for every replicated row that has no change yet (written before change
@@ -37,7 +39,7 @@ const SNAPSHOT: ReadonlyArray<{ entity: EntityName; table: string; key: string; 
 function queueExistingRows(ctx: RunContext): number {
   const caller = ctx.caller!;
   const pending = (entity: EntityName, table: string, key: string, author: string | undefined) =>
-    // Identifiers are constants above, never input.
+    // Identifiers come from the constant entity declarations, never input.
     ctx.db
       .query<{ id: string; author: string | null }>(
         `SELECT ${key} AS id, ${author ?? 'NULL'} AS author FROM ${table}
@@ -47,11 +49,12 @@ function queueExistingRows(ctx: RunContext): number {
   let queued = 0;
   // Each chunk is its own context object, hence its own local transaction (change-recorder keys
   // transaction ids by context): the server takes at most 1000 changes per transaction.
-  const own = pending('user', 'users', 'id', undefined).find((row) => row.id === caller.userId);
+  const users = declarationOf('user');
+  const own = pending('user', users.table, users.key, undefined).find((row) => row.id === caller.userId);
   if (own && recordRowChange({ ...ctx }, 'user', own.id, undefined)) queued++;
   let chunk: RunContext = { ...ctx };
   let inChunk = 0;
-  for (const { entity, table, key, author } of SNAPSHOT) {
+  for (const { entity, table, key, author } of UPLOADED) {
     // One entity per transaction: transactions of user inserts alone are pushed first (see the
     // sync engine's pendingBatches), so the server knows every author before their rows arrive.
     chunk = { ...ctx };

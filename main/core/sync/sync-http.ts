@@ -1,17 +1,33 @@
 /**
- * The device's HTTP client for the sync server (docs/sync-protocol.md, "HTTP server (built)"):
- * every request names the protocol version in the `chairside-protocol` header, answers are the
- * server's JSON or its `{"error":{"code","message"}}` envelope. Failures are classified so the
- * engine retries only what can succeed later (network, 5xx, 429) and records the rest.
+ * The device's HTTP client for the sync server. Every call goes by a route declared in
+ * shared/sync/wire/: the declaration gives the method, the path, the headers (the protocol version,
+ * the bearer token) and the schema the answer is parsed with. Answers are the server's JSON or its
+ * `{"error":{"code","message"}}` envelope. Failures are classified so the engine retries only what
+ * can succeed later (network, 5xx, 429) and records the rest.
  */
 import { generateKeyPairSync, createPrivateKey, sign } from 'node:crypto';
-import { z } from 'zod';
+import type { z } from 'zod';
+import {
+  authChallenge,
+  authToken,
+  deviceAuthText,
+  devicesCreateEnrollmentCode,
+  devicesEnroll,
+} from '../../../shared/sync/wire/devices.js';
+import { syncErrorEnvelopeSchema } from '../../../shared/sync/wire/errors.js';
+import { AUTHORIZATION_HEADER, PROTOCOL_HEADER, SYNC_PROTOCOL_VERSION } from '../../../shared/sync/wire/protocol.js';
+import {
+  type AnySyncRoute,
+  type SyncRouteAnswer,
+  type SyncRouteInput,
+  syncRouteTarget,
+} from '../../../shared/sync/wire/route.js';
 
-/** The protocol version this device speaks. */
-export const DEVICE_PROTOCOL_VERSION = 1;
-
-/** The header that carries it. */
-export const PROTOCOL_HEADER = 'chairside-protocol';
+/**
+ * The protocol version this device speaks: the wire's (shared/sync/wire/protocol.ts). Kept under
+ * this name for the benches that build pushes by hand.
+ */
+export const DEVICE_PROTOCOL_VERSION = SYNC_PROTOCOL_VERSION;
 
 /** What the engine needs of `fetch` (node's global fetch fits; tests inject faults). */
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
@@ -37,9 +53,78 @@ export class SyncRequestError extends Error {
   }
 }
 
-const errorEnvelopeSchema = z.object({ error: z.object({ code: z.string().max(64) }) });
+/** How a call is sent: the access token of a route that needs one, and how long to wait. */
+export interface CallOptions {
+  readonly token?: string;
+  readonly timeoutMs?: number;
+  /** Ends the request early (the live stream's caller and watchdog). */
+  readonly signal?: AbortSignal;
+}
 
-/** Sends one request and returns the parsed JSON answer; throws SyncRequestError. */
+/** Calls a JSON route and returns its answer parsed with the declared schema; throws SyncRequestError. */
+export async function callSyncRoute<Route extends AnySyncRoute>(
+  fetchFn: FetchLike,
+  baseUrl: string,
+  route: Route,
+  input: SyncRouteInput<Route>,
+  options: CallOptions = {},
+): Promise<SyncRouteAnswer<Route>> {
+  const response = await openSyncRoute(fetchFn, baseUrl, route, input, options);
+  return parseAnswer<Route['answer']>(route.answer, await readAnswer(response), response.status);
+}
+
+/**
+ * Sends a call and returns the answer once its status and headers have arrived, before its body
+ * is read (`readAnswer` reads it, or the caller streams it); throws SyncRequestError when no
+ * answer came.
+ */
+export async function openSyncRoute<Route extends AnySyncRoute>(
+  fetchFn: FetchLike,
+  baseUrl: string,
+  route: Route,
+  input: SyncRouteInput<Route>,
+  options: CallOptions = {},
+): Promise<Response> {
+  const headers: Record<string, string> = {
+    accept: route.answerKind === 'event-stream' ? 'text/event-stream' : 'application/json',
+  };
+  if (route.protocolHeader) headers[PROTOCOL_HEADER] = String(SYNC_PROTOCOL_VERSION);
+  if (route.auth === 'device-token') {
+    // A call without its token is this device's bug, not something the server should answer.
+    if (options.token === undefined) throw new Error(`sync route ${route.name} needs an access token`);
+    headers[AUTHORIZATION_HEADER] = `Bearer ${options.token}`;
+  }
+  const { params, query, body } = input as {
+    params?: Record<string, string | number>;
+    query?: Record<string, string | number | undefined>;
+    body?: unknown;
+  };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const url = `${baseUrl}${syncRouteTarget(route, params, query)}`;
+  const timeout = AbortSignal.timeout(options.timeoutMs ?? 30_000);
+  try {
+    return await fetchFn(url, {
+      method: route.method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      // A stream has no overall timeout: its caller's signal and watchdog end it.
+      signal:
+        route.answerKind === 'event-stream'
+          ? options.signal
+          : options.signal
+            ? AbortSignal.any([timeout, options.signal])
+            : timeout,
+    });
+  } catch {
+    throw new SyncRequestError(null, 'NETWORK');
+  }
+}
+
+/**
+ * Sends one request to a path and returns its JSON answer, unparsed. For routes not declared in
+ * shared/sync/wire/ yet: TODO(wire) goes once main/core/sync/snapshot-fetch.ts calls the
+ * snapshot routes by their declarations (callSyncRoute).
+ */
 export async function syncRequest(
   fetchFn: FetchLike,
   baseUrl: string,
@@ -50,10 +135,7 @@ export async function syncRequest(
   return readAnswer(await openSyncRequest(fetchFn, baseUrl, method, path, options));
 }
 
-/**
- * Sends one request and returns the answer once its status and headers have arrived, before its
- * body is read (`readAnswer` reads it); throws SyncRequestError when no answer came.
- */
+/** `syncRequest` up to the answer's headers (see its TODO). */
 export async function openSyncRequest(
   fetchFn: FetchLike,
   baseUrl: string,
@@ -62,11 +144,11 @@ export async function openSyncRequest(
   options: { body?: unknown; token?: string; timeoutMs?: number } = {},
 ): Promise<Response> {
   const headers: Record<string, string> = {
-    [PROTOCOL_HEADER]: String(DEVICE_PROTOCOL_VERSION),
+    [PROTOCOL_HEADER]: String(SYNC_PROTOCOL_VERSION),
     accept: 'application/json',
   };
   if (options.body !== undefined) headers['content-type'] = 'application/json';
-  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+  if (options.token !== undefined) headers[AUTHORIZATION_HEADER] = `Bearer ${options.token}`;
   try {
     return await fetchFn(`${baseUrl}${path}`, {
       method,
@@ -93,20 +175,23 @@ export async function readAnswer(response: Response): Promise<unknown> {
   } catch {
     throw new SyncRequestError(response.status, 'BAD_ANSWER');
   }
-  if (!response.ok) {
-    const envelope = errorEnvelopeSchema.safeParse(json);
-    const retryAfter = Number(response.headers.get('retry-after'));
-    throw new SyncRequestError(
-      response.status,
-      envelope.success ? envelope.data.error.code : `HTTP_${response.status}`,
-      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : null,
-    );
-  }
+  if (!response.ok) throw refusalOf(response, json);
   return json;
 }
 
+/** The SyncRequestError of a failed answer whose body was read as `json` (undefined when unreadable). */
+export function refusalOf(response: Response, json: unknown): SyncRequestError {
+  const envelope = syncErrorEnvelopeSchema.safeParse(json);
+  const retryAfter = Number(response.headers.get('retry-after'));
+  return new SyncRequestError(
+    response.status,
+    envelope.success ? envelope.data.error.code : `HTTP_${response.status}`,
+    Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : null,
+  );
+}
+
 /** Parses an answer with a schema; an answer of another shape is BAD_ANSWER. */
-export function parseAnswer<T>(schema: z.ZodType<T>, answer: unknown, status = 200): T {
+export function parseAnswer<Schema extends z.ZodType>(schema: Schema, answer: unknown, status = 200): z.output<Schema> {
   const parsed = schema.safeParse(answer);
   if (!parsed.success) throw new SyncRequestError(status, 'BAD_ANSWER');
   return parsed.data;
@@ -129,7 +214,7 @@ export function generateDeviceKeys(): DeviceKeys {
 
 /** The domain-separated message a device signs to answer a challenge (the server's `deviceAuthMessage`). */
 export function deviceAuthMessage(challenge: string): Buffer {
-  return Buffer.from(`chairside/device-auth/v1\n${challenge}`, 'utf8');
+  return Buffer.from(deviceAuthText(challenge), 'utf8');
 }
 
 /** Signs with the stored private key. */
@@ -137,18 +222,6 @@ export function signWithDeviceKey(privateKeyDer: Buffer, message: Buffer): strin
   const key = createPrivateKey({ key: privateKeyDer, format: 'der', type: 'pkcs8' });
   return sign(null, message, key).toString('base64');
 }
-
-const enrollAnswerSchema = z.object({
-  clinicId: z.string().min(1).max(64),
-  deviceId: z.string().min(1).max(64),
-  // Servers before setup.joinClinic do not name the clinic.
-  clinicName: z.string().min(1).max(200).optional(),
-  // The device's number in the clinic (docs/sync-protocol.md, "Domain conflicts"); every server
-  // that numbers devices sends it, and a device refuses to enroll without one.
-  deviceNumber: z.number().int().min(1).max(1_000_000),
-  // The checkpoint origin and verifier key the device pins (checkpoint-pin.ts).
-  checkpoint: z.object({ origin: z.string().min(1).max(200), verifierKey: z.string().min(1).max(300) }).optional(),
-});
 
 /** Redeems an enrollment code: registers this device's public key; returns the server's clinic id. */
 export async function enrollDevice(
@@ -161,7 +234,7 @@ export async function enrollDevice(
   deviceNumber: number;
   checkpoint: { origin: string; verifierKey: string } | undefined;
 }> {
-  const answer = await syncRequest(fetchFn, serverUrl, 'POST', '/v1/enroll', {
+  const enrolled = await callSyncRoute(fetchFn, serverUrl, devicesEnroll, {
     body: {
       code: input.code,
       deviceId: input.deviceId,
@@ -169,7 +242,6 @@ export async function enrollDevice(
       publicKey: input.publicKey.toString('base64'),
     },
   });
-  const enrolled = parseAnswer(enrollAnswerSchema, answer);
   if (enrolled.deviceId !== input.deviceId) throw new SyncRequestError(200, 'BAD_ANSWER');
   return {
     clinicId: enrolled.clinicId,
@@ -179,9 +251,6 @@ export async function enrollDevice(
   };
 }
 
-const challengeAnswerSchema = z.object({ challenge: z.string().min(1).max(1024) });
-const tokenAnswerSchema = z.object({ token: z.string().min(1).max(2048), expiresAt: z.number() });
-
 /** Signs a fresh challenge and trades it for an access token. */
 export async function requestToken(
   fetchFn: FetchLike,
@@ -189,18 +258,10 @@ export async function requestToken(
   identity: { clinicId: string; deviceId: string; privateKey: Buffer },
 ): Promise<{ token: string; expiresAt: number }> {
   const ids = { clinicId: identity.clinicId, deviceId: identity.deviceId };
-  const { challenge } = parseAnswer(
-    challengeAnswerSchema,
-    await syncRequest(fetchFn, serverUrl, 'POST', '/v1/auth/challenge', { body: ids }),
-  );
+  const { challenge } = await callSyncRoute(fetchFn, serverUrl, authChallenge, { body: ids });
   const signature = signWithDeviceKey(identity.privateKey, deviceAuthMessage(challenge));
-  return parseAnswer(
-    tokenAnswerSchema,
-    await syncRequest(fetchFn, serverUrl, 'POST', '/v1/auth/token', { body: { ...ids, challenge, signature } }),
-  );
+  return callSyncRoute(fetchFn, serverUrl, authToken, { body: { ...ids, challenge, signature } });
 }
-
-const enrollmentCodeAnswerSchema = z.object({ code: z.string().min(1).max(100), expiresAt: z.number().int().min(0) });
 
 /** Asks the server for a one-time code for another device of this clinic, on behalf of an Admin. */
 export async function createEnrollmentCode(
@@ -209,8 +270,5 @@ export async function createEnrollmentCode(
   token: string,
   userId: string,
 ): Promise<{ code: string; expiresAt: number }> {
-  return parseAnswer(
-    enrollmentCodeAnswerSchema,
-    await syncRequest(fetchFn, serverUrl, 'POST', '/v1/devices/enrollment-codes', { token, body: { userId } }),
-  );
+  return callSyncRoute(fetchFn, serverUrl, devicesCreateEnrollmentCode, { body: { userId } }, { token });
 }

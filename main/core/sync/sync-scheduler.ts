@@ -1,5 +1,5 @@
 /**
- * Background sync (docs/sync-protocol.md, "Background sync (built)"). Runs the engine's rounds
+ * Background sync (docs/sync-protocol.md, "Background sync"). Runs the engine's rounds
  * without anyone asking:
  *
  * - once at start (a restart resumes whatever a crash left pending: the outbox and the stored

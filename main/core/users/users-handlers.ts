@@ -81,7 +81,7 @@ export const usersHandlers = {
       if (!allBranches && branchCount === 0) {
         throw new ApiError('VALIDATION_FAILED', 'Choose at least one branch, or all branches.');
       }
-      const before = readReplicatedFields(ctx.db, 'user', row.id);
+      const before = readReplicatedFields(ctx.db, 'user', row.id, ctx.services.replication);
       ctx.db
         .command(
           `UPDATE users SET display_name = ?, role = ?, all_branches = ?, disabled = ?, updated_at = ? WHERE id = ?`,
@@ -118,7 +118,7 @@ export const usersHandlers = {
     },
     run(ctx, input, { passwordHash }) {
       const row = existingUser(ctx, input.userId);
-      const before = readReplicatedFields(ctx.db, 'user', row.id);
+      const before = readReplicatedFields(ctx.db, 'user', row.id, ctx.services.replication);
       ctx.db
         .command('UPDATE users SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE id = ?')
         .run([passwordHash, ctx.now, ctx.now, row.id]);

@@ -18,6 +18,7 @@ import {
   duplicateReasonWords,
   entityWords,
   fieldWords,
+  refusalDetailWords,
   refusalWords,
   writeOrigin,
 } from './conflict-words.js';
@@ -297,7 +298,7 @@ function FieldConflictsTable({
                     <td>
                       <RecordCell entity={conflict.entity} rowId={conflict.rowId} onOpen={onOpen} />
                     </td>
-                    <th scope="row">{fieldWords(conflict.field)}</th>
+                    <th scope="row">{fieldWords(conflict.entity, conflict.field)}</th>
                     <td>
                       <ConflictValue conflict={conflict} value={conflict.losingValue} />
                       {lost !== null && <span className="cell-sub">{`${lost.when}, on ${lost.device}`}</span>}
@@ -367,11 +368,16 @@ function RefusedChangesTable({
                   <td>
                     {change.op === 'insert' ? 'New record' : change.op === 'update' ? 'Edit' : 'Deletion'}
                     {change.fields.length > 0 && (
-                      <span className="cell-sub">{change.fields.map(fieldWords).join(', ')}</span>
+                      <span className="cell-sub">
+                        {change.fields.map((field) => fieldWords(change.entity, field)).join(', ')}
+                      </span>
                     )}
                   </td>
                   <td>
                     {refusalWords(change.code)}
+                    {refusalDetailWords(change.entity, change.message) !== null && (
+                      <span className="cell-sub">{refusalDetailWords(change.entity, change.message)}</span>
+                    )}
                     <span className="cell-sub mono">{change.code}</span>
                   </td>
                   <td>{formatInstant(change.refusedAt)}</td>

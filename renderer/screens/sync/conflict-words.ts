@@ -1,55 +1,23 @@
 /**
  * The conflicts inbox in words: replicated entity and field names (the tables' snake-case
- * columns, shared/sync/change.ts) as the screens call them, conflict values as text, and which
+ * columns) as their declarations (shared/sync/entities/) call them, conflict values as text, and which
  * computer made a write and when, read from its hybrid logical clock.
  */
 import type { DuplicateReason } from '../../../shared/api/conflicts.js';
+import { findDeclaration } from '../../../shared/sync/entities.js';
+import type { FieldDeclaration } from '../../../shared/sync/entities/declaration.js';
 import { parseHlc } from '../../../shared/sync/hlc.js';
 import { formatInstant } from '../../lib/format.js';
 
-const ENTITY_WORDS: Readonly<Record<string, string>> = {
-  patient: 'Patient',
-  patient_medical: 'Medical history',
-  branch: 'Branch',
-  user: 'User',
-};
-
-const FIELD_WORDS: Readonly<Record<string, string>> = {
-  patient_number: 'Patient number',
-  branch_id: 'Branch',
-  first_name: 'First name',
-  last_name: 'Last name',
-  date_of_birth: 'Date of birth',
-  sex: 'Sex',
-  phone: 'Phone',
-  email: 'Email',
-  address: 'Address',
-  archived_at: 'Archived',
-  archive_reason: 'Archive reason',
-  merged_into: 'Merged into',
-  created_at: 'Created',
-  created_by: 'Created by',
-  allergies: 'Allergies',
-  conditions: 'Conditions',
-  medications: 'Medications',
-  name: 'Name',
-  username: 'Username',
-  display_name: 'Name',
-  role: 'Role',
-  all_branches: 'All branches',
-  disabled: 'Disabled',
-  password_hash: 'Password',
-  password_changed_at: 'Password changed',
-};
-
-/** "Patient", "Medical history"; an unknown entity by its name. */
+/** "Patient", "Medical history": the entity's declared words; an unknown entity by its name. */
 export function entityWords(entity: string): string {
-  return ENTITY_WORDS[entity] ?? entity;
+  return findDeclaration(entity)?.words ?? entity;
 }
 
-/** "Date of birth"; an unknown field by its name. */
-export function fieldWords(field: string): string {
-  return FIELD_WORDS[field] ?? field.replaceAll('_', ' ');
+/** "Date of birth": the field's declared words; an unknown entity or field by its name. */
+export function fieldWords(entity: string, field: string): string {
+  const fields: Readonly<Record<string, FieldDeclaration>> | undefined = findDeclaration(entity)?.fields;
+  return fields !== undefined && Object.hasOwn(fields, field) ? fields[field]!.words : field.replaceAll('_', ' ');
 }
 
 /** Why a pair was flagged. */
@@ -91,6 +59,16 @@ const REFUSAL_WORDS: Readonly<Record<string, string>> = {
   'with-batch': 'It was saved together with a refused change, so it was refused with it.',
   'foreign-number': 'It uses a patient number that belongs to another computer.',
 };
+
+/**
+ * The server's detail of a refusal (a rule or a field and the rule it broke, never a value:
+ * `fields.date_of_birth: invalid_format`), with the field in words; null when it gave none.
+ */
+export function refusalDetailWords(entity: string, message: string): string | null {
+  if (message === '' || message === 'refused by the sync server') return null;
+  const field = /^fields\.([a-z_]+): (.+)$/.exec(message);
+  return field ? `${fieldWords(entity, field[1]!)}: ${field[2]!.replaceAll('_', ' ')}` : message;
+}
 
 /** The sync server's reason for refusing a change, in words; an unknown reason is named. */
 export function refusalWords(code: string): string {

@@ -1,15 +1,21 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rootOf } from '../../../shared/merkle/tree.js';
-import { AuditChainBuilder, TestClock, checkpointKeys, enrollDevice, makeBatch } from '../conformance-fixtures.js';
+import {
+  AuditChainBuilder,
+  TestClock,
+  checkpointKeys,
+  enrollDevice,
+  makeBatch,
+} from '../../../test/support/sync-server/conformance-fixtures.js';
 import { hashEnrollmentCode } from '../enrollment-code.js';
 import { nodeSha256 } from '../node-crypto.js';
-import { describeSyncStorageConformance } from '../storage.conformance.js';
+import { describeSyncStorageConformance } from '../../../test/support/sync-server/storage.conformance.js';
 import type { SyncStorage } from '../storage.js';
 import { MigrationError, SCHEMA, migratePostgres } from './migrate.js';
 import { LOG_TABLES, TENANT_TABLES, postgresMigrations } from './migrations/index.js';
 import { UnconfinedRoleError, openPostgresSyncStorage } from './postgres-storage.js';
-import { type TestDatabase, createTestDatabase } from './test-database.js';
+import { type TestDatabase, createTestDatabase } from '../../../test/support/sync-server/test-database.js';
 
 // One database per file; every test creates its own clinics in it, so tests share no rows.
 let db: TestDatabase;

@@ -4,15 +4,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3-multiple-ciphers';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuditChainBuilder, TestClock, enrollDevice, makeBatch } from '../conformance-fixtures.js';
-import { describeSyncStorageConformance } from '../storage.conformance.js';
-import { type ClinicStore, type SyncStorage, UnknownClinicError } from '../storage.js';
+import {
+  AuditChainBuilder,
+  TestClock,
+  enrollDevice,
+  makeBatch,
+} from '../../../test/support/sync-server/conformance-fixtures.js';
+import { describeSyncStorageConformance } from '../../../test/support/sync-server/storage.conformance.js';
+import { type SyncStorage, UnknownClinicError } from '../storage.js';
 import { type ServerKeySource, masterKeySource } from './key-source.js';
 import { MigrationError, migrateSqlite } from './migrate.js';
 import { catalogMigrations } from './migrations/catalog/index.js';
 import { clinicMigrations } from './migrations/clinic/index.js';
 import { DatabaseKeyError, openEncryptedDatabase } from './open-database.js';
-import { catalogFilePath, clinicFilePath, openSqliteSyncStorage } from './sqlite-storage.js';
+import { catalogFilePath, clinicConnectionOf, clinicFilePath, openSqliteSyncStorage } from './sqlite-storage.js';
 
 const directories: string[] = [];
 afterEach(() => {
@@ -132,8 +137,7 @@ describe('SQLite storage: files and keys', () => {
 
   it("holds only its own clinic's file open in a clinic store", async () => {
     const { location, a, storeA } = await twoClinics();
-    // Introspection for the test only: the store's private connection.
-    const db = Reflect.get(storeA as ClinicStore, 'db') as Database.Database;
+    const db = clinicConnectionOf(storeA)!;
     const attached = db.pragma('database_list') as Array<{ name: string; file: string }>;
     expect(attached.map((entry) => [entry.name, entry.file])).toEqual([
       ['main', clinicFilePath(location.dataDir, a.clinicId)],

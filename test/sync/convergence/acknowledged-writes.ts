@@ -6,22 +6,20 @@
 import type Database from 'better-sqlite3-multiple-ciphers';
 import { REPLICATED_ENTITIES } from '../../../shared/sync/change.js';
 import type { FieldValue } from '../../../shared/sync/change.js';
+import { ENTITY_NAMES, type EntityName, declarationOf } from '../../../shared/sync/entities.js';
 import { newer } from '../../../main/core/sync/field-clocks.js';
 
-/** The entities the model writes. */
-export type WrittenEntity = 'patient' | 'patient_medical' | 'user' | 'branch';
+/** The entities the model writes: those devices apply (entity-coverage.ts says which actions write what). */
+export type WrittenEntity = EntityName;
 
-/** The key column of each written entity's table. */
-export const KEY_COLUMN: Record<WrittenEntity, string> = {
-  patient: 'id',
-  patient_medical: 'patient_id',
-  user: 'id',
-  branch: 'id',
-};
+/** The key column of each entity's table, as declared. */
+export const KEY_COLUMN: Readonly<Record<EntityName, string>> = Object.fromEntries(
+  ENTITY_NAMES.map((entity) => [entity, declarationOf(entity).key]),
+) as Record<EntityName, string>;
 
 /**
  * A user's branch assignments as the replicated `branch_ids` field holds them: the JSON of the
- * sorted ids, assignments pulled ahead of their branch included (change-recorder.ts userBranchIds,
+ * sorted ids, assignments pulled ahead of their branch included (users/user-replication.ts userBranchIds,
  * read here with the observer's own SQL so the check does not trust the code it checks).
  */
 function branchIdsOf(raw: Database.Database, userId: string): string {

@@ -5,7 +5,7 @@
  * devices.createEnrollmentCode, as a clinic would set them up.
  */
 import { ManualClock } from '../../../main/core/platform/sources.js';
-import { TestClock, pullWholeLog } from '../../../sync-server/storage/conformance-fixtures.js';
+import { TestClock, pullWholeLog } from '../../support/sync-server/conformance-fixtures.js';
 import type { StoredChange } from '../../../sync-server/storage/records.js';
 import { ADMIN_PASSWORD, USER_PASSWORD } from '../../support/clinic-fixture.js';
 import { operatorClinic } from '../sync-support.js';

@@ -19,23 +19,22 @@
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3-multiple-ciphers';
 import { REPLICATED_ENTITIES } from '../../../shared/sync/change.js';
+import { ENTITY_NAMES, type EntityName, declarationOf } from '../../../shared/sync/entities.js';
 import { isComputedField } from '../../../main/core/sync/change-recorder.js';
 import type { FieldValue } from '../../../shared/sync/change.js';
 import { parseHlc } from '../../../shared/sync/hlc.js';
 import type { StoredChange } from '../../../sync-server/storage/records.js';
-import { type AcknowledgedWrite, KEY_COLUMN, type WrittenEntity, readField } from './acknowledged-writes.js';
+import { type AcknowledgedWrite, KEY_COLUMN, readField } from './acknowledged-writes.js';
 import type { Cluster } from './cluster.js';
 
-/** The tables compared by digest, with their key column and replicated entity. */
-const DIGESTED = [
-  { entity: 'patient', key: 'id' },
-  { entity: 'patient_medical', key: 'patient_id' },
-  { entity: 'branch', key: 'id' },
-  { entity: 'user', key: 'id' },
-] as const;
+/** The tables compared by digest: every entity devices apply, with its declared key column. */
+const DIGESTED = ENTITY_NAMES.filter((entity) => declarationOf(entity).appliedOnDevices).map((entity) => ({
+  entity,
+  key: declarationOf(entity).key,
+}));
 
 /** Rows of one table: key and replicated columns, in key order. */
-function replicatedRows(raw: Database.Database, entity: (typeof DIGESTED)[number]['entity']): unknown[][] {
+function replicatedRows(raw: Database.Database, entity: EntityName): unknown[][] {
   const definition = REPLICATED_ENTITIES[entity];
   const key = DIGESTED.find((table) => table.entity === entity)!.key;
   // Computed fields (a user's branch_ids) are not columns of the table.
@@ -141,13 +140,13 @@ export async function expectLateJoinerIdentical(cluster: Cluster, seed: string):
 type FieldWinner = { hlc: string; value: FieldValue };
 
 /** The entities whose every field the last-writer-wins oracle checks on every device. */
-const CHECKED_ENTITIES: readonly WrittenEntity[] = ['patient', 'patient_medical', 'user', 'branch'];
+const CHECKED_ENTITIES: readonly EntityName[] = DIGESTED.map(({ entity }) => entity);
 
 /** The highest-HLC value of every field of every written row, from the server's log. */
 function lastWriterWins(changes: readonly StoredChange[]): Map<string, Map<string, FieldWinner>> {
   const rows = new Map<string, Map<string, FieldWinner>>();
   for (const change of changes) {
-    if (!CHECKED_ENTITIES.includes(change.entity as WrittenEntity)) continue;
+    if (!CHECKED_ENTITIES.includes(change.entity as EntityName)) continue;
     const key = `${change.entity}/${change.rowId}`;
     const fields = rows.get(key) ?? new Map<string, FieldWinner>();
     rows.set(key, fields);

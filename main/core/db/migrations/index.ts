@@ -12,6 +12,7 @@ import { auditPushMigration } from './0090-audit-push.js';
 import { pendingUserBranchesMigration } from './0100-pending-user-branches.js';
 import { branchNamesMigration } from './0110-branch-names.js';
 import { insertClocksMigration } from './0120-insert-clocks.js';
+import { outboxPruningMigration } from './0140-outbox-pruning.js';
 
 export const migrations: readonly Migration[] = [
   clinicMigration,
@@ -26,4 +27,5 @@ export const migrations: readonly Migration[] = [
   pendingUserBranchesMigration,
   branchNamesMigration,
   insertClocksMigration,
+  outboxPruningMigration,
 ];

@@ -2,7 +2,7 @@ import { SCHEMA, type PostgresMigration } from '../migrate.js';
 import { CLINIC_ID_COLUMN, tenantIsolation } from './tenant-table.js';
 
 /**
- * Change-log compaction (docs/sync-protocol.md, "Compaction (built)"). `device_cursors` keeps the
+ * Change-log compaction (docs/sync-protocol.md, "Compaction"). `device_cursors` keeps the
  * highest `after` each device has pulled with: the app role may insert a cursor and raise it
  * (a trigger refuses lowering it), never delete it. `compacted_changes` keeps the idempotency
  * record of every change compaction removed, so a re-push of it is still answered with its

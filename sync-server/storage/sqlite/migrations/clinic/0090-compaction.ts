@@ -2,7 +2,7 @@ import type { SqliteMigration } from '../../migrate.js';
 import { appendOnlyTriggers } from '../append-only.js';
 
 /**
- * Change-log compaction (docs/sync-protocol.md, "Compaction (built)"). `device_cursors` keeps the
+ * Change-log compaction (docs/sync-protocol.md, "Compaction"). `device_cursors` keeps the
  * highest `after` each device has pulled with (it only advances, and is never deleted);
  * `compacted_changes` keeps the idempotency record of every change compaction removed (append
  * only), so a re-push of it is still answered with its number. The changes table stays

@@ -2,7 +2,7 @@
  * Test support: opens `GET /v1/changes/live` with fetch and collects its Server-Sent Events, so
  * tests wait for the next event by name. Test support only; the server never imports it.
  */
-import { PROTOCOL_HEADER, SYNC_PROTOCOL_VERSION } from '../http/protocol.js';
+import { PROTOCOL_HEADER, SYNC_PROTOCOL_VERSION } from '../../../sync-server/http/protocol.js';
 
 /** One received event; comments are counted, not kept. */
 export interface ReceivedEvent {

@@ -3,7 +3,7 @@
  * part of the suite every storage passes (storage.conformance.ts calls this with its setup).
  */
 import { describe, expect, it } from 'vitest';
-import { encodeHlc } from '../../shared/sync/hlc.js';
+import { encodeHlc } from '../../../shared/sync/hlc.js';
 import { type TestClock, enrollDevice, makeBatch, makeChange } from './conformance-fixtures.js';
 import {
   ChangeConflictError,
@@ -12,7 +12,7 @@ import {
   InvalidInputError,
   type SyncStorage,
   UnknownDeviceError,
-} from './storage.js';
+} from '../../../sync-server/storage/storage.js';
 
 /** A clinic of the storage under test, without devices. */
 export type CompactionSetup = () => Promise<{ storage: SyncStorage; store: ClinicStore; clock: TestClock }>;
@@ -83,11 +83,15 @@ export function describeCompactionConformance(name: string, setup: CompactionSet
     it("reads a device's page and records its cursor in one call, as the two operations do apart", async () => {
       const { store } = await withDevices('device-1', 'device-2');
       await store.appendChanges(makeBatch('device-1', 'tx-1', 5));
-      const page = await store.pullChangesForDevice('device-2', { after: 2, limit: 2 });
+      const { pulledBefore, ...page } = await store.pullChangesForDevice('device-2', { after: 2, limit: 2 });
       expect(page).toEqual(await store.pullChanges({ after: 2, limit: 2 }));
       expect(page.changes.map((change) => change.serverSeq)).toEqual([3, 4]);
-      await store.pullChangesForDevice('device-2', { after: 1, limit: 2 });
+      // The cursor the device had recorded before each pull: none, then 2 (a pull from below it).
+      expect(pulledBefore).toBeNull();
+      expect((await store.pullChangesForDevice('device-2', { after: 1, limit: 2 })).pulledBefore).toBe(2);
       expect(await store.listPulledCursors()).toEqual([expect.objectContaining({ deviceId: 'device-2', after: 2 })]);
+      expect((await store.pullChangesForDevice('device-2', { after: 4, limit: 2 })).pulledBefore).toBe(2);
+      expect((await store.pullChangesForDevice('device-2', { after: 4, limit: 2 })).pulledBefore).toBe(4);
       await expect(store.pullChangesForDevice('device-9', { after: 0, limit: 2 })).rejects.toBeInstanceOf(
         UnknownDeviceError,
       );

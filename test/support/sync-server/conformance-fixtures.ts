@@ -4,15 +4,22 @@
  * checkpoints (shared/merkle). Test support only; the server never imports it.
  */
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
-import { type AuditEntryBody, auditGenesisHash, canonicalAuditBody, chainHash } from '../../shared/audit-chain.js';
-import type { Clock } from '../../shared/clock.js';
-import { toHex } from '../../shared/hashing.js';
-import { formatCheckpoint, signCheckpoint, verifyCheckpoint } from '../../shared/merkle/checkpoint.js';
-import { ed25519NoteVerifier } from '../../shared/merkle/signed-note.js';
-import { encodeHlc } from '../../shared/sync/hlc.js';
-import { nodeSha256 } from './node-crypto.js';
-import type { StoredChange } from './records.js';
-import type { AuditEntryInput, ChangeBatch, ChangeInput, ClinicStore, Device, SyncStorage } from './storage.js';
+import { type AuditEntryBody, auditGenesisHash, canonicalAuditBody, chainHash } from '../../../shared/audit-chain.js';
+import type { Clock } from '../../../shared/clock.js';
+import { toHex } from '../../../shared/hashing.js';
+import { formatCheckpoint, signCheckpoint, verifyCheckpoint } from '../../../shared/merkle/checkpoint.js';
+import { ed25519NoteVerifier } from '../../../shared/merkle/signed-note.js';
+import { encodeHlc } from '../../../shared/sync/hlc.js';
+import { nodeSha256 } from '../../../sync-server/storage/node-crypto.js';
+import type { StoredChange } from '../../../sync-server/storage/records.js';
+import type {
+  AuditEntryInput,
+  ChangeBatch,
+  ChangeInput,
+  ClinicStore,
+  Device,
+  SyncStorage,
+} from '../../../sync-server/storage/storage.js';
 
 /** A clock the test moves by hand. */
 export class TestClock implements Clock {

@@ -9,8 +9,9 @@ import { openEncryptedDatabase } from '../db/encrypted-database.js';
 import { migrate } from '../db/migrate.js';
 import { migrations } from '../db/migrations/index.js';
 import { cryptoRandom } from '../platform/sources.js';
-import { readReplicatedFields } from './change-recorder.js';
-import { applyRemoteChange } from './sync-apply.js';
+import { readReplicatedFields } from '../sync/change-recorder.js';
+import { applyRemoteChange } from '../sync/sync-apply.js';
+import { REPLICATION_HOOKS } from '../replication.js';
 
 const DEVICE_ID = '01JDEVCE000000000000000000';
 const ADMIN_ID = '01JADM1N000000000000000000';
@@ -69,7 +70,7 @@ const userFields = (extra: Record<string, FieldValue>): Record<string, FieldValu
   created_at: T0,
   ...extra,
 });
-const apply = (record: ChangeRecord) => db.transaction(() => applyRemoteChange(db, record, T0));
+const apply = (record: ChangeRecord) => db.transaction(() => applyRemoteChange(db, record, T0, REPLICATION_HOOKS));
 const assigned = () =>
   raw
     .prepare('SELECT branch_id FROM user_branches WHERE user_id = ? ORDER BY branch_id')
@@ -83,7 +84,9 @@ describe('pulled branch assignments', () => {
     apply(change('user', USER_ID, 'insert', userFields({ branch_ids: JSON.stringify([BRANCH_1, BRANCH_2]) })));
     expect(assigned()).toEqual([BRANCH_1]);
     // The value this device holds is the one it pulled, though branch 2 is not here yet.
-    expect(readReplicatedFields(db, 'user', USER_ID)?.branch_ids).toBe(JSON.stringify([BRANCH_1, BRANCH_2]));
+    expect(readReplicatedFields(db, 'user', USER_ID, REPLICATION_HOOKS)?.branch_ids).toBe(
+      JSON.stringify([BRANCH_1, BRANCH_2]),
+    );
     apply(branch(BRANCH_2, 'Lake Road'));
     expect(assigned()).toEqual([BRANCH_1, BRANCH_2]);
     expect(raw.prepare('SELECT count(*) FROM sync_pending_user_branches').pluck().get()).toBe(0);

@@ -10,20 +10,21 @@ import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe } from 'vitest';
-import { encodeBase64 } from '../../shared/merkle/base64.js';
-import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from '../auth/rate-limits.js';
-import { type ServerKeys, deriveServerKeys } from '../auth/server-keys.js';
-import { deviceAuthMessage } from '../auth/tokens.js';
-import { type SyncServerOptions, createSyncServer } from '../server.js';
-import { AuditChainBuilder, TestClock } from '../storage/conformance-fixtures.js';
-import { type TestDatabase, createTestDatabase } from '../storage/postgres/test-database.js';
-import { openPostgresSyncStorage } from '../storage/postgres/postgres-storage.js';
-import { masterKeySource } from '../storage/sqlite/key-source.js';
-import { openSqliteSyncStorage } from '../storage/sqlite/sqlite-storage.js';
-import type { AuditEntryInput, ChangeInput, SyncStorage } from '../storage/storage.js';
-import { encodeHlc } from '../../shared/sync/hlc.js';
-import { auditHeadMessage } from './audit-routes.js';
-import { PROTOCOL_HEADER, SYNC_PROTOCOL_VERSION } from './protocol.js';
+import { encodeBase64 } from '../../../shared/merkle/base64.js';
+import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from '../../../sync-server/auth/rate-limits.js';
+import { type ServerKeys, deriveServerKeys } from '../../../sync-server/auth/server-keys.js';
+import { deviceAuthMessage } from '../../../sync-server/auth/tokens.js';
+import { type SyncServerOptions, createSyncServer } from '../../../sync-server/server.js';
+import { completeInsertFields } from '../complete-fields.js';
+import { AuditChainBuilder, TestClock } from './conformance-fixtures.js';
+import { type TestDatabase, createTestDatabase } from './test-database.js';
+import { openPostgresSyncStorage } from '../../../sync-server/storage/postgres/postgres-storage.js';
+import { masterKeySource } from '../../../sync-server/storage/sqlite/key-source.js';
+import { openSqliteSyncStorage } from '../../../sync-server/storage/sqlite/sqlite-storage.js';
+import type { AuditEntryInput, ChangeInput, SyncStorage } from '../../../sync-server/storage/storage.js';
+import { encodeHlc } from '../../../shared/sync/hlc.js';
+import { auditHeadMessage } from '../../../sync-server/http/audit-routes.js';
+import { PROTOCOL_HEADER, SYNC_PROTOCOL_VERSION } from '../../../sync-server/http/protocol.js';
 
 /** Budgets no test reaches unless it means to. */
 export const GENEROUS_RATE_LIMITS: RateLimitSettings = {
@@ -317,7 +318,10 @@ export interface ValidChangeOptions {
   readonly wallMs?: number;
 }
 
-/** One change the shared schema accepts: by default a patient update by the test Admin. */
+/**
+ * One change the shared schema accepts: by default a patient update by the test Admin. An insert
+ * carries valid values for every field it does not state (complete-fields.ts).
+ */
 export function validChange(deviceId: string, txId: string, options: ValidChangeOptions = {}): ChangeInput {
   ulidCounter++;
   return {
@@ -328,7 +332,10 @@ export function validChange(deviceId: string, txId: string, options: ValidChange
     entity: options.entity ?? 'patient',
     rowId: options.rowId ?? testUlid(),
     op: options.op ?? 'update',
-    fields: options.fields ?? { first_name: `Name ${ulidCounter}` },
+    fields:
+      options.op === 'insert'
+        ? completeInsertFields(options.entity ?? 'patient', options.fields ?? {})
+        : (options.fields ?? { first_name: `Name ${ulidCounter}` }),
     hlc: encodeHlc({ wallMs: options.wallMs ?? 1_760_000_000_000, counter: ulidCounter % 0xffff, deviceId }),
     schemaVersion: 1,
   };

@@ -1,15 +1,52 @@
 /**
- * Writes a pulled user's branch assignments back to `user_branches` (docs/sync-protocol.md, "The
- * user directory"). The assignment travels as the user's `branch_ids` field, the canonical JSON of
- * the sorted branch id list (change-recorder.ts computes it from the same table), so a device that
- * joined the clinic restricts that user to the same branches as every other device.
+ * The users domain's replication hooks (sync/replication-hooks.ts): a user's branch assignments
+ * travel as the user's computed `branch_ids` field, the canonical JSON of the sorted branch id
+ * list read from `user_branches` (userBranchIds), and a pulled value is written back there
+ * (applyUserBranches), so a device that joined the clinic restricts that user to the same
+ * branches as every other device (docs/sync-protocol.md, "The user directory").
  *
- * Called by sync-apply once the merge decided the row, inside the pull's transaction.
+ * The hooks run inside the pull's transaction, once the merge decided the row.
  */
 import { z } from 'zod';
+import { canonicalJson } from '../../../shared/canonical-json.js';
 import type { ChangeRecord } from '../../../shared/sync/change.js';
 import type { FieldState } from '../../../shared/sync/merge.js';
-import type { WriteDb } from '../db/access.js';
+import type { ReadDb, WriteDb } from '../db/access.js';
+import type { EntityHooks } from '../sync/replication-hooks.js';
+
+/**
+ * A user's branch ids, sorted (empty for an all-branches user): user_branches, plus assignments
+ * pulled ahead of their branch (migration 0100), so the value this device holds is the one it pulled.
+ */
+export function userBranchIds(db: ReadDb, userId: string): string[] {
+  return db
+    .query<{ branch_id: string }>(
+      `SELECT branch_id FROM user_branches WHERE user_id = ?
+       UNION SELECT branch_id FROM sync_pending_user_branches WHERE user_id = ? ORDER BY branch_id`,
+    )
+    .all([userId, userId])
+    .map((row) => row.branch_id);
+}
+
+/**
+ * The user entity's hooks: branch_ids read from and written back to the assignments; a new user
+ * whose username another local user already has (two clinic databases set up separately, then
+ * connected to one server) cannot be written, so it is skipped, not merged.
+ */
+export const userReplicationHooks: EntityHooks<'user'> = {
+  computed: { branch_ids: (db, userId) => canonicalJson(userBranchIds(db, userId)) },
+  afterWrite: (db, change, merged) => void applyUserBranches(db, change, merged),
+  refusesNewRow: (db, change) =>
+    typeof change.fields.username === 'string' &&
+    db
+      .query<{ id: string }>('SELECT id FROM users WHERE username = ? AND id <> ?')
+      .get([change.fields.username, change.rowId]) !== undefined,
+};
+
+/** The branch entity's hooks: assignments that waited for a pulled branch move in when it arrives. */
+export const branchReplicationHooks: EntityHooks<'branch'> = {
+  afterWrite: (db, change, merged) => void applyUserBranches(db, change, merged),
+};
 
 // The field's value is validated like any value from the network: a list of ULIDs, nothing else.
 const branchIdsSchema = z.array(z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/)).max(10_000);

@@ -6,8 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { type PostgresMigration, migratePostgres } from './migrate.js';
-import { postgresMigrations } from './migrations/index.js';
+import { type PostgresMigration, migratePostgres } from '../../../sync-server/storage/postgres/migrate.js';
+import { postgresMigrations } from '../../../sync-server/storage/postgres/migrations/index.js';
 
 /** A migrated test database and how to connect to it as each role. */
 export interface TestDatabase {
