@@ -13,23 +13,17 @@ import { z } from 'zod';
 import { auditEntryBodySchema } from '../../shared/audit-chain.js';
 import { roleSchema } from '../../shared/permissions.js';
 import {
-  MAX_AUDIT_BODY_LENGTH,
   MAX_AUDIT_ENTRIES_PER_BATCH,
   MAX_CHANGES_PER_BATCH,
-  MAX_CHANGE_FIELDS_LENGTH,
   MAX_CHECKPOINT_NOTE_LENGTH,
   MAX_ENROLLMENT_CODE_TTL_MS,
   MAX_PAGE_SIZE,
   type AuditChainHead,
-  type AuditEntryInput,
   type ChangeInput,
-  type QuarantineReason,
   type QuarantinedChange,
   type StoredChange,
-  auditChainHeadSchema,
   auditEntryInputSchema,
   changeInputSchema,
-  changeOpSchema,
   clinicIdSchema,
   countSchema,
   deviceIdSchema,
@@ -38,9 +32,7 @@ import {
   machineNameSchema,
   positiveIntSchema,
   quarantineReasonSchema,
-  quarantinedChangeSchema,
   recordIdSchema,
-  storedChangeSchema,
   timeMsSchema,
 } from '../../shared/sync/wire/records.js';
 import { InvalidInputError } from './errors.js';
@@ -72,7 +64,7 @@ export {
   recordIdSchema,
   storedChangeSchema,
   timeMsSchema,
-};
+} from '../../shared/sync/wire/records.js';
 
 /** Most leaf hashes one read returns (32 bytes each: 2 MiB). */
 export const MAX_LEAF_HASHES_PER_READ = 65_536;

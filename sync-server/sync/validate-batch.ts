@@ -31,6 +31,7 @@
 import { type Permission, type Role, roleHasPermission, roleSchema } from '../../shared/permissions.js';
 import { type ChangeRecord, type FieldValue, changeRecordSchema } from '../../shared/sync/change.js';
 import { declarationOf, domainRefusal, findDeclaration } from '../../shared/sync/entities.js';
+import { parseJsonText } from '../../shared/sync/entities/declaration.js';
 import { encodedHlcSchema } from '../../shared/sync/hlc.js';
 import {
   type ChangeInput,
@@ -125,16 +126,7 @@ function allBranchesValue(fields: Readonly<Record<string, unknown>>): boolean | 
 
 /** A user change's branch_ids (canonical JSON text of a list of ids), or undefined when malformed. */
 function branchIdsValue(fields: Readonly<Record<string, unknown>>): string[] | undefined {
-  const value = fields.branch_ids;
-  if (typeof value !== 'string') return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    return undefined;
-  }
-  const ids = directoryBranchIdsSchema.safeParse(parsed);
-  return ids.success ? ids.data : undefined;
+  return parseJsonText(directoryBranchIdsSchema, fields.branch_ids);
 }
 
 /** The branches an author may work in, or null when every branch (or when the directory does not know). */

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { canonicalJson } from '../../../shared/canonical-json.js';
 import type { ChangeRecord } from '../../../shared/sync/change.js';
+import { parseJsonText } from '../../../shared/sync/entities/declaration.js';
 import type { FieldState } from '../../../shared/sync/merge.js';
 import type { ReadDb, WriteDb } from '../db/access.js';
 import type { EntityHooks } from '../sync/replication-hooks.js';
@@ -66,23 +67,15 @@ export function applyUserBranches(
   if (change.entity === 'branch' && change.op === 'insert') return releasePending(db, change.rowId);
   if (change.entity !== 'user' || !Object.hasOwn(change.fields, 'branch_ids')) return false;
   if (merged.branch_ids?.hlc !== change.hlc) return false;
-  const value = merged.branch_ids.value;
-  if (typeof value !== 'string') return false;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    return false;
-  }
-  const branchIds = branchIdsSchema.safeParse(parsed);
-  if (!branchIds.success) return false;
+  const branchIds = parseJsonText(branchIdsSchema, merged.branch_ids.value);
+  if (branchIds === undefined) return false;
   db.command('DELETE FROM user_branches WHERE user_id = ?').run([change.rowId]);
   db.command('DELETE FROM sync_pending_user_branches WHERE user_id = ?').run([change.rowId]);
   const known = db.query<{ one: number }>('SELECT 1 AS one FROM branches WHERE id = ?');
   const assign = db.command('INSERT INTO user_branches (user_id, branch_id) VALUES (?, ?)');
   // A branch not pulled yet waits (migration 0100): the foreign key would fail the whole page.
   const wait = db.command('INSERT INTO sync_pending_user_branches (user_id, branch_id) VALUES (?, ?)');
-  for (const branchId of new Set(branchIds.data)) {
+  for (const branchId of new Set(branchIds)) {
     (known.get([branchId]) ? assign : wait).run([change.rowId, branchId]);
   }
   return true;

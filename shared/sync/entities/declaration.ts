@@ -93,20 +93,25 @@ export interface EntityDeclaration {
 /** An integer 0/1 column (SQLite has no boolean). */
 export const zeroOrOne = z.union([z.literal(0), z.literal(1)]);
 
+/** The value a field's JSON text holds, when it is text that parses and satisfies `schema`; else undefined. */
+export function parseJsonText<Schema extends z.ZodType>(schema: Schema, text: unknown): z.output<Schema> | undefined {
+  if (typeof text !== 'string') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const checked = schema.safeParse(parsed);
+  return checked.success ? checked.data : undefined;
+}
+
 /**
  * A field holding the canonical JSON text of a value (medical lists, branch assignments): valid
  * when the text parses and the parsed value satisfies `schema`.
  */
 export function jsonText(schema: z.ZodType): z.ZodType {
-  return z.string().refine((text) => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return false;
-    }
-    return schema.safeParse(parsed).success;
-  }, 'not valid JSON of the expected shape');
+  return z.string().refine((text) => parseJsonText(schema, text) !== undefined, 'not valid JSON of the expected shape');
 }
 
 /** True when a change sets any of `fields`. */
