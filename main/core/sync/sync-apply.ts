@@ -12,7 +12,7 @@
  * Runs inside the caller's transaction (one per pulled page, together with the cursor).
  */
 import { canonicalJson } from '../../../shared/canonical-json.js';
-import type { ChangeRecord } from '../../../shared/sync/change.js';
+import type { ChangeRecord, EntityName } from '../../../shared/sync/change.js';
 import { declarationOf } from '../../../shared/sync/entities.js';
 import {
   ClockDriftError,
@@ -56,6 +56,28 @@ export interface ApplyPlan {
   readonly write: TableWrite | null;
 }
 
+/** Which declared fields a new row needs, and which are table columns (not computed). */
+interface RowLayout {
+  readonly required: readonly string[];
+  readonly columns: readonly string[];
+}
+
+// Read from the constant declarations once per entity: planRemoteChange runs for every pulled change.
+const layouts = new Map<EntityName, RowLayout>();
+
+function layoutOf(entity: EntityName): RowLayout {
+  let layout = layouts.get(entity);
+  if (!layout) {
+    const fields = Object.entries(declarationOf(entity).fields);
+    layout = {
+      required: fields.filter(([, declared]) => declared.addedLater !== true).map(([field]) => field),
+      columns: fields.filter(([field]) => !isComputedField(entity, field)).map(([field]) => field),
+    };
+    layouts.set(entity, layout);
+  }
+  return layout;
+}
+
 /**
  * Merges a change into the row the device holds (`values` as stored, `current` its clocks) and
  * says what to write. Pure: the SQL path (applyRemoteChange) and the in-memory path of a join
@@ -86,14 +108,10 @@ export function planRemoteChange(
   if (values === undefined) {
     // A new row needs every declared field; an insert carries them all, except fields added to
     // the entity later (an insert recorded by an older version lacks them), which start as null.
-    const fields = Object.entries(target.fields);
-    if (!fields.every(([field, declared]) => declared.addedLater === true || state[field] !== undefined)) {
-      return unwritten;
-    }
+    const { required, columns } = layoutOf(change.entity);
+    if (!required.every((field) => state[field] !== undefined)) return unwritten;
     const row: Record<string, unknown> = { [target.key]: change.rowId, ...stamp };
-    for (const [field] of fields) {
-      if (!isComputedField(change.entity, field)) row[field] = state[field]?.value ?? null;
-    }
+    for (const field of columns) row[field] = state[field]?.value ?? null;
     return { ...unwritten, write: { kind: 'insert', row } };
   }
   // Fields this change set just now; a change delivered again (same HLC already stored) writes nothing.
