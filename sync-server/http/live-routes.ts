@@ -31,7 +31,6 @@ export function liveRoutes(context: SyncServerContext, live: LiveChannel, tls: b
         expiresAt: auth.claims.exp,
         clock: context.clock,
         timings: live.timings,
-        log: context.log,
         onEnd: () => {
           remove();
           request.log.info({ event: 'live.closed', ...ids, ms: context.clock.now() - openedAt }, 'live closed');

@@ -11,7 +11,6 @@
  * - `expired` and the end of the stream when the token expires: the device reconnects with a new
  *   token, so a stream never outlives the authentication it was opened with.
  */
-import type { Logger } from 'pino';
 import type { Clock } from '../../shared/clock.js';
 import type { ClinicStore } from '../storage/storage.js';
 import type { HubStream } from './live-hub.js';
@@ -36,11 +35,6 @@ export interface LiveStreamOptions {
   readonly expiresAt: number;
   readonly clock: Clock;
   readonly timings: LiveTimings;
-  /**
-   * TODO: goes once http/live-routes.ts stops passing it: revocations (the stream's only warning)
-   * are logged by the hub since it checks them per clinic.
-   */
-  readonly log: Logger;
   /** Called once when the stream ends, whoever ended it. */
   readonly onEnd: () => void;
 }

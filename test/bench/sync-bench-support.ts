@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import pino from 'pino';
-import { z } from 'zod';
 import type { Role } from '../../shared/permissions.js';
 import {
   type ChangeRecord,
@@ -29,10 +28,10 @@ import {
   DEVICE_PROTOCOL_VERSION,
   enrollDevice,
   generateDeviceKeys,
-  parseAnswer,
+  callSyncRoute,
   requestToken,
-  syncRequest,
 } from '../../main/core/sync/sync-http.js';
+import { changesPush } from '../../shared/sync/wire/changes.js';
 import { DEFAULT_RATE_LIMITS, type RateLimitSettings } from '../../sync-server/auth/rate-limits.js';
 import { deriveServerKeys } from '../../sync-server/auth/server-keys.js';
 import { createSyncServer } from '../../sync-server/server.js';
@@ -345,19 +344,19 @@ export interface PushBatch {
   readonly changes: readonly ChangeRecord[];
 }
 
-const pushAnswerSchema = z.object({
-  batches: z.array(z.object({ txId: z.string(), status: z.string(), changes: z.array(z.unknown()) })),
-});
-
 /** Pushes batches in one `POST /v1/changes`; returns the number of changes the server accepted. */
 export async function pushBatches(server: BenchServer, device: BenchDevice, batches: readonly PushBatch[]) {
-  const answer = parseAnswer(
-    pushAnswerSchema,
-    await syncRequest(benchFetch, server.url, 'POST', '/v1/changes', {
-      token: device.token,
-      body: { protocolVersion: DEVICE_PROTOCOL_VERSION, batches },
-      timeoutMs: 120_000,
-    }),
+  const answer = await callSyncRoute(
+    benchFetch,
+    server.url,
+    changesPush,
+    {
+      body: {
+        protocolVersion: DEVICE_PROTOCOL_VERSION,
+        batches: batches.map((batch) => ({ ...batch, changes: [...batch.changes] })),
+      },
+    },
+    { token: device.token, timeoutMs: 120_000 },
   );
   let accepted = 0;
   for (const batch of answer.batches) {

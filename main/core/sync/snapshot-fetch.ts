@@ -20,19 +20,12 @@ import {
   type SnapshotManifest,
   SnapshotRefusedError,
   checkChunkAgainstManifest,
-  signedSnapshotManifestSchema,
   snapshotChunkSchema,
   snapshotManifestSchema,
 } from '../../../shared/sync/snapshot.js';
 import { nodeSha256 } from '../platform/node-hashing.js';
-import {
-  type FetchLike,
-  SyncRequestError,
-  openSyncRequest,
-  parseAnswer,
-  readAnswer,
-  syncRequest,
-} from './sync-http.js';
+import { snapshotChunk, snapshotManifest } from '../../../shared/sync/wire/snapshot.js';
+import { type FetchLike, SyncRequestError, callSyncRoute, openSyncRoute, readAnswer } from './sync-http.js';
 
 /**
  * How long the manifest may take: a server holding no recent snapshot builds one from the whole
@@ -71,17 +64,20 @@ export interface SnapshotSource {
  * snapshots, or one that dropped the snapshot while its chunks were fetched).
  */
 export async function fetchVerifiedSnapshot(source: SnapshotSource): Promise<VerifiedSnapshot> {
-  const answer = await syncRequest(source.fetch, source.serverUrl, 'GET', '/v1/snapshot', {
-    token: source.token,
-    timeoutMs: Math.max(source.timeoutMs ?? 0, MANIFEST_TIMEOUT_MS),
-  });
-  const manifest = verifiedManifest(parseAnswer(signedSnapshotManifestSchema, answer), source);
+  const signed = await callSyncRoute(
+    source.fetch,
+    source.serverUrl,
+    snapshotManifest,
+    {},
+    { token: source.token, timeoutMs: Math.max(source.timeoutMs ?? 0, MANIFEST_TIMEOUT_MS) },
+  );
+  const manifest = verifiedManifest(signed, source);
   const request = (index: number) => {
-    const response = openSyncRequest(
+    const response = openSyncRoute(
       source.fetch,
       source.serverUrl,
-      'GET',
-      `/v1/snapshot/chunk?snapshotId=${manifest.snapshotId}&index=${index}`,
+      snapshotChunk,
+      { query: { snapshotId: manifest.snapshotId, index } },
       { token: source.token, ...(source.timeoutMs === undefined ? {} : { timeoutMs: source.timeoutMs }) },
     ).then(chunkBytes);
     // Asked for ahead: a failure surfaces when its turn comes, not as an unhandled rejection.

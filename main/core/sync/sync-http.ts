@@ -120,47 +120,6 @@ export async function openSyncRoute<Route extends AnySyncRoute>(
   }
 }
 
-/**
- * Sends one request to a path and returns its JSON answer, unparsed. For routes not declared in
- * shared/sync/wire/ yet: TODO(wire) goes once main/core/sync/snapshot-fetch.ts calls the
- * snapshot routes by their declarations (callSyncRoute).
- */
-export async function syncRequest(
-  fetchFn: FetchLike,
-  baseUrl: string,
-  method: 'GET' | 'POST',
-  path: string,
-  options: { body?: unknown; token?: string; timeoutMs?: number } = {},
-): Promise<unknown> {
-  return readAnswer(await openSyncRequest(fetchFn, baseUrl, method, path, options));
-}
-
-/** `syncRequest` up to the answer's headers (see its TODO). */
-export async function openSyncRequest(
-  fetchFn: FetchLike,
-  baseUrl: string,
-  method: 'GET' | 'POST',
-  path: string,
-  options: { body?: unknown; token?: string; timeoutMs?: number } = {},
-): Promise<Response> {
-  const headers: Record<string, string> = {
-    [PROTOCOL_HEADER]: String(SYNC_PROTOCOL_VERSION),
-    accept: 'application/json',
-  };
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  if (options.token !== undefined) headers[AUTHORIZATION_HEADER] = `Bearer ${options.token}`;
-  try {
-    return await fetchFn(`${baseUrl}${path}`, {
-      method,
-      headers,
-      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-      signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
-    });
-  } catch {
-    throw new SyncRequestError(null, 'NETWORK');
-  }
-}
-
 /** Reads an answer's body: its JSON, or the SyncRequestError its status and envelope say. */
 export async function readAnswer(response: Response): Promise<unknown> {
   let text: string;
