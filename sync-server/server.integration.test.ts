@@ -44,6 +44,7 @@ describeEachStorage('sync server', (setup) => {
         'GET /v1/audit/checkpoint',
         'GET /v1/audit/proof/inclusion',
         'GET /v1/audit/proof/consistency',
+        'POST /v1/audit/pinned',
         'GET /v1/snapshot',
         'GET /v1/snapshot/chunk',
       ]);
@@ -217,7 +218,7 @@ describeEachStorage('sync server', (setup) => {
           attemptsPerAddress: { points: 100, durationS: 60, blockS: 60 },
           failuresPerAddress: budget,
           failuresPerAddressLong: { points: 100, durationS: 3600, blockS: 3600 },
-          failuresPerClinic: { points: 100, durationS: 60, blockS: 60 },
+          failuresPerDevice: { points: 100, durationS: 60, blockS: 60 },
         },
       });
       const { device } = await enrolledDevice(server, 'Clinic', 'dev-1');

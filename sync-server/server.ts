@@ -5,6 +5,7 @@
  * body (pulled and pushed changes hold patient data). The caller listens and closes; closing
  * waits for requests in flight, so no write a device was told succeeded is lost.
  */
+import { SignatureVerifierPool } from './sync/signature-pool.js';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import Fastify, { type FastifyError, type FastifyInstance, LogController } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -20,6 +21,7 @@ import { SyncHttpError, envelopeForFrameworkError, sendSyncError } from './http/
 import { healthRoutes } from './http/health-routes.js';
 import { liveRoutes } from './http/live-routes.js';
 import { snapshotRoutes } from './http/snapshot-routes.js';
+import { SnapshotCache, type SnapshotCacheOptions } from './snapshot/snapshot-cache.js';
 import { SYNC_PROTOCOL_VERSION } from './http/protocol.js';
 import type { SyncServerContext } from './http/route-context.js';
 import { applySecurityHeaders } from './http/security-headers.js';
@@ -49,8 +51,13 @@ export interface SyncServerOptions {
   readonly protocolVersion?: number;
   /** TLS certificate and key; with them the server speaks HTTPS only and sends HSTS. */
   readonly tls?: Pick<HttpsServerOptions, 'cert' | 'key'>;
-  /** True behind a reverse proxy whose X-Forwarded-For is to be believed (rate limits key on it). */
-  readonly trustProxy?: boolean;
+  /**
+   * Addresses or CIDR ranges of the reverse proxies in front of the server (`10.0.0.5`,
+   * `10.0.0.0/24`, `::1`). A request from one of them is taken to come from the client its
+   * X-Forwarded-For names (the brute-force limits key on that address); from any other peer, and
+   * always when this is absent or empty, forwarded headers are ignored and the peer counts.
+   */
+  readonly trustedProxies?: readonly string[];
   /** How far a pushed change's clock may run ahead of the server's before it is held back (default 5 min). */
   readonly maxClockAheadMs?: number;
   /**
@@ -61,6 +68,8 @@ export interface SyncServerOptions {
   readonly notifier?: ChangeNotifier;
   /** Heartbeat and revocation-check periods of live streams (tests shorten them). */
   readonly liveTimings?: Partial<LiveTimings>;
+  /** How the clinic snapshots are held and refreshed (snapshot/snapshot-cache.ts; tests cut chunks small). */
+  readonly snapshots?: SnapshotCacheOptions;
 }
 
 /** Builds the server; call `listen` on it. Closing it does not close the storage. */
@@ -72,7 +81,9 @@ export function createSyncServer(options: SyncServerOptions): FastifyInstance {
     // Fastify's request logs would record URLs; the onResponse hook logs the route pattern instead.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    trustProxy: options.trustProxy ?? false,
+    // Never `true`: that believes X-Forwarded-For from any peer, so every client could name its
+    // own address and escape the per-address limits. A list trusts only those peers (proxy-addr).
+    trustProxy: options.trustedProxies?.length ? [...options.trustedProxies] : false,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
@@ -93,10 +104,12 @@ export function createSyncServer(options: SyncServerOptions): FastifyInstance {
     rateLimits: new AuthRateLimits(options.rateLimits, options.rateLimitStore),
     usedChallenges: new UsedChallenges(options.storage),
     auditLogs: new ClinicAuditLogs(nodeSha256, options.serverKeys),
+    signatures: new SignatureVerifierPool(),
     ...(options.maxClockAheadMs === undefined ? {} : { maxClockAheadMs: options.maxClockAheadMs }),
   };
 
-  const live = new LiveChannel(options.notifier ?? new InProcessChangeNotifier(), options.storage, log, {
+  const notifier = options.notifier ?? new InProcessChangeNotifier();
+  const live = new LiveChannel(notifier, options.storage, log, {
     ...DEFAULT_LIVE_TIMINGS,
     ...options.liveTimings,
   });
@@ -110,6 +123,9 @@ export function createSyncServer(options: SyncServerOptions): FastifyInstance {
   // began would hold the server open, so answers given while closing also close their connection.
   let closing = false;
   const connections = trackUnusedConnections(app.server, tls);
+  app.addHook('onClose', async () => {
+    await context.signatures.close();
+  });
   app.addHook('preClose', async () => {
     closing = true;
     // Live streams never end on their own; ending them lets close finish. Devices reconnect.
@@ -162,6 +178,26 @@ export function createSyncServer(options: SyncServerOptions): FastifyInstance {
   void app.register(changeRoutes(context, live));
   void app.register(liveRoutes(context, live, tls));
   void app.register(auditRoutes(context));
-  void app.register(snapshotRoutes(context));
+  // Snapshots of the clinics held are rebuilt in the background after their logs grow, so a
+  // joining device does not wait for a build (snapshot/snapshot-cache.ts).
+  const snapshots = new SnapshotCache(
+    {
+      clock: options.clock,
+      sign: options.serverKeys.signCheckpoint,
+      openStore: (clinicId) => options.storage.clinic(clinicId),
+      onRefreshFailed: (clinicId, error) =>
+        log.warn(
+          { event: 'sync.snapshot_refresh_failed', clinicId, error: error instanceof Error ? error.name : 'unknown' },
+          'snapshot refresh failed',
+        ),
+    },
+    options.snapshots,
+  );
+  const stopRefreshing = notifier.subscribe((clinicId, latestSeq) => snapshots.logGrew(clinicId, latestSeq));
+  app.addHook('onClose', async () => {
+    stopRefreshing();
+    await snapshots.close();
+  });
+  void app.register(snapshotRoutes(context, snapshots));
   return app;
 }

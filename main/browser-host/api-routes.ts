@@ -3,6 +3,7 @@
  * HttpOnly cookie and never appears in JSON; calls that act as a session must carry that
  * session's CSRF token in `x-csrf-token`.
  */
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { findChannel } from '../../shared/api/registry.js';
 import { PUBLIC } from '../../shared/permissions.js';
@@ -12,6 +13,16 @@ import { CsrfTokens, SESSION_COOKIE, SESSION_COOKIE_OPTIONS, tokenSchema } from 
 
 /** Codes after which the session in the cookie is gone for good, so the cookie goes too. */
 const SESSION_GONE: ReadonlySet<string> = new Set(['UNAUTHENTICATED', 'SESSION_EXPIRED']);
+
+/**
+ * The channel a reloaded page resumes its session with. The page lost its CSRF token with its
+ * memory; the cookie still names the session, so this one call is answered without the token and
+ * hands the page a new one in the `x-csrf-token` response header. That gives nothing to another
+ * site: request-guards.ts refuses a foreign Origin and any body but JSON, SameSite=Strict keeps
+ * the cookie off cross-site requests, and no other origin can read the answer. The core still
+ * decides: an idle session answers `locked`, an expired one SESSION_EXPIRED.
+ */
+const RESUME_CHANNEL = 'auth.session';
 
 /** The session token in the request's cookie, when it has the shape of one. */
 function cookieToken(request: FastifyRequest): string | undefined {
@@ -78,10 +89,19 @@ export function registerApiRoutes(app: FastifyInstance, core: ClinicCore): void 
     // authority there and is not passed on; that is also how a page that lost its CSRF token
     // (a reload) signs in again. Every other call with a cookie of ours must prove it comes
     // from our page. A cookie this host never issued, or forgot, counts as no session.
+    if (channel.name === RESUME_CHANNEL && held.knownToken === undefined) {
+      // Every page load asks whether there is a session to resume; without a cookie of ours there
+      // is none, and that question is not a denied attempt worth an audit entry each time.
+      if (held.cookieSent) reply.clearCookie(SESSION_COOKIE, SESSION_COOKIE_OPTIONS);
+      return sendHostError(reply, 'UNAUTHENTICATED', 'Please sign in.');
+    }
     const publicChannel = channel.permission === PUBLIC;
     let sessionToken: string | undefined;
+    let resuming = false;
     if (!publicChannel && held.knownToken !== undefined) {
-      if (!csrfTokens.matches(held.knownToken, csrfHeader(request))) {
+      const csrf = csrfHeader(request);
+      resuming = channel.name === RESUME_CHANNEL && request.headers['x-csrf-token'] === undefined;
+      if (!resuming && !csrfTokens.matches(held.knownToken, csrf)) {
         return sendHostError(reply, 'CSRF_REJECTED', 'This request did not come from the Chairside page.');
       }
       sessionToken = held.knownToken;
@@ -89,6 +109,12 @@ export function registerApiRoutes(app: FastifyInstance, core: ClinicCore): void 
     const source = request.ip;
     const result = await core.invoke(channel.name, request.body, { sessionToken, source });
     await applySessionEffects(reply, result, held, publicChannel, source);
+    if (resuming && result.ok && sessionToken !== undefined) {
+      // A CSRF token of its own for the reloaded page (or another tab); other pages keep theirs.
+      const csrfToken = randomBytes(32).toString('base64url');
+      csrfTokens.rememberAnother(sessionToken, csrfToken);
+      reply.header('x-csrf-token', csrfToken);
+    }
     if (!result.ok) return sendApiError(reply, result.error);
     return reply.code(200).type('application/json; charset=utf-8').send(result.output);
   });

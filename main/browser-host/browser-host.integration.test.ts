@@ -218,7 +218,7 @@ describe('browser host: sessions over HTTP', () => {
     expect(wrong.status).toBe(403);
     expect(envelope(wrong).code).toBe('CSRF_REJECTED');
     // Neither refused call reached the core: no patient was registered.
-    expect(await admin.ok('patients.search', { query: 'iyer' })).toEqual({ results: [] });
+    expect(await admin.ok('patients.search', { query: 'iyer' })).toEqual({ results: [], total: 0, capped: false });
     expect((await admin.call('patients.create', patient)).status).toBe(200);
   });
 

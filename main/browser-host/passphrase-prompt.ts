@@ -34,3 +34,40 @@ export function promptHidden(question: string): Promise<string> {
 export function canPrompt(): boolean {
   return process.stdin.isTTY === true && process.stdout.isTTY === true;
 }
+
+/** How many times a person is asked before starting gives up (a typo is common, a lost passphrase is not). */
+export const PASSPHRASE_ATTEMPTS = 3;
+
+/** Asks one question and resolves with what was typed (promptHidden in use; scripted in tests). */
+export type Ask = (question: string) => Promise<string>;
+
+/**
+ * Asks for a passphrase until one passes the schema's rules, at most PASSPHRASE_ATTEMPTS times;
+ * with `confirm`, it must be typed twice the same (a new clinic, or a new passphrase at recovery:
+ * a typo there locks the data behind a passphrase nobody knows). Why an answer was refused goes
+ * to `tell`; after the last attempt the reason is thrown as a StartupError.
+ */
+export async function askForPassphrase(
+  ask: Ask,
+  options: {
+    question: string;
+    confirm: boolean;
+    check: (answer: string) => string | null;
+    tell: (line: string) => void;
+  },
+): Promise<string> {
+  let problem = 'No passphrase was entered.';
+  for (let attempt = 1; attempt <= PASSPHRASE_ATTEMPTS; attempt++) {
+    const answer = await ask(options.question);
+    const refused = options.check(answer);
+    if (refused !== null) {
+      problem = refused;
+    } else if (options.confirm && (await ask('Type it again: ')) !== answer) {
+      problem = 'The two passphrases differ.';
+    } else {
+      return answer;
+    }
+    if (attempt < PASSPHRASE_ATTEMPTS) options.tell(`${problem} Please try again.`);
+  }
+  throw new StartupError(problem);
+}

@@ -28,6 +28,9 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
 }
 
+/** Pages (reloads, tabs) of one session whose CSRF tokens are honoured at once; older ones must resume again. */
+const MAX_PAGES_PER_SESSION = 8;
+
 /** Sessions kept track of at once; the oldest is forgotten beyond this (it then reads as signed out). */
 const MAX_TRACKED_SESSIONS = 1000;
 
@@ -39,19 +42,31 @@ const MAX_TRACKED_SESSIONS = 1000;
  * digests with timingSafeEqual reveals nothing through timing.
  */
 export class CsrfTokens {
-  private readonly bySession = new Map<string, Buffer>();
+  /** Digests of the CSRF tokens each session's pages hold: one per page that resumed it (tabs). */
+  private readonly bySession = new Map<string, Buffer[]>();
 
   /** Records the CSRF token of a new or renewed session. */
   remember(sessionToken: string, csrfToken: string): void {
     const key = digest(sessionToken).toString('hex');
     this.bySession.delete(key);
-    this.bySession.set(key, digest(csrfToken));
+    this.bySession.set(key, [digest(csrfToken)]);
     // Sessions that were never signed out (a closed browser) would otherwise pile up; the core
     // ends them on its own clock without telling the transport.
     if (this.bySession.size > MAX_TRACKED_SESSIONS) {
       const oldest = this.bySession.keys().next().value;
       if (oldest !== undefined) this.bySession.delete(oldest);
     }
+  }
+
+  /**
+   * Adds a CSRF token for another page of a known session (a reload, a second tab resuming it),
+   * keeping those of the pages already open; only the newest few are kept.
+   */
+  rememberAnother(sessionToken: string, csrfToken: string): void {
+    const known = this.bySession.get(digest(sessionToken).toString('hex'));
+    if (!known) return;
+    known.push(digest(csrfToken));
+    if (known.length > MAX_PAGES_PER_SESSION) known.shift();
   }
 
   /** Forgets a session (signed out, renewed, or refused by the core). */
@@ -68,6 +83,10 @@ export class CsrfTokens {
   matches(sessionToken: string, csrfHeader: string | undefined): boolean {
     const expected = this.bySession.get(digest(sessionToken).toString('hex'));
     if (!expected || csrfHeader === undefined) return false;
-    return timingSafeEqual(expected, digest(csrfHeader));
+    const presented = digest(csrfHeader);
+    // Every entry is compared, so the time taken does not say which one matched.
+    let matched = false;
+    for (const candidate of expected) matched = timingSafeEqual(candidate, presented) || matched;
+    return matched;
   }
 }

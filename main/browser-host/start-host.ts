@@ -56,7 +56,8 @@ async function openCore(dataDir: string, passphrase: string): Promise<ClinicCore
     if (error instanceof KeyUnwrapError) {
       throw new StartupError(
         `Could not open the clinic in ${dataDir}: ${error.message} Nothing was changed. ` +
-          'If the passphrase is lost, start with --recover and CHAIRSIDE_RECOVERY_KEY set.',
+          'If the passphrase is lost, recover with the recovery key printed at clinic setup: ' +
+          `\`npm start -- --recover\` (or \`npm run host -- --data-dir ${dataDir} --recover\` with CHAIRSIDE_RECOVERY_KEY set).`,
       );
     }
     throw error;

@@ -8,6 +8,8 @@ import { handlerTable } from './api/handler-table.js';
 import { type InvokeResult, Pipeline, type TransportContext } from './api/pipeline.js';
 import { DEFAULT_BCRYPT_COST, PasswordHasher } from './auth/password-hasher.js';
 import { DEFAULT_SESSION_POLICY, type SessionPolicy, SessionStore } from './auth/session-store.js';
+import { UserKeys, userKeyScryptFor } from './auth/user-keys.js';
+import type { ScryptParams } from '../../shared/sync/entities/user-signing-key.js';
 import { clinicFilesState } from './clinic-files.js';
 import { ClinicState } from './clinic-state.js';
 import type { CoreServices } from './core-services.js';
@@ -30,6 +32,11 @@ export interface ClinicCoreOptions {
   readonly rateLimits?: Partial<RateLimitPolicy>;
   /** bcrypt cost; 12 unless a test asks for less. Stored hashes carry their own cost. */
   readonly bcryptCost?: number;
+  /**
+   * scrypt cost of users' wrapped signing keys: OWASP's minimum, or scrypt's floor where a test
+   * lowered the bcrypt cost (both are password work factors a test does not need to pay).
+   */
+  readonly userKeyScrypt?: ScryptParams;
   /**
    * Opening a database that was restored from a backup or copied from another device: the audit
    * chain continues in a new epoch so no sequence number is ever reused.
@@ -64,6 +71,7 @@ export class ClinicCore {
         ...options.sessionPolicy,
       }),
       hasher: new PasswordHasher(options.bcryptCost ?? DEFAULT_BCRYPT_COST),
+      userKeys: new UserKeys(sources.random, options.userKeyScrypt ?? userKeyScryptFor(options.bcryptCost)),
       audit,
       signInFailuresBySource: limits.signInFailuresBySource,
       sync: new SyncEngine({ clinic, audit, sources, replication: REPLICATION_HOOKS }, options.sync),

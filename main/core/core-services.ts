@@ -3,6 +3,7 @@ import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { AuditLog } from './audit/audit-log.js';
 import type { PasswordHasher } from './auth/password-hasher.js';
 import type { SessionStore } from './auth/session-store.js';
+import type { UserKeys } from './auth/user-keys.js';
 import type { ClinicState } from './clinic-state.js';
 import type { Sources } from './platform/sources.js';
 import type { ReplicationHooks } from './sync/replication-hooks.js';
@@ -13,6 +14,8 @@ export interface CoreServices {
   readonly clinic: ClinicState;
   readonly sessions: SessionStore;
   readonly hasher: PasswordHasher;
+  /** Issues and opens users' password-wrapped signing keys. */
+  readonly userKeys: UserKeys;
   readonly audit: AuditLog;
   /** Failed sign-ins per source address: a brute-force guard independent of the account lockout. */
   readonly signInFailuresBySource: RateLimiterMemory;

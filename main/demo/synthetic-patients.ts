@@ -52,16 +52,83 @@ const INTERNATIONAL_LAST = nameList(`
 `);
 
 const ALLERGIES = ['Penicillin', 'Latex', 'Lidocaine', 'Ibuprofen', 'Aspirin', 'Sulfa drugs', 'Chlorhexidine'];
-const MEDICATIONS = [
-  'Warfarin',
-  'Metformin',
-  'Amlodipine',
-  'Atorvastatin',
-  'Alendronate',
-  'Clopidogrel',
-  'Levothyroxine',
+
+/** A condition, who can plausibly have it, and what it is usually treated with at a usual adult dose. */
+interface ConditionProfile {
+  readonly name: string;
+  /** Age in whole years, inclusive, at the generator's base time. */
+  readonly minAge: number;
+  readonly maxAge: number;
+  /** Only recorded for this sex (pregnancy); otherwise any. */
+  readonly sex?: 'female';
+  /** Treatments, one of which a patient with the condition may take; empty when none is usual. */
+  readonly medications: ReadonlyArray<{ readonly name: string; readonly doses: readonly string[] }>;
+}
+
+/**
+ * A clinic owner reads these records: a condition only where age and sex allow it (no pregnant
+ * man, no 8-year-old with a heart valve replacement), and a drug only with its condition, at a
+ * dose a prescriber would write. Pregnancy stops at 42 so the record still reads true a few years
+ * after the base time the ages are taken at.
+ */
+const CONDITION_PROFILES: readonly ConditionProfile[] = [
+  {
+    name: 'Type 2 diabetes',
+    minAge: 30,
+    maxAge: 90,
+    medications: [{ name: 'Metformin', doses: ['500 mg twice daily', '850 mg twice daily', '1000 mg twice daily'] }],
+  },
+  {
+    name: 'Hypertension',
+    minAge: 30,
+    maxAge: 90,
+    medications: [{ name: 'Amlodipine', doses: ['5 mg once daily', '10 mg once daily'] }],
+  },
+  {
+    name: 'High cholesterol',
+    minAge: 35,
+    maxAge: 90,
+    medications: [{ name: 'Atorvastatin', doses: ['10 mg at night', '20 mg at night', '40 mg at night'] }],
+  },
+  {
+    name: 'Asthma',
+    minAge: 5,
+    maxAge: 90,
+    medications: [{ name: 'Salbutamol inhaler', doses: ['100 mcg, 2 puffs as needed'] }],
+  },
+  {
+    name: 'Hypothyroidism',
+    minAge: 18,
+    maxAge: 90,
+    medications: [{ name: 'Levothyroxine', doses: ['50 mcg once daily', '75 mcg once daily', '100 mcg once daily'] }],
+  },
+  {
+    name: 'Heart valve replacement',
+    minAge: 40,
+    maxAge: 90,
+    medications: [{ name: 'Warfarin', doses: ['3 mg once daily', '5 mg once daily'] }],
+  },
+  {
+    name: 'Coronary stent',
+    minAge: 45,
+    maxAge: 90,
+    medications: [{ name: 'Clopidogrel', doses: ['75 mg once daily'] }],
+  },
+  {
+    name: 'Osteoporosis',
+    minAge: 55,
+    maxAge: 95,
+    sex: 'female',
+    medications: [{ name: 'Alendronate', doses: ['70 mg once weekly'] }],
+  },
+  {
+    name: 'Pregnancy',
+    minAge: 18,
+    maxAge: 42,
+    sex: 'female',
+    medications: [{ name: 'Folic acid', doses: ['5 mg once daily'] }],
+  },
 ];
-const CONDITIONS = ['Diabetes', 'Hypertension', 'Asthma', 'Hypothyroidism', 'Pregnancy', 'Heart valve replacement'];
 
 /** One synthetic patient, as inserted into the patients table. */
 export interface SyntheticPatient {
@@ -109,35 +176,67 @@ function dateOfBirthFor(random: SeededRandom): string | null {
   return `${year}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
 }
 
-function medicalFor(random: SeededRandom): SyntheticPatient['medical'] {
+/** Whole years from a YYYY-MM-DD date of birth to the reference day (UTC). */
+function ageAt(dateOfBirth: string, reference: Date): number {
+  const [year, month, day] = dateOfBirth.split('-').map(Number) as [number, number, number];
+  const beforeBirthday =
+    reference.getUTCMonth() + 1 < month || (reference.getUTCMonth() + 1 === month && reference.getUTCDate() < day);
+  return reference.getUTCFullYear() - year - (beforeBirthday ? 1 : 0);
+}
+
+function medicalFor(
+  random: SeededRandom,
+  sex: SyntheticPatient['sex'],
+  dateOfBirth: string | null,
+  reference: Date,
+): SyntheticPatient['medical'] {
   if (random.next() >= 0.33) return null;
+  const allergies =
+    random.next() < 0.5 ? [{ substance: random.pick(ALLERGIES), severity: 'moderate' as const, reaction: null }] : [];
+  // Without a date of birth nothing age-bound can be claimed, so only allergies are recorded.
+  const age = dateOfBirth === null ? null : ageAt(dateOfBirth, reference);
+  const eligible =
+    age === null
+      ? []
+      : CONDITION_PROFILES.filter(
+          (profile) =>
+            age >= profile.minAge && age <= profile.maxAge && (profile.sex === undefined || profile.sex === sex),
+        );
+  const profile = eligible.length > 0 && random.next() < 0.6 ? random.pick(eligible) : null;
+  const treatment = profile !== null && profile.medications.length > 0 && random.next() < 0.8;
+  const medication = treatment ? random.pick(profile.medications) : null;
   return {
-    allergies:
-      random.next() < 0.5 ? [{ substance: random.pick(ALLERGIES), severity: 'moderate' as const, reaction: null }] : [],
-    conditions: random.next() < 0.6 ? [{ name: random.pick(CONDITIONS), note: null }] : [],
-    medications: random.next() < 0.5 ? [{ name: random.pick(MEDICATIONS), dose: '5 mg' }] : [],
+    allergies,
+    conditions: profile === null ? [] : [{ name: profile.name, note: null }],
+    medications: medication === null ? [] : [{ name: medication.name, dose: random.pick(medication.doses) }],
   };
 }
 
-/** Generates `count` patients numbered P000001 on; the same seed gives the same patients. */
+/**
+ * Generates `count` patients numbered P000001 on; the same seed gives the same patients. Ages
+ * (for which conditions fit) are taken at `baseTimeMs`, which also seeds the ids' time part.
+ */
 export function generatePatients(count: number, seed: string, baseTimeMs: number): SyntheticPatient[] {
   const random = new SeededRandom(seed);
+  const reference = new Date(baseTimeMs);
   const patients: SyntheticPatient[] = [];
   for (let i = 1; i <= count; i++) {
     const international = random.next() < 0.22;
     const firstName = (international ? internationalFirst : indianFirst).pick(random);
     const lastName = (international ? internationalLast : indianLast).pick(random);
     const sexRoll = random.next();
+    const sex = sexRoll < 0.49 ? 'female' : sexRoll < 0.97 ? 'male' : sexRoll < 0.98 ? 'other' : 'unknown';
+    const dateOfBirth = dateOfBirthFor(random);
     patients.push({
       id: seededUlid(random, baseTimeMs + i),
       patientNumber: `P${String(i).padStart(6, '0')}`,
       firstName,
       lastName,
-      dateOfBirth: dateOfBirthFor(random),
-      sex: sexRoll < 0.49 ? 'female' : sexRoll < 0.97 ? 'male' : sexRoll < 0.98 ? 'other' : 'unknown',
+      dateOfBirth,
+      sex,
       phone: phoneFor(random),
       email: random.next() < 0.4 ? `${firstName.toLowerCase().replace(/[^a-z]/g, '')}${i}@example.in` : null,
-      medical: medicalFor(random),
+      medical: medicalFor(random, sex, dateOfBirth, reference),
     });
   }
   return patients;

@@ -19,8 +19,9 @@ declare global {
 export interface Transport {
   readonly kind: 'bridge' | 'http';
   /**
-   * True when a session can outlive the page, so a reload may resume it: Electron keeps the
-   * session in main per window. Over HTTP the CSRF token lives only in this page's memory.
+   * True when a session can outlive the page, so a reload may resume it with auth.session:
+   * Electron keeps the session in main per window; over HTTP the HttpOnly cookie keeps it and the
+   * browser host answers that call with a new CSRF token for the reloaded page.
    */
   readonly canResumeSession: boolean;
   invoke<K extends ChannelName>(channel: K, input: ChannelInput<K>): Promise<ChannelOutput<K>>;
@@ -58,7 +59,7 @@ export function httpTransport(fetchImpl: typeof fetch = (input, init) => fetch(i
   let csrfToken: string | null = null;
   return {
     kind: 'http',
-    canResumeSession: false,
+    canResumeSession: true,
     async invoke(channel, input) {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (csrfToken !== null) headers['x-csrf-token'] = csrfToken;
@@ -88,7 +89,11 @@ export function httpTransport(fetchImpl: typeof fetch = (input, init) => fetch(i
         if (SESSION_GONE_CODES.has(envelope.data.error.code)) csrfToken = null;
         throw ApiError.fromBody(envelope.data.error);
       }
-      if (GRANT_CHANNELS.has(channel)) {
+      if (channel === 'auth.session') {
+        // Answered without a token after a reload: the host hands this page a new one.
+        const resumed = response.headers.get('x-csrf-token');
+        if (resumed !== null) csrfToken = resumed;
+      } else if (GRANT_CHANNELS.has(channel)) {
         const granted = (body as { csrfToken?: unknown }).csrfToken;
         if (typeof granted === 'string') csrfToken = granted;
       } else if (channel === 'auth.signOut') {

@@ -15,8 +15,32 @@ import { RecoveryKeyScreen } from '../screens/start/RecoveryKeyScreen.js';
 import { SetupScreen } from '../screens/start/SetupScreen.js';
 import { SignInScreen } from '../screens/start/SignInScreen.js';
 import { ApiContext, type SessionGrant, SessionContext, type SignedInSession } from './contexts.js';
-import { Shell } from './Shell.js';
+import { START_PLACE, Shell, type ShellPlace } from './Shell.js';
 import { useInactivityTimer } from './use-inactivity-timer.js';
+
+/**
+ * The session's inactivity timeout, kept in this tab's sessionStorage so a reload can run the
+ * screen's inactivity lock again: a clinic setting, not a secret (no token is ever stored).
+ */
+const INACTIVITY_KEY = 'chairside.inactivityTimeoutMs';
+
+function rememberInactivityTimeout(timeoutMs: number): void {
+  try {
+    window.sessionStorage.setItem(INACTIVITY_KEY, String(timeoutMs));
+  } catch {
+    // Storage refused (a locked-down browser): a reload then asks for the password.
+  }
+}
+
+/** The timeout a grant in this tab gave, or null (none yet, or storage unreadable). */
+function rememberedInactivityTimeout(): number | null {
+  try {
+    const stored = Number(window.sessionStorage.getItem(INACTIVITY_KEY) ?? NaN);
+    return Number.isInteger(stored) && stored > 0 ? stored : null;
+  } catch {
+    return null;
+  }
+}
 
 /** A call waiting for the password prompt: resolve(true) retries it. */
 interface ReauthRequest {
@@ -38,7 +62,7 @@ type Phase =
   | {
       readonly kind: 'signedIn';
       readonly user: SessionUser;
-      /** Null after resuming a session (auth.session does not say); the unlock grant does. */
+      /** Null after resuming a session in a tab that had no grant yet; the unlock grant gives it. */
       readonly inactivityTimeoutMs: number | null;
       readonly locked: boolean;
     };
@@ -48,8 +72,8 @@ export function App({ client }: { readonly client: ApiClient }) {
   const [clinicName, setClinicName] = useState<string | null>(null);
   const [bootAttempt, setBootAttempt] = useState(0);
   const [reauthRequest, setReauthRequest] = useState<ReauthRequest | null>(null);
+  const [place, setPlace] = useState<ShellPlace>(START_PLACE);
   const reauthRef = useRef<ReauthRequest | null>(null);
-  const unlockWaiters = useRef<Array<(unlocked: boolean) => void>>([]);
 
   useEffect(() => {
     let cancelled = false;
@@ -60,12 +84,17 @@ export function App({ client }: { readonly client: ApiClient }) {
         setClinicName(status.clinicName);
         if (status.state === 'new') return setPhase({ kind: 'setup' });
         if (client.transport.canResumeSession) {
-          // One question at start-up (the desktop app keeps the session across a reload); never polled.
+          // One question at start-up (a reload keeps the session: main holds it per window in the
+          // desktop app, the cookie in the browser); never polled.
           const session = await client.invoke('auth.session', {}).catch(() => null);
           if (cancelled) return;
           if (session !== null) {
-            // Nothing of the clinic is on screen yet: ask for the password before showing any.
-            return setPhase({ kind: 'signedIn', user: session.user, inactivityTimeoutMs: null, locked: true });
+            // Main says whether the session went idle. Unlocked only with a known inactivity
+            // timeout, so the screen locks on its own again; otherwise the password is asked
+            // before anything of the clinic is shown (the unlock grant carries the timeout).
+            const inactivityTimeoutMs = rememberedInactivityTimeout();
+            const locked = session.state === 'locked' || inactivityTimeoutMs === null;
+            return setPhase({ kind: 'signedIn', user: session.user, inactivityTimeoutMs, locked });
           }
         }
         setPhase({ kind: 'signIn', notice: null, username: '' });
@@ -78,12 +107,6 @@ export function App({ client }: { readonly client: ApiClient }) {
     };
   }, [client, bootAttempt]);
 
-  const settleUnlockWaiters = useCallback((unlocked: boolean) => {
-    const waiters = unlockWaiters.current;
-    unlockWaiters.current = [];
-    for (const resolve of waiters) resolve(unlocked);
-  }, []);
-
   const openReauth = useCallback((request: ReauthRequest) => {
     reauthRef.current = request;
     setReauthRequest(request);
@@ -95,18 +118,18 @@ export function App({ client }: { readonly client: ApiClient }) {
     setReauthRequest(null);
   }, []);
 
-  /** Back to sign-in; pending prompts are answered "no" so their calls fail instead of hanging. */
+  /** Back to sign-in; a pending prompt is answered "no" so its call fails instead of hanging. */
   const endSession = useCallback(
     (notice: string | null, keepUsername: boolean) => {
-      settleUnlockWaiters(false);
       closeReauth(false);
+      setPlace(START_PLACE);
       setPhase((previous) => ({
         kind: 'signIn',
         notice,
         username: keepUsername && previous.kind === 'signedIn' ? previous.user.username : '',
       }));
     },
-    [settleUnlockWaiters, closeReauth],
+    [closeReauth],
   );
 
   const lockScreen = useCallback(
@@ -125,11 +148,13 @@ export function App({ client }: { readonly client: ApiClient }) {
     if (!signedIn) return undefined;
     client.setSessionHooks({
       confirmPassword: () => new Promise<boolean>((resolve) => openReauth({ resolve })),
-      sessionLocked: () =>
-        new Promise<boolean>((resolve) => {
-          unlockWaiters.current.push(resolve);
-          lockScreen(false);
-        }),
+      sessionLocked: () => {
+        // The lock unmounts every screen, the caller's too: its call is answered "no" rather than
+        // run after the unlock into a screen that is gone (the screen runs its calls again when it
+        // comes back). Calls from the lock screen itself are auth.* and never come here.
+        lockScreen(false);
+        return Promise.resolve(false);
+      },
       sessionEnded: (error) => endSession(error.message, true),
     });
     return () => client.setSessionHooks(null);
@@ -145,13 +170,10 @@ export function App({ client }: { readonly client: ApiClient }) {
     [user],
   );
 
-  const acceptGrant = useCallback(
-    (grant: SessionGrant) => {
-      setPhase({ kind: 'signedIn', user: grant.user, inactivityTimeoutMs: grant.inactivityTimeoutMs, locked: false });
-      settleUnlockWaiters(true);
-    },
-    [settleUnlockWaiters],
-  );
+  const acceptGrant = useCallback((grant: SessionGrant) => {
+    rememberInactivityTimeout(grant.inactivityTimeoutMs);
+    setPhase({ kind: 'signedIn', user: grant.user, inactivityTimeoutMs: grant.inactivityTimeoutMs, locked: false });
+  }, []);
 
   const signOut = useCallback(async () => {
     // Signing out is best effort: whatever main answers, this window forgets the session.
@@ -229,12 +251,17 @@ export function App({ client }: { readonly client: ApiClient }) {
     case 'signedIn':
       content = (
         <SessionContext.Provider value={session}>
-          <Shell
-            clinicName={clinicName}
-            locked={phase.locked}
-            onLock={() => lockScreen(true)}
-            onSignOut={() => void signOut()}
-          />
+          {/* Locked, nothing of the app stays in the page (developer tools could read a patient's
+              name or alerts behind the lock), so the shell is unmounted, not just covered. */}
+          {!phase.locked && (
+            <Shell
+              clinicName={clinicName}
+              place={place}
+              onPlace={setPlace}
+              onLock={() => lockScreen(true)}
+              onSignOut={() => void signOut()}
+            />
+          )}
           {phase.locked && (
             <LockScreen
               user={phase.user}

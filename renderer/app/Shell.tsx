@@ -3,7 +3,6 @@
  * computed from the role's permissions (shared/permissions.ts): a role is not offered what it
  * may not do; main refuses it anyway.
  */
-import { useState } from 'react';
 import type { Permission } from '../../shared/permissions.js';
 import { AuditScreen } from '../screens/admin/AuditScreen.js';
 import { UsersScreen } from '../screens/admin/UsersScreen.js';
@@ -38,24 +37,36 @@ const NAV_ITEMS: readonly NavItem[] = [
   { label: 'Conflicts', view: { name: 'conflicts' }, permission: 'patients.read', section: ['conflicts'] },
 ];
 
+/**
+ * Where the user is in the app. The app (not the shell) keeps it, because the shell is unmounted
+ * while the screen is locked and comes back at the same place after the unlock.
+ */
+export interface ShellPlace {
+  readonly view: View;
+  /** The search as typed; it stays when the user comes back from a record. */
+  readonly searchQuery: string;
+}
+
+/** Where a new session starts. */
+export const START_PLACE: ShellPlace = { view: { name: 'patients' }, searchQuery: '' };
+
 export interface ShellProps {
   readonly clinicName: string | null;
-  readonly locked: boolean;
+  readonly place: ShellPlace;
+  readonly onPlace: (update: (place: ShellPlace) => ShellPlace) => void;
   readonly onLock: () => void;
   readonly onSignOut: () => void;
 }
 
-export function Shell({ clinicName, locked, onLock, onSignOut }: ShellProps) {
+export function Shell({ clinicName, place, onPlace, onLock, onSignOut }: ShellProps) {
   const { user, can } = useSession();
-  const [view, setView] = useState<View>({ name: 'patients' });
-  // The search stays as typed when the user comes back from a record.
-  const [searchQuery, setSearchQuery] = useState('');
+  const { view, searchQuery } = place;
   const navItems = NAV_ITEMS.filter((item) => can(item.permission));
-  const navigate: Navigate = setView;
+  const navigate: Navigate = (next) => onPlace((current) => ({ ...current, view: next }));
+  const setSearchQuery = (query: string) => onPlace((current) => ({ ...current, searchQuery: query }));
 
   return (
-    // inert while locked: the lock screen sits on top, and nothing behind it takes focus or clicks.
-    <div className="shell" inert={locked}>
+    <div className="shell">
       <a className="skip-link" href="#main">
         Skip to content
       </a>

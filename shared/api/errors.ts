@@ -21,6 +21,8 @@ export const apiErrorStatus = {
   PASSWORD_REJECTED: 400,
   RATE_LIMITED: 429,
   INTERNAL: 500,
+  /** The clinic's sync server did not answer, or not as one: a fault upstream, not in this app. */
+  SYNC_UNREACHABLE: 502,
 } as const;
 
 export type ApiErrorCode = keyof typeof apiErrorStatus;

@@ -10,6 +10,7 @@ import {
   patientDemographicsSchema,
   patientRecordSchema,
   patientSearchResultSchema,
+  possibleDuplicateQuerySchema,
 } from '../schemas/patients.js';
 import type { Permission } from '../permissions.js';
 import { defineChannel } from './channel.js';
@@ -78,18 +79,41 @@ export const patientsGet = defineChannel({
   audit: { action: 'patients.get', ...patientAudit },
 });
 
+/** The most patients a search lists, in pages (main/core/patients/patient-search.ts, SEARCH_RANK_WINDOW). */
+export const SEARCH_MAX_LISTED = 300;
+
 export const patientsSearch = defineChannel({
   name: 'patients.search',
-  summary: 'Search as you type by name prefix, phone, date of birth or patient number; ranked and limited.',
+  summary:
+    'Search as you type by name prefix, phone (start or last digits), date of birth, birth year or patient number; ranked, in pages, with the number of matches.',
   input: z.strictObject({
     query: z.string().max(100),
     limit: z.number().int().min(1).max(50).default(20),
+    /** Where the page starts in the ranked list: the screen's "Show more". */
+    offset: z.number().int().min(0).max(SEARCH_MAX_LISTED).default(0),
     includeArchived: z.boolean().default(false),
   }),
-  output: z.strictObject({ results: z.array(patientSearchResultSchema) }),
+  output: z.strictObject({
+    results: z.array(patientSearchResultSchema),
+    /** Patients matching, counted up to SEARCH_MAX_LISTED. */
+    total: z.number().int().min(0),
+    /** More than `total` patients match: refine the search. */
+    capped: z.boolean(),
+  }),
   permission: 'patients.read',
   writes: false,
   audit: { action: 'patients.search', ...patientAudit },
+});
+
+export const patientsFindDuplicates = defineChannel({
+  name: 'patients.findDuplicates',
+  summary:
+    'Patients already registered with the same name and date of birth (and phone, when given): the registration form warns before creating a duplicate.',
+  input: possibleDuplicateQuerySchema,
+  output: z.strictObject({ matches: z.array(patientSearchResultSchema).max(5) }),
+  permission: 'patients.read',
+  writes: false,
+  audit: { action: 'patients.findDuplicates', ...patientAudit },
 });
 
 export const patientsArchive = defineChannel({

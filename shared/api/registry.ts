@@ -15,6 +15,7 @@ import { buildChannelRegistry, type ChannelContract } from './channel.js';
 import {
   patientsArchive,
   patientsCreate,
+  patientsFindDuplicates,
   patientsGet,
   patientsMerge,
   patientsSearch,
@@ -49,6 +50,7 @@ export const channels = buildChannelRegistry([
   patientsUpdate,
   patientsGet,
   patientsSearch,
+  patientsFindDuplicates,
   patientsArchive,
   patientsUpdateMedicalHistory,
   patientsMerge,

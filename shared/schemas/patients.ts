@@ -40,11 +40,44 @@ export const medicalAlertSchema = z.strictObject({
 });
 export type MedicalAlert = z.infer<typeof medicalAlertSchema>;
 
+/** The oldest a patient may be registered as: an older date of birth is a typing error (a wrong century). */
+export const OLDEST_AGE_YEARS = 120;
+
+/** Today's calendar date where the code runs (the clinic's local date), as `YYYY-MM-DD`. */
+export function localIsoDate(ms: number): string {
+  const date = new Date(ms);
+  const pad = (value: number) => String(value).padStart(2, '0');
+  return `${String(date.getFullYear()).padStart(4, '0')}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+/**
+ * Why an ISO date of birth cannot be right on `today` (an ISO date), or null when it can: it is
+ * in the future, or more than OLDEST_AGE_YEARS years ago. Today itself is allowed (a newborn).
+ */
+export function dateOfBirthProblem(dateOfBirth: string, today: string): string | null {
+  if (dateOfBirth > today) return 'Date of birth cannot be in the future.';
+  const oldest = `${String(Number(today.slice(0, 4)) - OLDEST_AGE_YEARS).padStart(4, '0')}${today.slice(4)}`;
+  if (dateOfBirth < oldest) return `Date of birth cannot be more than ${OLDEST_AGE_YEARS} years ago.`;
+  return null;
+}
+
+/**
+ * A date of birth as registration takes it. The rule depends on "now", so it belongs to the API
+ * input only: the sync declaration (shared/sync/entities/patient.ts) keeps the plain ISO date, so
+ * the server's re-validation of old changes never refuses a row that was valid when written. Here
+ * the clock is the one where the schema runs (the renderer's check as you type, the pipeline's
+ * parse); the handlers check again against their injected clock.
+ */
+export const dateOfBirthSchema = isoDateSchema.superRefine((value, ctx) => {
+  const problem = dateOfBirthProblem(value, localIsoDate(Date.now()));
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
 /** Demographic and contact fields a patient is created and edited with. */
 export const patientDemographicsSchema = z.strictObject({
   firstName: textSchema(100),
   lastName: textSchema(100),
-  dateOfBirth: isoDateSchema.nullable().optional(),
+  dateOfBirth: dateOfBirthSchema.nullable().optional(),
   sex: sexSchema.optional(),
   phone: phoneSchema.nullable().optional(),
   email: z.email().max(200).nullable().optional(),
@@ -84,3 +117,12 @@ export const patientSearchResultSchema = z.strictObject({
   archived: z.boolean(),
 });
 export type PatientSearchResult = z.infer<typeof patientSearchResultSchema>;
+
+/** Registration fields as typed so far, checked for a patient already registered (patients.findDuplicates). */
+export const possibleDuplicateQuerySchema = z.strictObject({
+  firstName: textSchema(100),
+  lastName: textSchema(100),
+  dateOfBirth: isoDateSchema,
+  phone: phoneSchema.nullable().optional(),
+});
+export type PossibleDuplicateQuery = z.infer<typeof possibleDuplicateQuerySchema>;

@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { encodeBase64 } from '../../shared/merkle/base64.js';
 import { formatCheckpoint, signCheckpoint } from '../../shared/merkle/checkpoint.js';
 import { MerkleLog } from '../../shared/merkle/log.js';
@@ -10,7 +13,9 @@ import { auditLeafHash } from '../storage/audit-append.js';
 import { AuditChainBuilder } from '../../test/support/sync-server/conformance-fixtures.js';
 import { nodeSha256 } from '../storage/node-crypto.js';
 import { AUDIT_EXPORT_FORMAT, type ExportEntry } from './export-format.js';
+import { savedCheckpointNote } from './saved-checkpoint.js';
 import { verifyAuditExport } from './verify-export.js';
+import { runVerifyExport } from './verify-export-cli.js';
 
 const keys = deriveServerKeys(randomBytes(32));
 const verifierKey = formatEd25519VerifierKey(nodeSha256, keys.checkpointKeyName, keys.checkpointPublicKey);
@@ -102,5 +107,95 @@ describe('verifyAuditExport', () => {
   it('refuses a file that is not an export', () => {
     expect(verifyAuditExport(['{"hello":1}'], verifierKey)).toMatchObject({ ok: false, firstBad: { line: 1 } });
     expect(verifyAuditExport([], verifierKey)).toEqual({ ok: false, reason: 'the file is empty' });
+  });
+});
+
+describe('verifyAuditExport since a saved checkpoint', () => {
+  // Issue #11, finding 5: the export is what the server signs now; only an older checkpoint kept
+  // outside the server shows what the log once held.
+  const chain = chainOf('DEVICEA', 1, 5);
+  const earlier = exportOf(chain.slice(0, 3));
+  const full = exportOf(chain);
+  const noteOf = (lines: string[]) => (JSON.parse(lines[0]!) as { checkpoint: { note: string } }).checkpoint.note;
+
+  it('accepts an export that extends the saved checkpoint, naming its size', () => {
+    expect(verifyAuditExport(full, verifierKey, noteOf(earlier))).toMatchObject({
+      ok: true,
+      entries: 5,
+      sinceCheckpointSize: 3,
+    });
+    expect(verifyAuditExport(full, verifierKey)).not.toHaveProperty('sinceCheckpointSize');
+  });
+
+  it('refuses an export of a log cut back below the saved checkpoint, though the export itself verifies', () => {
+    expect(verifyAuditExport(earlier, verifierKey)).toMatchObject({ ok: true });
+    expect(verifyAuditExport(earlier, verifierKey, noteOf(full))).toEqual({
+      ok: false,
+      reason:
+        "saved checkpoint covers 5 leaves but the export's signed checkpoint 3: entries the server once signed for were removed (truncated)",
+    });
+  });
+
+  it('refuses an export whose first leaves differ from the saved checkpoint (a forked log)', () => {
+    const forked = exportOf([...chain.slice(0, 2), ...chainOf('DEVICEB', 1, 3)]);
+    expect(verifyAuditExport(forked, verifierKey, noteOf(earlier))).toEqual({
+      ok: false,
+      reason:
+        "saved checkpoint of 3 leaves is not a prefix of the export's signed checkpoint of 5: the first 3 leaves were rewritten (forked)",
+    });
+  });
+
+  it('refuses a saved checkpoint the verifier key did not sign', () => {
+    const other = deriveServerKeys(randomBytes(32));
+    const text = formatCheckpoint({ origin: clinicLogOrigin(CLINIC), size: 1, rootHash: randomBytes(32) });
+    const forged = signCheckpoint(
+      text,
+      other.checkpointKeyName,
+      other.checkpointPublicKey,
+      other.signCheckpoint,
+      nodeSha256,
+    );
+    expect(verifyAuditExport(full, verifierKey, forged)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^saved checkpoint: /),
+    });
+  });
+});
+
+describe('savedCheckpointNote', () => {
+  const note = (JSON.parse(exportOf(chainOf('DEVICEA', 1, 2))[0]!) as { checkpoint: { note: string } }).checkpoint.note;
+
+  it('reads the note from a served checkpoint, an export header line, or the note itself', () => {
+    expect(savedCheckpointNote(JSON.stringify({ size: 2, rootHash: 'x', note }))).toBe(note);
+    const exported = exportOf(chainOf('DEVICEA', 1, 2)).join('\n');
+    expect(savedCheckpointNote(exported)).toBe(note);
+    expect(savedCheckpointNote(note)).toBe(note);
+  });
+});
+
+describe('the auditor’s command with --since-checkpoint', () => {
+  const chain = chainOf('DEVICEA', 1, 4);
+  const dir = mkdtempSync(join(tmpdir(), 'chairside-verify-since-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, lines: string[]) => {
+    const path = join(dir, name);
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    return path;
+  };
+  const longer = file('longer.jsonl', exportOf(chain));
+  const shorter = file('shorter.jsonl', exportOf(chain.slice(0, 2)));
+
+  it('exits 0 for an export that extends an earlier export, 1 for one cut below it', async () => {
+    const extended = await runVerifyExport([longer, '--key', verifierKey, '--since-checkpoint', shorter]);
+    expect(extended.exitCode).toBe(0);
+    expect(JSON.parse(extended.output)).toMatchObject({ ok: true, sinceCheckpointSize: 2 });
+    const cut = await runVerifyExport([shorter, '--key', verifierKey, '--since-checkpoint', longer]);
+    expect(cut.exitCode).toBe(1);
+    expect(JSON.parse(cut.output)).toMatchObject({ ok: false, reason: expect.stringContaining('(truncated)') });
+  });
+
+  it('exits 2 when the saved checkpoint cannot be read', async () => {
+    const missing = await runVerifyExport([longer, '--since-checkpoint', join(dir, 'missing.json')]);
+    expect(missing.exitCode).toBe(2);
   });
 });

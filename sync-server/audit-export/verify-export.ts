@@ -10,7 +10,12 @@
  *    with no gap, edit, reorder or broken link (shared/audit-chain.ts), epochs never going back;
  * 3. the number of entries equals the checkpoint's size, and the RFC 6962 root over every leaf
  *    hash (the server's leaf format: device, epoch, sequence, chain hash, receipt time) equals the
- *    signed root.
+ *    signed root;
+ * 4. given a checkpoint the clinic kept outside the server (`--since-checkpoint`: one a device
+ *    pinned, or an earlier export's): signed by the same key for the same log, and proven a prefix
+ *    of this export's checkpoint by an RFC 9162 consistency proof. Steps 1-3 only show the export
+ *    is what the server signed; a log whose tail was cut off in the server's database before the
+ *    export still passes them (issue #11, finding 5), and only an older checkpoint shows the loss.
  *
  * The first failure ends verification and names the entry where it was found. A changed receipt
  * time changes only its leaf hash, so it shows as a root mismatch, which no single entry can be
@@ -25,7 +30,13 @@ import {
 import { Base64Error, decodeBase64, encodeBase64 } from '../../shared/merkle/base64.js';
 import { verifyCheckpoint } from '../../shared/merkle/checkpoint.js';
 import { MerkleLog } from '../../shared/merkle/log.js';
-import { NoteFormatError, ed25519NoteVerifier, parseEd25519VerifierKey } from '../../shared/merkle/signed-note.js';
+import {
+  NoteFormatError,
+  type NoteVerifier,
+  ed25519NoteVerifier,
+  parseEd25519VerifierKey,
+} from '../../shared/merkle/signed-note.js';
+import { verifyConsistency } from '../../shared/merkle/verify.js';
 import { verifyEd25519 } from '../auth/server-keys.js';
 import { auditLeafHash } from '../storage/audit-append.js';
 import { nodeSha256 } from '../storage/node-crypto.js';
@@ -52,6 +63,8 @@ export type ExportVerdict =
       readonly rootHash: string;
       /** Whose key verified the checkpoint: the auditor's (`argument`) or the file's own. */
       readonly keySource: 'argument' | 'file';
+      /** The size of the saved checkpoint proven a prefix of this export, when one was given. */
+      readonly sinceCheckpointSize?: number;
     }
   | { readonly ok: false; readonly reason: string; readonly firstBad?: BadEntry };
 
@@ -70,8 +83,13 @@ export class AuditExportVerifier {
   private readonly log = new MerkleLog(nodeSha256);
   private readonly chains = new Map<string, Chain>();
   private readonly latestEpoch = new Map<string, number>();
+  private noteVerifier: NoteVerifier | null = null;
 
-  constructor(private readonly verifierKey?: string) {}
+  /** `sinceCheckpoint`: the signed note of a checkpoint kept outside the server, which this export must extend. */
+  constructor(
+    private readonly verifierKey?: string,
+    private readonly sinceCheckpoint?: string,
+  ) {}
 
   /** Checks the next line; false once verification has failed (later lines are ignored). */
   add(text: string): boolean {
@@ -102,6 +120,8 @@ export class AuditExportVerifier {
     if (!bytesEqual(root, this.rootHash)) {
       return { ok: false, reason: 'the Merkle root over the entries differs from the signed checkpoint' };
     }
+    const since = this.sinceCheckpoint === undefined ? null : this.checkSince(this.sinceCheckpoint, header, root);
+    if (since !== null && typeof since !== 'number') return since;
     return {
       ok: true,
       clinicId: header.clinicId,
@@ -111,7 +131,30 @@ export class AuditExportVerifier {
       size: header.checkpoint.size,
       rootHash: encodeBase64(root),
       keySource: this.verifierKey === undefined ? 'file' : 'argument',
+      ...(since === null ? {} : { sinceCheckpointSize: since }),
     };
+  }
+
+  /** The saved checkpoint's size once proven a prefix of this export, or the failing verdict. */
+  private checkSince(note: string, header: ExportHeader, root: Uint8Array): number | ExportVerdict {
+    const opened = verifyCheckpoint(note, [this.noteVerifier!], { origin: header.origin });
+    if (!opened.ok) return { ok: false, reason: `saved checkpoint: ${opened.reason}` };
+    const saved = opened.checkpoint;
+    const size = this.log.size;
+    if (saved.size > size) {
+      return {
+        ok: false,
+        reason: `saved checkpoint covers ${saved.size} leaves but the export's signed checkpoint ${size}: entries the server once signed for were removed (truncated)`,
+      };
+    }
+    const proof = this.log.consistencyProof(saved.size, size);
+    if (!verifyConsistency(nodeSha256, saved.size, size, proof, saved.rootHash, root)) {
+      return {
+        ok: false,
+        reason: `saved checkpoint of ${saved.size} leaves is not a prefix of the export's signed checkpoint of ${size}: the first ${saved.size} leaves were rewritten (forked)`,
+      };
+    }
+    return saved.size;
   }
 
   private checkHeader(text: string): ExportVerdict | null {
@@ -134,6 +177,7 @@ export class AuditExportVerifier {
     );
     const verified = verifyCheckpoint(header.checkpoint.note, [verifier], { origin: header.origin });
     if (!verified.ok) return bad(`checkpoint: ${verified.reason}`);
+    this.noteVerifier = verifier;
     if (header.origin !== `chairside/clinic-audit/${header.clinicId}`) return bad('the origin is not the clinic’s');
     let rootHash: Uint8Array;
     try {
@@ -195,8 +239,12 @@ export class AuditExportVerifier {
 }
 
 /** Verifies a whole export held in memory (tests, small logs); the command streams instead. */
-export function verifyAuditExport(lines: Iterable<string>, verifierKey?: string): ExportVerdict {
-  const verifier = new AuditExportVerifier(verifierKey);
+export function verifyAuditExport(
+  lines: Iterable<string>,
+  verifierKey?: string,
+  sinceCheckpoint?: string,
+): ExportVerdict {
+  const verifier = new AuditExportVerifier(verifierKey, sinceCheckpoint);
   for (const line of lines) if (!verifier.add(line)) break;
   return verifier.finish();
 }

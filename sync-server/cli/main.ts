@@ -9,7 +9,9 @@
  *   device list --clinic ID --data-dir DIR     one JSON line: {"devices":[...]}
  *   device revoke --clinic ID --device ID [--reason TEXT] --data-dir DIR
  *   audit export --clinic ID --data-dir DIR --out FILE   the clinic's audit log for `npm run audit:verify`
- *   audit verify --clinic ID --data-dir DIR    one JSON verdict line; exits 1 when the log does not verify
+ *   audit verify --clinic ID --data-dir DIR [--since-checkpoint FILE]
+ *       one JSON verdict line; exits 1 when the log does not verify, or (with FILE, a checkpoint
+ *       saved outside the server) when the log no longer extends that checkpoint
  *   changes compact --clinic ID --data-dir DIR one JSON line: {"clinicId","horizon","removed","kept"}
  *   backup --data-dir DIR --out BACKUP_DIR     an online, encrypted copy of the embedded storage
  *   restore --from BACKUP_DIR --data-dir NEW_DIR [--master-key-file FILE]
@@ -18,10 +20,15 @@
  *   restore --from BACKUP_DIR --postgres-owner URL --app-role NAME --postgres APP_URL
  *       into a database without the storage's schemas; grants the app role as db migrate does,
  *       then verifies every clinic's audit log (needs CHAIRSIDE_SYNC_MASTER_KEY)
- *   db migrate --postgres-owner URL --app-role NAME   PostgreSQL schema steps, run as the owner role
+ *   db migrate --postgres-owner URL --app-role NAME [--master-key-file FILE]
+ *       PostgreSQL schema steps, run as the owner role; a step that encrypts existing clinics'
+ *       data needs the master key (CHAIRSIDE_SYNC_MASTER_KEY or FILE)
  *
  * serve also takes `--compact-every-hours N`: every clinic's change log is compacted every N hours
- * (ops/compaction-schedule.ts; off unless given).
+ * (ops/compaction-schedule.ts; off unless given), and `--trusted-proxy LIST` (or
+ * CHAIRSIDE_SYNC_TRUSTED_PROXIES): the comma-separated addresses or CIDR ranges of the reverse
+ * proxies whose X-Forwarded-For names the client (http/trusted-proxies.ts; none unless given, so
+ * the header is ignored and the peer's address counts).
  *
  * Every other command also runs on PostgreSQL: `--postgres URL` (the app role) or
  * CHAIRSIDE_SYNC_PG_URL instead of --data-dir (cli/storage-choice.ts). With TLS,
@@ -38,6 +45,7 @@ import pino from 'pino';
 import { z } from 'zod';
 import { encodeBase64 } from '../../shared/merkle/base64.js';
 import { exportClinicAuditLog } from '../audit-export/export.js';
+import { savedCheckpointNote } from '../audit-export/saved-checkpoint.js';
 import { deriveServerKeys } from '../auth/server-keys.js';
 import { createHttpsRedirectServer } from '../https-redirect.js';
 import { nonBlockingLogDestination } from '../log-destination.js';
@@ -45,6 +53,7 @@ import { verifyClinicAuditLog } from '../ops/audit-verify.js';
 import { scheduleCompaction } from '../ops/compaction-schedule.js';
 import { BackupError } from '../ops/sqlite-backup.js';
 import { PostgresChangeNotifier, announceRevocation } from '../live/postgres-change-notifier.js';
+import { TRUSTED_PROXIES_ENV, trustedProxyListSchema } from '../http/trusted-proxies.js';
 import { createSyncServer } from '../server.js';
 import { AUTH_SCHEMA, RATE_LIMIT_TABLE } from '../storage/postgres/migrations/0080-auth-state.js';
 import { nodeSha256 } from '../storage/node-crypto.js';
@@ -91,6 +100,7 @@ const optionsSchema = z.strictObject({
   from: z.string().min(1).optional(),
   'master-key-file': z.string().min(1).optional(),
   'redirect-http': portSchema.optional(),
+  'trusted-proxy': trustedProxyListSchema.optional(),
   // Hours between scheduled compactions of every clinic (off when absent); at most 10 years.
   'compact-every-hours': z
     .string()
@@ -113,6 +123,7 @@ const optionsSchema = z.strictObject({
   device: z.string().min(1).optional(),
   reason: z.string().min(1).optional(),
   out: z.string().min(1).optional(),
+  'since-checkpoint': z.string().min(1).optional(),
 });
 type CliOptions = z.infer<typeof optionsSchema>;
 
@@ -148,7 +159,12 @@ async function openStorage(options: CliOptions): Promise<{ storage: SyncStorage;
 async function runOperationsCommand(command: string, options: CliOptions): Promise<unknown> {
   switch (command) {
     case 'db migrate':
-      return migrateDatabase(required(options, 'postgres-owner'), required(options, 'app-role'), Date.now());
+      return migrateDatabase(
+        required(options, 'postgres-owner'),
+        required(options, 'app-role'),
+        options['master-key-file'],
+        Date.now(),
+      );
     case 'backup':
       if (options['postgres-owner'] !== undefined) {
         return backupPostgresDatabase(options['postgres-owner'], required(options, 'out'), Date.now());
@@ -246,7 +262,13 @@ async function runCommand(command: string, options: CliOptions): Promise<unknown
         const keys = deriveServerKeys(masterKey);
         const store = await storage.clinic(required(options, 'clinic'));
         const key = { keyName: keys.checkpointKeyName, publicKey: keys.checkpointPublicKey };
-        return await verifyClinicAuditLog(store, key, nodeSha256);
+        const sinceFile = options['since-checkpoint'];
+        return await verifyClinicAuditLog(
+          store,
+          key,
+          nodeSha256,
+          sinceFile === undefined ? {} : { sinceCheckpoint: readSavedCheckpoint(sinceFile) },
+        );
       }
       default:
         throw new UsageError(`unknown command: ${command}`);
@@ -271,6 +293,7 @@ async function serve(options: CliOptions): Promise<void> {
   }
   const redirectPort = options['redirect-http'];
   if (redirectPort !== undefined && !tls) throw new UsageError('--redirect-http needs --tls-cert and --tls-key');
+  const trustedProxies = options['trusted-proxy'] ?? trustedProxiesFromEnv();
   const choice = storageChoice(options);
   const { storage, masterKey } = await openStorage(options);
   // Never pino's default stdout destination: its exit-time flush can retry a dead pipe forever.
@@ -297,6 +320,7 @@ async function serve(options: CliOptions): Promise<void> {
       : {}),
     ...(tls ? { tls: { cert: readFileSync(certFile), key: readFileSync(keyFile) } } : {}),
     ...(notifier ? { notifier } : {}),
+    ...(trustedProxies.length > 0 ? { trustedProxies } : {}),
   });
   let redirect: ReturnType<typeof createHttpsRedirectServer> | null = null;
   const everyHours = options['compact-every-hours'];
@@ -346,7 +370,8 @@ async function serve(options: CliOptions): Promise<void> {
   const address = app.server.address();
   const port = address !== null && typeof address === 'object' ? address.port : options.port;
   const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  logger.info({ event: 'listening', url }, 'sync server listening');
+  // The proxies named, so an operator can see whose X-Forwarded-For the limits believe.
+  logger.info({ event: 'listening', url, trustedProxies }, 'sync server listening');
   if (redirectPort !== undefined && typeof port === 'number') {
     const listener = createHttpsRedirectServer({ httpsPort: port, fallbackHost: host });
     redirect = listener;
@@ -359,6 +384,24 @@ async function serve(options: CliOptions): Promise<void> {
     const from = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
     logger.info({ event: 'redirecting', from, to: url }, 'plain HTTP redirects to HTTPS');
   }
+}
+
+/** The note of a checkpoint file saved outside the server (audit-export/saved-checkpoint.ts). */
+function readSavedCheckpoint(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new UsageError(`--since-checkpoint: cannot read ${file}`);
+  }
+  return savedCheckpointNote(text);
+}
+
+/** CHAIRSIDE_SYNC_TRUSTED_PROXIES, when --trusted-proxy is not given; empty when neither is. */
+function trustedProxiesFromEnv(): string[] {
+  const parsed = trustedProxyListSchema.safeParse(process.env[TRUSTED_PROXIES_ENV] ?? '');
+  if (!parsed.success) throw new UsageError(`${TRUSTED_PROXIES_ENV} must list IP addresses or CIDR ranges`);
+  return parsed.data;
 }
 
 function isFailedVerdict(output: unknown): boolean {
@@ -393,6 +436,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         'master-key-file': { type: 'string' },
         'redirect-http': { type: 'string' },
         'compact-every-hours': { type: 'string' },
+        'trusted-proxy': { type: 'string' },
+        'since-checkpoint': { type: 'string' },
       },
     });
     const result = optionsSchema.safeParse(parsed.values);

@@ -4,19 +4,29 @@
  * storage (the restore target must stay empty until the restore writes it).
  */
 import pg from 'pg';
-import { masterKeyPath } from './master-key.js';
+import { MASTER_KEY_ENV, masterKeyPath } from './master-key.js';
 import { loadExistingMasterKey, writeMasterKeyFile } from './master-key.js';
 import { migratePostgres } from '../storage/postgres/migrate.js';
 import { postgresMigrations } from '../storage/postgres/migrations/index.js';
 import { backupPostgres, redactUrl, restorePostgresBackup } from '../ops/postgres-backup.js';
 import { backupSqliteDataDir, restoreSqliteBackup } from '../ops/sqlite-backup.js';
 
-/** `db migrate --postgres-owner URL --app-role NAME`: applies the missing steps as the owner role. */
-export async function migrateDatabase(ownerUrl: string, appRole: string, now: number): Promise<{ applied: number[] }> {
+/**
+ * `db migrate --postgres-owner URL --app-role NAME [--master-key-file FILE]`: applies the missing
+ * steps as the owner role. The master key (CHAIRSIDE_SYNC_MASTER_KEY, else FILE) is read only when
+ * given: a step that encrypts existing clinics' data (0110) refuses to run without it.
+ */
+export async function migrateDatabase(
+  ownerUrl: string,
+  appRole: string,
+  keyFile: string | undefined,
+  now: number,
+): Promise<{ applied: number[] }> {
+  const masterKey = keyFile === undefined && !process.env[MASTER_KEY_ENV] ? undefined : loadExistingMasterKey(keyFile);
   const client = new pg.Client({ connectionString: ownerUrl });
   await client.connect();
   try {
-    return { applied: await migratePostgres(client, postgresMigrations, { appRole, now }) };
+    return { applied: await migratePostgres(client, postgresMigrations, { appRole, now, masterKey }) };
   } finally {
     await client.end();
   }

@@ -63,7 +63,8 @@ export function masterKeyFor(choice: StorageChoice, env: NodeJS.ProcessEnv = pro
 /** Opens the chosen storage. */
 export function openChosenStorage(choice: StorageChoice, masterKey: Buffer, clock: Clock): Promise<SyncStorage> {
   if (choice.kind === 'postgres') {
-    return openPostgresSyncStorage({ connection: { connectionString: choice.url, max: 10 }, clock });
+    // The same master key unwraps each clinic's data key (storage/postgres/clinic-data-key.ts).
+    return openPostgresSyncStorage({ connection: { connectionString: choice.url, max: 10 }, clock, masterKey });
   }
   return openSqliteSyncStorage({ dataDir: choice.dataDir, keys: masterKeySource(masterKey), clock });
 }

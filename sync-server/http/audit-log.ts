@@ -6,6 +6,13 @@
  * holds, so another process appending to the same PostgreSQL is seen, and a restart loses
  * nothing. Leaves only append, so catching up is reading the new ones. Calls for one clinic are
  * serialised, since catching up is a read followed by appends.
+ *
+ * Leaves only append through the storage, but someone writing the database directly can cut the
+ * log's tail off (issue #11, finding 5). A log that storage holds fewer leaves of than this
+ * process already served, or whose last cached leaf changed, is recorded as the security event
+ * `audit.log_shrank` and rebuilt from storage: the server then signs what storage holds, and the
+ * devices that pinned the larger checkpoint refuse it and say so (main/core/sync/checkpoint-pin.ts).
+ * Before, the stale cache was kept and the next checkpoint failed as INTERNAL, round after round.
  */
 import type { Sha256 } from '../../shared/hashing.js';
 import { formatCheckpoint, signCheckpoint } from '../../shared/merkle/checkpoint.js';
@@ -24,7 +31,7 @@ export function clinicLogOrigin(clinicId: string): string {
 }
 
 interface CachedLog {
-  readonly log: MerkleLog;
+  log: MerkleLog;
   // The tail of the queue of calls for this clinic.
   queue: Promise<unknown>;
 }
@@ -52,7 +59,7 @@ export class ClinicAuditLogs {
     while (this.logs.size > this.maxClinics) this.logs.delete(this.logs.keys().next().value!);
     const entry = cached;
     const run = entry.queue.then(async () => {
-      await this.catchUp(store, entry.log);
+      await this.catchUp(store, entry);
       return fn(entry.log);
     });
     entry.queue = run.catch(() => undefined);
@@ -90,11 +97,46 @@ export class ClinicAuditLogs {
     });
   }
 
-  private async catchUp(store: ClinicStore, log: MerkleLog): Promise<void> {
+  private async catchUp(store: ClinicStore, entry: CachedLog): Promise<void> {
     const size = await store.auditLogSize();
+    if (size < entry.log.size) return this.rebuild(store, entry, size, 'fewer_leaves');
+    if (size === entry.log.size) return;
+    // The first read overlaps the last cached leaf: a log cut and refilled past its old size shows there.
+    const overlap = entry.log.size > 0 ? 1 : 0;
+    const start = entry.log.size - overlap;
+    const [last, ...fresh] = await store.auditLeafHashes(start, Math.min(size, start + MAX_LEAF_HASHES_PER_READ));
+    if (overlap === 1 && !sameBytes(last!, entry.log.leafHash(entry.log.size - 1))) {
+      return this.rebuild(store, entry, size, 'leaf_changed');
+    }
+    for (const hash of overlap === 1 ? fresh : [last!, ...fresh]) entry.log.appendLeafHash(hash);
+    await this.readLeaves(store, entry.log, size);
+  }
+
+  /** Replaces the cached log with what storage holds now, recording why as a security event. */
+  private async rebuild(
+    store: ClinicStore,
+    entry: CachedLog,
+    storedSize: number,
+    reason: 'fewer_leaves' | 'leaf_changed',
+  ): Promise<void> {
+    await store.appendSecurityEvent({
+      kind: 'audit.log_shrank',
+      deviceId: null,
+      userId: null,
+      details: { reason, servedSize: entry.log.size, storedSize },
+    });
+    entry.log = new MerkleLog(this.sha256);
+    await this.readLeaves(store, entry.log, storedSize);
+  }
+
+  private async readLeaves(store: ClinicStore, log: MerkleLog, size: number): Promise<void> {
     while (log.size < size) {
       const end = Math.min(size, log.size + MAX_LEAF_HASHES_PER_READ);
       for (const hash of await store.auditLeafHashes(log.size, end)) log.appendLeafHash(hash);
     }
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, index) => byte === b[index]);
 }

@@ -8,11 +8,18 @@
  *   checkpoint is signed.
  * - `GET /v1/audit/checkpoint`, `/v1/audit/proof/inclusion` and `/v1/audit/proof/consistency`
  *   serve the signed tree head and RFC 9162 proofs.
+ * - `POST /v1/audit/pinned`: a device reports the highest checkpoint it pinned, and its refusal
+ *   of the log when it refused it. A refusal, or a pin signed by this server that is not a prefix
+ *   of the log it holds now (its tail was cut off in the database, issue #11 finding 5), is
+ *   recorded as a security event: the server itself cannot remember what was deleted from its
+ *   storage, but the devices' pins can.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { chainHash } from '../../shared/audit-chain.js';
 import { encodeBase64 } from '../../shared/merkle/base64.js';
+import { verifyCheckpoint } from '../../shared/merkle/checkpoint.js';
+import { ed25519NoteVerifier } from '../../shared/merkle/signed-note.js';
 import {
   type CheckpointAnswer,
   auditCheckpoint,
@@ -20,10 +27,12 @@ import {
   auditHeadText,
   auditInclusionProof,
   auditPush,
+  auditReportPinned,
 } from '../../shared/sync/wire/audit.js';
 import { verifyEd25519 } from '../auth/server-keys.js';
 import { nodeSha256 } from '../storage/node-crypto.js';
 import { AuditChainRejectedError, type CheckpointRecord, InvalidInputError } from '../storage/storage.js';
+import { clinicLogOrigin } from './audit-log.js';
 import { SyncHttpError } from './errors.js';
 import { type AuthenticatedDevice, type SyncServerContext, defineRoute } from './route-context.js';
 
@@ -50,6 +59,10 @@ function segmentBreak(push: AuditPush): { reason: AuditRefusal; seq: number } | 
     previous = entry;
   }
   return null;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, index) => byte === b[index]);
 }
 
 function checkpointAnswer(checkpoint: CheckpointRecord): CheckpointAnswer {
@@ -132,6 +145,47 @@ export function auditRoutes(context: SyncServerContext): FastifyPluginAsync {
           proof: log.inclusionProof(query.index, query.size).map(encodeBase64),
         };
       });
+    });
+
+    defineRoute(app, context, auditReportPinned, async ({ request, auth, body }) => {
+      const verifier = ed25519NoteVerifier(
+        context.keys.checkpointKeyName,
+        context.keys.checkpointPublicKey,
+        (message, signature, publicKey) => verifyEd25519(publicKey, message, signature),
+        nodeSha256,
+      );
+      // Only a note this server signed is evidence; a pin it cannot verify is reported, not compared.
+      const opened =
+        body.pinned === null
+          ? null
+          : verifyCheckpoint(body.pinned, [verifier], { origin: clinicLogOrigin(auth.store.clinicId) });
+      const pinned = opened?.ok ? opened.checkpoint : null;
+      const { logSize, consistent } = await context.auditLogs.withLog(auth.store, async (log) => ({
+        logSize: log.size,
+        consistent: pinned !== null && pinned.size <= log.size && sameBytes(log.root(pinned.size), pinned.rootHash),
+      }));
+      const recorded = body.refusal !== null || (pinned !== null && !consistent);
+      if (recorded) {
+        const kind = body.refusal !== null ? 'audit.log_refused_by_device' : 'audit.pin_beyond_log';
+        await auth.store.appendSecurityEvent({
+          kind,
+          deviceId: auth.device.deviceId,
+          userId: null,
+          details: {
+            reason: body.refusal,
+            refusedSize: body.refusedSize,
+            pinnedSize: pinned?.size ?? null,
+            pinVerified: pinned !== null,
+            logSize,
+            consistent,
+          },
+        });
+        request.log.error(
+          { event: kind, reason: body.refusal, pinnedSize: pinned?.size ?? null, logSize, consistent },
+          'a device holds a checkpoint the audit log no longer extends',
+        );
+      }
+      return { logSize, consistent, recorded };
     });
 
     defineRoute(app, context, auditConsistencyProof, async ({ auth, query }) => {

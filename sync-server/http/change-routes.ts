@@ -24,6 +24,7 @@ import { ChangeConflictError, DeviceRevokedError, InvalidInputError, UnknownDevi
 import { parsedChangeSchema } from '../storage/parsed-changes.js';
 import type { LiveChannel } from '../live/live-channel.js';
 import { type BatchOutcome, type StartedBatch, startBatch } from '../sync/push-batch.js';
+import { preverifyBatches } from '../sync/preverify.js';
 import { PushReads } from '../sync/push-reads.js';
 import { pullsBehindItsCursor } from '../snapshot/behind-horizon.js';
 import { SyncHttpError } from './errors.js';
@@ -66,7 +67,10 @@ export function changeRoutes(context: SyncServerContext, live: LiveChannel): Fas
           auth.device.deviceId,
           auth.device.deviceNumber,
           body.batches.flatMap((batch) => batch.changes.map((change) => change.changeId)),
-          body.batches.flatMap((batch) => batch.changes.map((change) => change.userId)),
+          body.batches.flatMap((batch) => [
+            ...batch.changes.map((change) => change.userId),
+            ...(batch.signedBy ? [batch.signedBy] : []),
+          ]),
         );
         // Batches are separate transactions, applied in order; a refused batch stops the push and
         // the ones before it stay applied (a re-push is idempotent). A quarantined batch does not
@@ -74,6 +78,9 @@ export function changeRoutes(context: SyncServerContext, live: LiveChannel): Fas
         // no role is not waited for: its append is submitted and the next batch decided meanwhile,
         // so the storage commits a run of them in one transaction (group commit); each is answered,
         // in batch order, once it committed.
+        // Every batch signature of the push is verified at once on the worker pool, meanwhile the
+        // event loop serves other requests; deciding the batches then reads the verdicts.
+        const verify = await preverifyBatches(context.signatures, body.batches, (ids) => reads.directory(ids));
         const results: BatchOutcome[] = [];
         const pending: Array<{ index: number; outcome: Promise<BatchOutcome> }> = [];
         const pendingIds = new Set<string>();
@@ -129,6 +136,8 @@ export function changeRoutes(context: SyncServerContext, live: LiveChannel): Fas
               context.maxClockAheadMs,
               reads,
               true,
+              { signature: batch.signature, signedBy: batch.signedBy },
+              verify,
             );
           } catch (error) {
             await settle();

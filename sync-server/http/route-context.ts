@@ -11,6 +11,7 @@
  * 4. parse params, query and body with the declared strict zod schemas (unknown keys refused);
  * 5. run the handler, whose answer the compiler holds to the declared answer schema.
  */
+import type { SignatureVerifierPool } from '../sync/signature-pool.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
@@ -34,6 +35,8 @@ export interface SyncServerContext {
   readonly rateLimits: AuthRateLimits;
   readonly usedChallenges: UsedChallenges;
   readonly auditLogs: ClinicAuditLogs;
+  /** Verifies pushed batches' user signatures off the event loop (sync/signature-pool.ts). */
+  readonly signatures: SignatureVerifierPool;
   /** How far a pushed change's clock may run ahead of the server's (sync/validate-batch.ts default otherwise). */
   readonly maxClockAheadMs?: number;
 }

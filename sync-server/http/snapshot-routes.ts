@@ -1,20 +1,19 @@
 /**
  * Snapshot bootstrap (docs/sync-protocol.md, "Snapshot bootstrap"; declarations in
  * shared/sync/wire/snapshot.ts): `GET /v1/snapshot` answers the signed manifest of a snapshot of
- * the token's clinic at a cursor, built from its change log or reused (snapshot/snapshot-cache.ts);
+ * the token's clinic at a cursor, held and kept current by the server (snapshot/snapshot-cache.ts);
  * `GET /v1/snapshot/chunk` answers one chunk of it, as the exact bytes the manifest hashes. The
  * clinic is the token's, as for every route, and the chunk lookup is keyed by it, so no device
  * reads another clinic's snapshot even with its id.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { snapshotChunk, snapshotManifest } from '../../shared/sync/wire/snapshot.js';
-import { SnapshotCache, type SnapshotCacheOptions } from '../snapshot/snapshot-cache.js';
+import type { SnapshotCache } from '../snapshot/snapshot-cache.js';
 import { SyncHttpError } from './errors.js';
 import { type RouteAnswer, type SyncServerContext, defineRoute } from './route-context.js';
 
-/** The snapshot plugin; `options` tune its cache (tests cut chunks small). */
-export function snapshotRoutes(context: SyncServerContext, options: SnapshotCacheOptions = {}): FastifyPluginAsync {
-  const cache = new SnapshotCache({ clock: context.clock, sign: context.keys.signCheckpoint }, options);
+/** The snapshot plugin, serving the snapshots `cache` holds and builds (server.ts keeps it current). */
+export function snapshotRoutes(context: SyncServerContext, cache: SnapshotCache): FastifyPluginAsync {
   return async (app) => {
     defineRoute(app, context, snapshotManifest, async ({ auth, request }) => {
       // A device restored from a backup must get a snapshot at or past the cursor it had pulled to.

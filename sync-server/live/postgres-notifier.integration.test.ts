@@ -39,7 +39,7 @@ describe('live updates across server processes sharing PostgreSQL', () => {
   });
 
   async function startProcess(keys: ReturnType<typeof deriveServerKeys>, clock: TestClock): Promise<Process> {
-    const storage = await openPostgresSyncStorage({ connection: db.app, clock });
+    const storage = await openPostgresSyncStorage({ connection: db.app, clock, masterKey: db.masterKey });
     cleanup.push(() => storage.close());
     // Reconnects after about 400 ms (jitter pinned), so a push can commit while nobody listens.
     const notifier = new PostgresChangeNotifier({

@@ -9,6 +9,12 @@
  *    leaf hash at its index; leaf indexes run 0..size-1 without a gap.
  * 3. The latest signed checkpoint: its Ed25519 signature under the server's key, its origin,
  *    and its root against the root recomputed over the stored leaves up to its size.
+ * 4. With `--since-checkpoint FILE`: a checkpoint saved outside the server earlier (by a device's
+ *    Admin or the auditor) must be signed by the same key and be a prefix of the log now, proven
+ *    by an RFC 9162 consistency proof from it to the latest signed checkpoint. Steps 1-3 check
+ *    the log only against itself, so someone able to write the database who cuts off the tail
+ *    and every later checkpoint leaves a log that passes them; only a checkpoint kept elsewhere
+ *    remembers the lost size.
  *
  * The verdict lists failures as short reasons naming devices, epochs and sequences only; audit
  * entries carry no patient data, and the reasons quote no entry body.
@@ -17,11 +23,17 @@ import { AuditChainVerifier, auditGenesisHash } from '../../shared/audit-chain.j
 import type { Sha256 } from '../../shared/hashing.js';
 import { verifyCheckpoint } from '../../shared/merkle/checkpoint.js';
 import { MerkleLog } from '../../shared/merkle/log.js';
-import { ed25519NoteVerifier } from '../../shared/merkle/signed-note.js';
+import { type NoteVerifier, ed25519NoteVerifier } from '../../shared/merkle/signed-note.js';
+import { verifyConsistency } from '../../shared/merkle/verify.js';
 import { verifyEd25519 } from '../auth/server-keys.js';
 import { clinicLogOrigin } from '../http/audit-log.js';
 import { auditLeafHash } from '../storage/audit-append.js';
-import { type ClinicStore, MAX_LEAF_HASHES_PER_READ, MAX_PAGE_SIZE } from '../storage/storage.js';
+import {
+  type CheckpointRecord,
+  type ClinicStore,
+  MAX_LEAF_HASHES_PER_READ,
+  MAX_PAGE_SIZE,
+} from '../storage/storage.js';
 
 /** The public half of the key that signs the clinic's checkpoints. */
 export interface CheckpointVerifierKey {
@@ -41,11 +53,19 @@ export interface AuditVerdict {
   readonly chains: number;
   /** The size the latest signed checkpoint covers, or null when there is none. */
   readonly checkpointSize: number | null;
+  /** The size of the saved checkpoint proven against the log (`--since-checkpoint`), or null when none was given or it did not open. */
+  readonly sinceCheckpointSize: number | null;
   /** Why verification failed; empty when `ok`. At most MAX_FAILURES are listed. */
   readonly failures: readonly string[];
 }
 
 const MAX_FAILURES = 20;
+
+/** Options of verifyClinicAuditLog. */
+export interface AuditVerifyOptions {
+  /** A signed checkpoint note kept outside the server, which the log must still extend. */
+  readonly sinceCheckpoint?: string;
+}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, index) => byte === b[index]);
@@ -81,6 +101,7 @@ export async function verifyClinicAuditLog(
   store: ClinicStore,
   key: CheckpointVerifierKey,
   sha256: Sha256,
+  options: AuditVerifyOptions = {},
 ): Promise<AuditVerdict> {
   const failures: string[] = [];
   const fail = (reason: string) => {
@@ -140,17 +161,21 @@ export async function verifyClinicAuditLog(
     if (!verdict.ok) fail(`chain ${chainKey.replace('\n', ' epoch ')}: ${verdict.reason}`);
   }
 
+  const verifier = ed25519NoteVerifier(
+    key.keyName,
+    key.publicKey,
+    (message, signature, publicKey) => verifyEd25519(publicKey, message, signature),
+    sha256,
+  );
+  const origin = clinicLogOrigin(store.clinicId);
   const checkpoint = await store.latestCheckpoint();
+  // The latest checkpoint whose note verified and matches the stored leaves: what "now" is proven against.
+  let latestRoot: Uint8Array | null = null;
   if (checkpoint === null) {
     if (logSize > 0) fail('the log has leaves but no signed checkpoint');
   } else {
-    const verifier = ed25519NoteVerifier(
-      key.keyName,
-      key.publicKey,
-      (message, signature, publicKey) => verifyEd25519(publicKey, message, signature),
-      sha256,
-    );
-    const opened = verifyCheckpoint(checkpoint.note, [verifier], { origin: clinicLogOrigin(store.clinicId) });
+    const opened = verifyCheckpoint(checkpoint.note, [verifier], { origin });
+    let signedOk = false;
     if (!opened.ok) {
       fail(`latest checkpoint: ${opened.reason}`);
     } else if (
@@ -158,13 +183,22 @@ export async function verifyClinicAuditLog(
       !sameBytes(opened.checkpoint.rootHash, checkpoint.rootHash)
     ) {
       fail('latest checkpoint: the signed note and the stored size or root differ');
+    } else {
+      signedOk = true;
     }
     if (checkpoint.size > stored.size) {
       fail(`latest checkpoint covers ${checkpoint.size} leaves but the log has ${stored.size} (rolled back)`);
     } else if (!sameBytes(stored.root(checkpoint.size), checkpoint.rootHash)) {
       fail(`latest checkpoint: its root differs from the root of the stored leaves at size ${checkpoint.size}`);
+    } else if (signedOk) {
+      latestRoot = checkpoint.rootHash;
     }
   }
+
+  const sinceCheckpointSize =
+    options.sinceCheckpoint === undefined
+      ? null
+      : verifySavedCheckpoint(options.sinceCheckpoint, verifier, origin, stored, checkpoint, latestRoot, sha256, fail);
 
   return {
     ok: failures.length === 0,
@@ -173,6 +207,50 @@ export async function verifyClinicAuditLog(
     entries,
     chains: chains.size,
     checkpointSize: checkpoint?.size ?? null,
+    sinceCheckpointSize,
     failures,
   };
+}
+
+/**
+ * Proves the log now extends a checkpoint saved outside the server, as an auditor holding only
+ * that checkpoint and the server's public key would: its signature and origin, then an RFC 9162
+ * consistency proof from it to the latest signed checkpoint (built from the stored leaves and
+ * checked against the signed root). Returns the saved size, or null when the note does not open.
+ */
+function verifySavedCheckpoint(
+  note: string,
+  verifier: NoteVerifier,
+  origin: string,
+  stored: MerkleLog,
+  latest: CheckpointRecord | null,
+  latestRoot: Uint8Array | null,
+  sha256: Sha256,
+  fail: (reason: string) => void,
+): number | null {
+  const opened = verifyCheckpoint(note, [verifier], { origin });
+  if (!opened.ok) {
+    fail(`saved checkpoint: ${opened.reason}`);
+    return null;
+  }
+  const saved = opened.checkpoint;
+  const latestSize = latest?.size ?? 0;
+  if (saved.size > stored.size || saved.size > latestSize) {
+    fail(
+      `saved checkpoint covers ${saved.size} leaves but the log now holds ${stored.size} and its latest signed checkpoint ${latestSize}: entries the server once signed for were removed (truncated)`,
+    );
+    return saved.size;
+  }
+  if (latestRoot === null) {
+    // The latest checkpoint itself failed above; there is no signed "now" to prove against.
+    fail('saved checkpoint: no valid latest checkpoint to prove consistency to');
+    return saved.size;
+  }
+  const proof = stored.consistencyProof(saved.size, latestSize);
+  if (!verifyConsistency(sha256, saved.size, latestSize, proof, saved.rootHash, latestRoot)) {
+    fail(
+      `saved checkpoint of ${saved.size} leaves is not a prefix of the log's latest signed checkpoint of ${latestSize}: the first ${saved.size} leaves were rewritten (forked)`,
+    );
+  }
+  return saved.size;
 }

@@ -40,7 +40,7 @@ import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { z } from 'zod';
-import { SCHEMA } from '../storage/postgres/migrate.js';
+import { SCHEMA, migratePostgres } from '../storage/postgres/migrate.js';
 import { AUTH_SCHEMA } from '../storage/postgres/migrations/0080-auth-state.js';
 import { LOG_TABLES, TENANT_TABLES, postgresMigrations } from '../storage/postgres/migrations/index.js';
 import { openPostgresSyncStorage } from '../storage/postgres/postgres-storage.js';
@@ -459,6 +459,13 @@ export async function restorePostgresBackup(
     ).rows[0]?.version;
     if (version !== manifest.migrationVersion)
       throw new BackupError('the dump holds another schema version than its manifest');
+    // A dump older than this server is brought to its schema before the storage opens it (which
+    // needs the newest one); a step that encrypts existing data (0110) uses the master key.
+    await migratePostgres(client, postgresMigrations, {
+      appRole: options.appRole,
+      now: options.now,
+      masterKey: options.masterKey,
+    });
 
     return { migrationVersion: manifest.migrationVersion, clinics: await verifyRestored(options, manifest) };
   } catch (error) {
@@ -484,6 +491,7 @@ async function verifyRestored(
   const storage = await openPostgresSyncStorage({
     connection: { connectionString: options.appUrl, max: 2 },
     clock: { now: () => options.now },
+    masterKey: options.masterKey,
   });
   try {
     return await verifyRestoredClinics(storage, options.masterKey, manifest.clinics, 'database');

@@ -108,12 +108,20 @@ describe('device numbers migration (PostgreSQL)', () => {
     const migrator = new pg.Client(database.owner);
     await migrator.connect();
     try {
-      await migratePostgres(migrator, postgresMigrations, { appRole: database.appRole, now: 2 });
+      await migratePostgres(migrator, postgresMigrations, {
+        appRole: database.appRole,
+        now: 2,
+        masterKey: database.masterKey,
+      });
     } finally {
       await migrator.end();
     }
 
-    const storage = await openPostgresSyncStorage({ connection: database.app, clock: new TestClock(1_000) });
+    const storage = await openPostgresSyncStorage({
+      connection: database.app,
+      clock: new TestClock(1_000),
+      masterKey: database.masterKey,
+    });
     cleanup.push(() => storage.close());
     for (const clinicId of clinics) {
       const store = await storage.clinic(clinicId);

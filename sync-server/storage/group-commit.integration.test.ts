@@ -85,7 +85,7 @@ for (const kind of ['SQLite', 'PostgreSQL'] as const) {
         };
       } else {
         const db: TestDatabase = await createTestDatabase();
-        storage = await openPostgresSyncStorage({ connection: db.app, clock });
+        storage = await openPostgresSyncStorage({ connection: db.app, clock, masterKey: db.masterKey });
         cleanup = async () => {
           await storage.close();
           await db.drop();

@@ -68,6 +68,8 @@ export interface DirectoryRow {
   readonly all_branches: number | boolean | null;
   /** JSON text of the branch id list; null while unknown. */
   readonly branch_ids: string | null;
+  /** The user's public key (base64); null for a user made before signing keys. */
+  readonly signing_key: string | null;
   readonly updated_at: number;
 }
 
@@ -88,6 +90,7 @@ export function directoryUserFromRow(row: DirectoryRow): DirectoryUser {
       roleHlc: row.role_hlc,
       allBranches: row.all_branches === null ? null : Boolean(row.all_branches),
       branchIds,
+      signingKey: row.signing_key,
       updatedAt: row.updated_at,
     },
     'directory user',

@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import { auditEntryBodySchema } from '../../shared/audit-chain.js';
 import { roleSchema } from '../../shared/permissions.js';
+import { base64Of } from '../../shared/sync/entities/user-signing-key.js';
 import {
   MAX_AUDIT_ENTRIES_PER_BATCH,
   MAX_CHANGES_PER_BATCH,
@@ -429,6 +430,8 @@ export const directoryUserSchema = z.strictObject({
   roleHlc: z.string().min(1).max(82),
   allBranches: z.boolean().nullable(),
   branchIds: directoryBranchIdsSchema.nullable(),
+  /** The user's Ed25519 public key (base64), or null for a user made before signing keys. */
+  signingKey: base64Of(32).nullable(),
   updatedAt: timeMsSchema,
 });
 export type DirectoryUser = z.infer<typeof directoryUserSchema>;
@@ -450,6 +453,7 @@ export const directoryUpdateSchema = z
         roleHlc: z.string().min(1).max(82).optional(),
         allBranches: clockedSchema(z.boolean()).optional(),
         branchIds: clockedSchema(directoryBranchIdsSchema).optional(),
+        signingKey: clockedSchema(base64Of(32)).optional(),
       })
       .refine((entry) => (entry.role === undefined) === (entry.roleHlc === undefined), {
         message: 'a role comes with its clock',

@@ -17,6 +17,7 @@ const user = (
   userId,
   role,
   roleHlc: 'a',
+  signingKey: null,
   updatedAt: 0,
   ...scope,
 });

@@ -6,7 +6,11 @@
  */
 import type { AppendedChange, ChangeInput, ClinicStore, QuarantineReason } from '../storage/storage.js';
 import { type BatchReads, storeReads } from './push-reads.js';
+import { type BatchSignature, type SignatureVerifier, ed25519Verifier } from './batch-signature.js';
 import { type ChangeRefusal, decideBatch, patientsToPlace, touchesPatientNumbers } from './validate-batch.js';
+
+/** One verifier per process: it keeps the parsed public keys of recent signers. */
+const verifySignature = ed25519Verifier();
 
 /** The answer for one batch. */
 export type BatchOutcome =
@@ -42,8 +46,10 @@ export async function pushBatch(
   maxClockAheadMs?: number,
   /** The lookups re-validation needs; a push of many batches shares them (push-reads.ts). */
   reads: BatchReads = storeReads(store, deviceId),
+  /** The batch's user signature (batch-signature.ts). */
+  signed: BatchSignature = {},
 ): Promise<PushedBatch> {
-  const started = await startBatch(store, deviceId, txId, changes, nowMs, maxClockAheadMs, reads, false);
+  const started = await startBatch(store, deviceId, txId, changes, nowMs, maxClockAheadMs, reads, false, signed);
   return 'pending' in started ? { outcome: await started.pending, effects: { securityReasons: [] } } : started;
 }
 
@@ -61,6 +67,9 @@ export async function startBatch(
   maxClockAheadMs: number | undefined,
   reads: BatchReads,
   pipelined: boolean,
+  signed: BatchSignature = {},
+  /** Verifies the batch's signature; the push route's answers from the worker pool first (preverify.ts). */
+  verify: SignatureVerifier = verifySignature,
 ): Promise<StartedBatch> {
   const none: PushSideEffects = { securityReasons: [] };
   const ids = changes.map((change) => change.changeId);
@@ -97,7 +106,9 @@ export async function startBatch(
   if (stored.length > 0) {
     return quarantine(new Map(stored.map((row) => [row.changeId, { ...row }])), false);
   }
-  const userIds = [...new Set(changes.map((change) => change.userId))];
+  const userIds = [
+    ...new Set([...changes.map((change) => change.userId), ...(signed.signedBy ? [signed.signedBy] : [])]),
+  ];
   const directory = await reads.directory(userIds);
   // The device's number is read only for batches that carry patient numbers.
   const deviceNumber = touchesPatientNumbers(changes) ? await reads.deviceNumber() : null;
@@ -105,7 +116,11 @@ export async function startBatch(
   // without their patient.
   const toPlace = patientsToPlace(changes, directory);
   const branches = toPlace.length > 0 ? await reads.patientBranches(toPlace) : new Map<string, string>();
-  const decision = decideBatch(changes, directory, nowMs, maxClockAheadMs, deviceNumber, branches);
+  const decision = decideBatch(changes, directory, nowMs, maxClockAheadMs, deviceNumber, branches, {
+    txId,
+    signed,
+    verify,
+  });
   switch (decision.kind) {
     case 'accept': {
       if (pipelined && decision.directoryUpdates.length === 0) return { pending: accept() };

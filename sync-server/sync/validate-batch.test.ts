@@ -12,7 +12,7 @@ import {
 
 const NOW = 1_760_000_000_000;
 const directory = (role: 'Admin' | 'Dentist' | 'Receptionist' | 'Staff', userId = TEST_ADMIN_ID): DirectoryLookup => ({
-  users: [{ userId, role, roleHlc: 'a', allBranches: null, branchIds: null, updatedAt: 0 }],
+  users: [{ userId, role, roleHlc: 'a', allBranches: null, branchIds: null, signingKey: null, updatedAt: 0 }],
   size: 1,
 });
 

@@ -19,9 +19,12 @@
  * 8. patient numbers (docs/sync-protocol.md, "Domain conflicts"): a patient insert must carry a
  *    number in the pushing device's own numbering space, and no change may update a patient's
  *    number (`schema`, detail `fields.patient_number: ...`);
- * 9. its clock: an HLC wall time more than `maxClockAheadMs` ahead of the server (`clock-ahead`).
+ * 9. its user's signature (batch-signature.ts): a batch by a user who has a signing key must carry
+ *    their valid signature, and a key that replaces a user's key must come from an Admin
+ *    (`forbidden`, detail `signature: ...` or `fields.signing_key: ...`);
+ * 10. its clock: an HLC wall time more than `maxClockAheadMs` ahead of the server (`clock-ahead`).
  *
- * The first eight are permanent: the same change fails them forever. The batch is one local
+ * The first nine are permanent: the same change fails them forever. The batch is one local
  * transaction, applied together or not at all, so one permanently invalid change quarantines the
  * whole batch (the others with reason `with-batch`). A clock ahead of the server is transient:
  * nothing is stored and the device retries later.
@@ -33,6 +36,13 @@ import { type ChangeRecord, type FieldValue, changeRecordSchema } from '../../sh
 import { declarationOf, domainRefusal, findDeclaration } from '../../shared/sync/entities.js';
 import { parseJsonText } from '../../shared/sync/entities/declaration.js';
 import { encodedHlcSchema } from '../../shared/sync/hlc.js';
+import {
+  type BatchSignature,
+  type SignatureVerifier,
+  keyChangeRefusal,
+  signatureRefusal,
+  signingKeySet,
+} from './batch-signature.js';
 import {
   type ChangeInput,
   type DirectoryLookup,
@@ -231,6 +241,16 @@ function foundingAdmin(changes: readonly ChangeInput[], directory: DirectoryLook
   return founder?.userId ?? null;
 }
 
+/** What the signature check of a batch needs: the batch's id and signature, and the verifier. */
+export interface BatchSigning {
+  readonly txId: string;
+  readonly signed: BatchSignature;
+  readonly verify: SignatureVerifier;
+}
+
+/** No signature: accepted only from authors without signing keys (fails closed for the others). */
+const UNSIGNED: BatchSigning = { txId: '', signed: {}, verify: () => false };
+
 /** Decides a batch (see the file header). */
 export function decideBatch(
   changes: readonly ChangeInput[],
@@ -241,6 +261,7 @@ export function decideBatch(
   deviceNumber: number | null = null,
   /** The change log's branch of each patient `patientsToPlace(changes, directory)` names. */
   patientBranches: ReadonlyMap<string, string> = new Map(),
+  signing: BatchSigning = UNSIGNED,
 ): BatchDecision {
   const roles = new Map<string, Role>(directory.users.map((user) => [user.userId, user.role]));
   const founder = foundingAdmin(changes, directory);
@@ -253,7 +274,7 @@ export function decideBatch(
   }
   const patientBranch = (patientId: string) => batchBranches.get(patientId) ?? patientBranches.get(patientId);
 
-  const permanent: Array<ChangeRefusal | null> = changes.map((change) => {
+  const permanent: Array<ChangeRefusal | null> = changes.map((change): ChangeRefusal | null => {
     const structural = structuralRefusal(change);
     if (structural) return { changeId: change.changeId, ...structural };
     const record = change as ChangeRecord;
@@ -272,8 +293,17 @@ export function decideBatch(
     if (unregistered !== null) return { changeId: change.changeId, reason: 'schema', detail: unregistered };
     const numbering = numberingRefusal(record, deviceNumber);
     if (numbering !== null) return { changeId: change.changeId, reason: 'schema', detail: numbering };
+    const directoryKey = directory.users.find((user) => user.userId === record.rowId)?.signingKey ?? null;
+    const keyChange = keyChangeRefusal(record, directoryKey, role);
+    if (keyChange !== null) return { changeId: change.changeId, reason: 'forbidden', detail: keyChange };
     return null;
   });
+  // The signature covers the whole batch: refused, it is charged to the first change.
+  const first = changes[0];
+  if (first !== undefined && !permanent.some((refusal) => refusal !== null)) {
+    const unsigned = signatureRefusal(signing.txId, changes, signing.signed, directory, roles, signing.verify);
+    if (unsigned !== null) permanent[0] = { changeId: first.changeId, reason: 'forbidden', detail: unsigned };
+  }
   if (permanent.some((refusal) => refusal !== null)) {
     return {
       kind: 'quarantine',
@@ -304,12 +334,14 @@ export function decideBatch(
     const role = roleSchema.safeParse(change.fields.role);
     const allBranches = allBranchesValue(change.fields);
     const branchIds = branchIdsValue(change.fields);
-    if (!role.success && allBranches === undefined && branchIds === undefined) continue;
+    const signingKey = signingKeySet(change);
+    if (!role.success && allBranches === undefined && branchIds === undefined && signingKey === undefined) continue;
     directoryUpdates.push({
       userId: change.rowId,
       ...(role.success ? { role: role.data, roleHlc: change.hlc } : {}),
       ...(allBranches !== undefined ? { allBranches: { value: allBranches, hlc: change.hlc } } : {}),
       ...(branchIds !== undefined ? { branchIds: { value: branchIds, hlc: change.hlc } } : {}),
+      ...(signingKey !== undefined ? { signingKey: { value: signingKey, hlc: change.hlc } } : {}),
     });
   }
   return { kind: 'accept', directoryUpdates };

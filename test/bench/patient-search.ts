@@ -1,8 +1,9 @@
 /**
  * Measurement 2: patients.search at clinic scale. Queries are drawn from the stored patients the
  * way a front desk types them: 1-, 2- and 3-letter name prefixes (accents dropped, as typed),
- * full "first last" names, phone prefixes of 5-8 digits, patient numbers (P004512 or 4512) and
- * dates of birth (ISO or day first). Each query runs through the pipeline as a Receptionist
+ * full "first last" names, phone prefixes of 5-8 digits, patient numbers (P004512 or 4512),
+ * dates of birth (ISO or day first), and the forms added for the front desk (issue 17): the last
+ * 4-6 digits of a phone and a bare year of birth. Each query runs through the pipeline as a Receptionist
  * scoped to the main branch, and directly through searchPatients(), in alternating order.
  */
 import { buildMatchExpression, searchPatients } from '../../main/core/patients/patient-search.js';
@@ -25,6 +26,8 @@ export const QUERY_KINDS = [
   'phone prefix, 5-8 digits',
   'patient number',
   'date of birth',
+  'phone last digits, 4-6',
+  'year of birth',
 ] as const;
 /** One kind of typed query. */
 export type QueryKind = (typeof QUERY_KINDS)[number];
@@ -67,6 +70,12 @@ export function queryOfKind(kind: QueryKind, patients: readonly StoredPatient[],
       const [year, month, day] = dob.split('-');
       return `${day}/${month}/${year}`;
     }
+    case 'phone last digits, 4-6': {
+      const withPhone = patient.phone ? patient : patients.find((candidate) => candidate.phone !== null)!;
+      return nationalDigits(withPhone.phone!).slice(-random.between(4, 6));
+    }
+    case 'year of birth':
+      return (patient.dateOfBirth ?? '1984-03-12').slice(0, 4);
   }
 }
 

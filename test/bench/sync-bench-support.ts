@@ -23,6 +23,7 @@ import {
 } from '../../shared/sync/change.js';
 import { type Hlc, encodeHlc, initialHlc, tick } from '../../shared/sync/hlc.js';
 import { type IdSource, seededRandom, systemClock, ulidSource } from '../../main/core/platform/sources.js';
+import { MINIMUM_USER_KEY_SCRYPT, UserKeys, type UserSigner, signBatch } from '../../main/core/auth/user-keys.js';
 import {
   type FetchLike,
   DEVICE_PROTOCOL_VERSION,
@@ -55,7 +56,7 @@ const BENCH_RATE_LIMITS: RateLimitSettings = {
   attemptsPerAddress: { ...DEFAULT_RATE_LIMITS.attemptsPerAddress, points: 1_000_000 },
   failuresPerAddress: { ...DEFAULT_RATE_LIMITS.failuresPerAddress, points: 1_000_000 },
   failuresPerAddressLong: { ...DEFAULT_RATE_LIMITS.failuresPerAddressLong, points: 1_000_000 },
-  failuresPerClinic: { ...DEFAULT_RATE_LIMITS.failuresPerClinic, points: 1_000_000 },
+  failuresPerDevice: { ...DEFAULT_RATE_LIMITS.failuresPerDevice, points: 1_000_000 },
 };
 
 /** A storage opened for the bench, with what removes it afterwards. */
@@ -88,7 +89,11 @@ async function openBenchStorage(kind: BenchStorageKind): Promise<BenchStorage> {
   const database: TestDatabase = await createTestDatabase();
   try {
     // One pool per server process; 10 connections serve 20 devices (PostgreSQL on the same 2 cores).
-    const storage = await openPostgresSyncStorage({ connection: { ...database.app, max: 10 }, clock: systemClock });
+    const storage = await openPostgresSyncStorage({
+      connection: { ...database.app, max: 10 },
+      clock: systemClock,
+      masterKey: database.masterKey,
+    });
     return {
       storage,
       async settle() {
@@ -182,11 +187,23 @@ export interface BenchUsers {
   readonly adminId: string;
   readonly dentistId: string;
   readonly receptionistId: string;
+  /** Each user's opened signing key, when the users have keys (their batches are then signed). */
+  readonly signers: ReadonlyMap<string, UserSigner> | null;
 }
 
-/** Makes three users known to the server's directory (as their accepted `user` changes would). */
-export async function registerBenchUsers(server: BenchServer, ids: IdSource): Promise<BenchUsers> {
-  const users = { adminId: ids.next(), dentistId: ids.next(), receptionistId: ids.next() };
+/**
+ * Makes three users known to the server's directory (as their accepted `user` changes would),
+ * with signing keys when `signed` (the server then requires their signatures), else as users
+ * made before keys.
+ */
+export async function registerBenchUsers(server: BenchServer, ids: IdSource, signed = false): Promise<BenchUsers> {
+  const ids3 = { adminId: ids.next(), dentistId: ids.next(), receptionistId: ids.next() };
+  const signers = signed ? new Map<string, UserSigner>() : null;
+  if (signers) {
+    const keys = new UserKeys({ bytes: (length) => randomBytes(length) }, MINIMUM_USER_KEY_SCRYPT);
+    for (const userId of Object.values(ids3)) signers.set(userId, (await keys.issue('bench password')).signer);
+  }
+  const users = { ...ids3, signers };
   const roles: Array<[string, Role]> = [
     [users.adminId, 'Admin'],
     [users.dentistId, 'Dentist'],
@@ -198,6 +215,14 @@ export async function registerBenchUsers(server: BenchServer, ids: IdSource): Pr
       userId,
       role,
       roleHlc: encodeHlc({ wallMs: 1, counter: 0, deviceId: 'operator' }),
+      ...(signers
+        ? {
+            signingKey: {
+              value: signers.get(userId)!.publicKey,
+              hlc: encodeHlc({ wallMs: 1, counter: 0, deviceId: 'operator' }),
+            },
+          }
+        : {}),
     })),
   );
   return users;
@@ -342,6 +367,15 @@ export async function enrollBenchDevice(server: BenchServer, ids: IdSource, name
 export interface PushBatch {
   readonly txId: string;
   readonly changes: readonly ChangeRecord[];
+  readonly signature?: string;
+  readonly signedBy?: string;
+}
+
+/** A transaction signed by its author as the device signs it, when the users have keys. */
+export function signedBatch(users: BenchUsers, batch: PushBatch): PushBatch {
+  const author = batch.changes[0]?.userId;
+  const signer = author === undefined ? undefined : users.signers?.get(author);
+  return signer ? { ...batch, signature: signBatch(signer, batch.txId, batch.changes), signedBy: author } : batch;
 }
 
 /** Pushes batches in one `POST /v1/changes`; returns the number of changes the server accepted. */

@@ -42,6 +42,7 @@ import {
   patientInsertFields,
   pushBatches,
   registerBenchUsers,
+  signedBatch,
   startBenchServer,
   syncBenchEnabled,
 } from './sync-bench-support.js';
@@ -154,21 +155,21 @@ function buildPushes(
         ],
       });
     }
-    all.push(batches);
+    all.push(batches.map((batch) => signedBatch(users, batch)));
   }
   return all;
 }
 
 /** Enrolls the devices and pushes the clinic's branch (by the Admin), untimed. */
-async function prepareClinic(server: BenchServer, ids: IdSource, devices: number) {
-  const users = await registerBenchUsers(server, ids);
+async function prepareClinic(server: BenchServer, ids: IdSource, devices: number, signed: boolean) {
+  const users = await registerBenchUsers(server, ids, signed);
   const enrolled: BenchDevice[] = [];
   for (let i = 0; i < devices; i++) enrolled.push(await enrollBenchDevice(server, ids, `Bench PC ${i + 1}`));
   const first = enrolled[0]!;
   const txId = first.changes.transaction();
   const branchId = first.changes.rowId();
   await pushBatches(server, first, [
-    {
+    signedBatch(users, {
       txId,
       changes: [
         first.changes.change(txId, users.adminId, 'branch', branchId, 'insert', {
@@ -176,7 +177,7 @@ async function prepareClinic(server: BenchServer, ids: IdSource, devices: number
           created_at: Date.now(),
         }),
       ],
-    },
+    }),
   ]);
   return { users, devices: enrolled, branchId };
 }
@@ -184,12 +185,16 @@ async function prepareClinic(server: BenchServer, ids: IdSource, devices: number
 async function measureOn(
   kind: BenchStorageKind,
   config: SyncThroughputConfig,
+  signed: boolean,
   progress: (message: string) => void,
 ): Promise<BenchRow[]> {
   const server = await startBenchServer(kind);
+  // Signed: users with signing keys, each transaction signed and verified (issue #11); unsigned:
+  // users made before keys, whose batches the server accepts without a signature.
+  const mode = signed ? 'signed' : 'unsigned';
   try {
     const ids = benchIds(`sync-throughput:${kind}`);
-    const { users, devices, branchId } = await prepareClinic(server, ids, config.devices);
+    const { users, devices, branchId } = await prepareClinic(server, ids, config.devices, signed);
     // One warm-up push per device (not timed), then the timed pushes.
     const plans = devices.map((device, i) =>
       buildPushes(device, users, branchId, config.pushesPerDevice + 1, `sync-throughput:${kind}:${i}`),
@@ -232,7 +237,7 @@ async function measureOn(
     return [
       {
         section: SECTION,
-        name: `${kind}: push, ${config.devices} devices, changes accepted/s`,
+        name: `${kind}: push (${mode}), ${config.devices} devices, changes accepted/s`,
         stats: pushStats,
         value: pushRate,
         unit: 'rows/s',
@@ -241,7 +246,7 @@ async function measureOn(
       },
       {
         section: SECTION,
-        name: `${kind}: pull, ${config.devices} devices, changes delivered/s`,
+        name: `${kind}: pull (${mode}), ${config.devices} devices, changes delivered/s`,
         stats: pullStats,
         value: pullRate,
         unit: 'rows/s',
@@ -261,6 +266,9 @@ export async function measureSyncThroughput(
   if (!syncBenchEnabled('throughput', caller === 'standalone')) return [];
   const config = readSyncThroughputConfig();
   const rows: BenchRow[] = [];
-  for (const kind of benchStorages()) rows.push(...(await measureOn(kind, config, progress)));
+  // Both modes in one run, side by side: the cost of user signatures (issue #11's budget is 15%).
+  for (const kind of benchStorages()) {
+    for (const signed of [false, true]) rows.push(...(await measureOn(kind, config, signed, progress)));
+  }
   return rows;
 }

@@ -68,6 +68,7 @@ const validInput: { [K in ChannelName]: (world: World) => Promise<unknown> | unk
   'patients.update': async (w) => ({ patientId: await w.newPatientId(), phone: '+91 98765 00000' }),
   'patients.get': async (w) => ({ patientId: await w.newPatientId() }),
   'patients.search': () => ({ query: 'asha' }),
+  'patients.findDuplicates': () => ({ firstName: 'Asha', lastName: 'Rao', dateOfBirth: '1990-01-01' }),
   'patients.archive': async (w) => ({ patientId: await w.newPatientId(), reason: 'Moved away' }),
   'patients.updateMedicalHistory': async (w) => ({
     patientId: await w.newPatientId(),

@@ -137,7 +137,8 @@ describe('branch assignments replicate and the server checks branch scope', () =
     expect(medicalRows.map((row) => [row.reason, row.detail])).toEqual([
       ['forbidden', "branch_id: the patient is outside the user's branches"],
     ]);
-    // The same Dentist's change of a branch-1 patient is accepted.
+    // The same Dentist's change of a branch-1 patient passes the branch check but not the
+    // signature check: the forger was not given the Dentist's password (issue #11).
     const allowed = validChange(forger.deviceId, testUlid(), {
       userId: dentist.userId,
       entity: 'patient_medical',
@@ -145,7 +146,8 @@ describe('branch assignments replicate and the server checks branch scope', () =
       fields: { allergies: '[]' },
       wallMs,
     });
-    expect(await pushOne({ ...allowed, txId: allowed.changeId })).toEqual([]);
+    const allowedRows = await pushOne({ ...allowed, txId: allowed.changeId });
+    expect(allowedRows.map((row) => [row.reason, row.detail])).toEqual([['forbidden', 'signature: missing']]);
     // Details name the rule, never the branch the forger tried.
     const reasons = await store.findQuarantinedChanges([forgedInsert.changeId, forgedMedical.changeId]);
     expect(JSON.stringify(reasons.map((row) => row.detail))).not.toContain(branch2);

@@ -37,7 +37,7 @@ const cleanup: Array<() => Promise<void> | void> = [];
 async function startPostgresListeningServer(): Promise<ListeningServer> {
   const database = await createTestDatabase();
   const clock = new TestClock(new ManualClock().now());
-  const storage = await openPostgresSyncStorage({ connection: database.app, clock });
+  const storage = await openPostgresSyncStorage({ connection: database.app, clock, masterKey: database.masterKey });
   const server = await startTestServer(storage, clock);
   await server.app.listen({ port: 0, host: '127.0.0.1' });
   const port = (server.app.server.address() as AddressInfo).port;

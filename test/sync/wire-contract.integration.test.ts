@@ -17,6 +17,7 @@ import {
   auditConsistencyProof,
   auditInclusionProof,
   auditPush,
+  auditReportPinned,
 } from '../../shared/sync/wire/audit.js';
 import { changesPull, changesPush, changesQuarantine } from '../../shared/sync/wire/changes.js';
 import {
@@ -207,6 +208,12 @@ describeEachStorage('sync wire answers', (setup) => {
     expect(inclusion).toMatchObject({ index: 0, size: 3 });
     const consistency = await call(auditConsistencyProof, { query: { from: 1, to: checkpoint.size } }, token);
     expect(consistency).toMatchObject({ from: 1, to: 3 });
+    const report = await call(
+      auditReportPinned,
+      { body: { pinned: checkpoint.note, refusal: null, refusedSize: null } },
+      token,
+    );
+    expect(report).toEqual({ logSize: 3, consistent: true, recorded: false });
 
     const signed = await call(snapshotManifest, {}, token);
     const { snapshotId, cursor } = snapshotManifestSchema.parse(JSON.parse(signed.manifest));

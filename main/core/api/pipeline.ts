@@ -26,6 +26,8 @@ import type {
   TransportEffects,
 } from './handler.js';
 import type { RateLimits } from './rate-limits.js';
+import { signerReplaced } from '../auth/user-keys.js';
+import { type TransactionSigner, sealTransaction } from '../sync/change-recorder.js';
 
 const log = createLogger('pipeline');
 
@@ -49,6 +51,12 @@ function describeIssues(error: z.ZodError): string {
     .slice(0, 5)
     .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'input'}: ${issue.message}`)
     .join('; ');
+}
+
+/** The caller's signing key, when their session opened one. */
+export function sessionSigner(caller: Caller | null): TransactionSigner | null {
+  const signer = caller?.session.signer;
+  return caller && signer ? { userId: caller.userId, signer } : null;
 }
 
 export class Pipeline {
@@ -98,6 +106,12 @@ export class Pipeline {
       // 2. Session.
       if (channel.permission !== PUBLIC) {
         caller = this.resolveCaller(channel, transport.sessionToken);
+        if (db && signerReplaced(db, caller.session)) {
+          // An Admin reset this user's password (and key) on another computer since they signed
+          // in here: what the session signs now would be refused, so it ends.
+          this.services.sessions.end(caller.session);
+          throw new ApiError('SESSION_EXPIRED', 'Your password was reset; please sign in again.');
+        }
         // 3. Authorize.
         if (!roleHasPermission(caller.role, channel.permission)) {
           throw new ApiError('FORBIDDEN', 'Your role does not allow this.');
@@ -193,6 +207,8 @@ export class Pipeline {
       db.transaction(() => {
         try {
           const result = shapeOutput(channel, caller, handler.run(ctx, input as never, prepared));
+          // The call's replicated changes are signed by the session's user, in the same transaction.
+          sealTransaction(ctx, sessionSigner(caller));
           this.appendAudit(channel, caller, annotation, 'success');
           return result;
         } catch (error) {

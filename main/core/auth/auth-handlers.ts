@@ -10,7 +10,7 @@ import {
   authUnlock,
 } from '../../../shared/api/auth.js';
 import { passwordProblem } from '../../../shared/password-policy.js';
-import { readReplicatedFields, recordUserChange } from '../sync/change-recorder.js';
+import { readReplicatedFields, recordUserChange, sealTransaction } from '../sync/change-recorder.js';
 import { ApiError } from '../api/api-error.js';
 import { type Caller, type PrepareContext, type RunContext, handle } from '../api/handler.js';
 import {
@@ -24,6 +24,7 @@ import {
 import { CLEARED_LOCKOUT, afterFailedAttempt, isLockedOut } from './lockout.js';
 import { DEVICE_REVOKED_MESSAGE, readRevocation } from '../sync/device-revocation.js';
 import type { Session } from './session-store.js';
+import type { UserSigner } from './user-keys.js';
 
 /** Refuses a password the policy does not allow, with the reason. */
 export function assertPasswordAllowed(password: string, username: string): void {
@@ -67,6 +68,39 @@ function failPasswordCheck(ctx: RunContext, row: UserRow): never {
 }
 
 /** Refuses every sign-in, unlock and re-authentication once this device was revoked; the data stays. */
+/** A user's signing key opened at sign-in, or issued now for a user made before keys. */
+interface SignInKey {
+  readonly signer: UserSigner;
+  /** Set when the key was issued now: its field is stored and replicated in the sign-in's transaction. */
+  readonly issued: string | null;
+}
+
+/**
+ * Opens the user's signing key with the password they just proved, or issues one to a user made
+ * before signing keys. A key the password does not open (its wrap and the password hash were last
+ * set by different writers) is not replaced here: only an Admin issues a new key (a password reset).
+ */
+async function openOrIssueKey(ctx: PrepareContext, row: UserRow, password: string): Promise<SignInKey | null> {
+  if (row.signing_key === null) {
+    const issued = await ctx.services.userKeys.issue(password);
+    return { signer: issued.signer, issued: issued.field };
+  }
+  const signer = await ctx.services.userKeys.open(row.signing_key, password);
+  return signer ? { signer, issued: null } : null;
+}
+
+/** Stores a key issued at sign-in, as a change by the user signed with it; returns the signer. */
+function storeIssuedKey(ctx: RunContext, row: UserRow, key: SignInKey): UserSigner {
+  if (key.issued !== null) {
+    const capture = { ...ctx, caller: { userId: row.id } };
+    const before = readReplicatedFields(ctx.db, 'user', row.id, ctx.services.replication);
+    ctx.db.command('UPDATE users SET signing_key = ?, updated_at = ? WHERE id = ?').run([key.issued, ctx.now, row.id]);
+    recordUserChange(capture, row.id, before);
+    sealTransaction(capture, { userId: row.id, signer: key.signer });
+  }
+  return key.signer;
+}
+
 function refuseIfDeviceRevoked(ctx: RunContext): void {
   if (readRevocation(ctx.db)) throw new ApiError('DEVICE_REVOKED', DEVICE_REVOKED_MESSAGE);
 }
@@ -119,10 +153,11 @@ export const authHandlers = {
         await ctx.services.signInFailuresBySource.consume(ctx.source).catch((rejection: unknown) => {
           if (!(rejection instanceof RateLimiterRes)) throw rejection;
         });
+        return { matches, key: null };
       }
-      return { matches };
+      return { matches, key: row ? await openOrIssueKey(ctx, row, input.password) : null };
     },
-    run(ctx, input, { matches }) {
+    run(ctx, input, { matches, key }) {
       refuseIfDeviceRevoked(ctx);
       const row = findUserByUsername(ctx.db, input.username);
       if (!row) {
@@ -146,16 +181,15 @@ export const authHandlers = {
       if (!matches) failPasswordCheck(ctx, row);
       saveLockout(ctx.db, row.id, CLEARED_LOCKOUT, ctx.now);
       const branchIds = toSessionUser(ctx.db, row).branchIds;
-      const grant = ctx.services.sessions.create({
-        id: row.id,
-        role: row.role,
-        allBranches: row.all_branches === 1,
-        branchIds,
-      });
+      const signer = key ? storeIssuedKey(ctx, row, key) : null;
+      const grant = ctx.services.sessions.create(
+        { id: row.id, role: row.role, allBranches: row.all_branches === 1, branchIds },
+        signer,
+      );
       ctx.afterCommit(() => ctx.services.sessions.activate(grant));
       ctx.effects.session = { token: grant.token, csrfToken: grant.session.csrfToken };
       ctx.audit.entityId = grant.session.id;
-      ctx.audit.details = { userId: row.id };
+      ctx.audit.details = { userId: row.id, signingKey: key === null ? 'none' : key.issued ? 'issued' : 'opened' };
       return grantOutput(ctx, row, grant.session, grant.session.csrfToken);
     },
   }),
@@ -207,7 +241,14 @@ export const authHandlers = {
       if (input.newPassword === input.currentPassword) {
         throw new ApiError('PASSWORD_REJECTED', 'The new password must differ from the current one.');
       }
-      return { matches: true as const, newHash: await ctx.services.hasher.hash(input.newPassword) };
+      // The user's key stays theirs, wrapped under the new password; a user made before signing
+      // keys gets one now.
+      const current =
+        ctx.caller!.session.signer ?? (await ctx.services.userKeys.open(row.signing_key ?? '', input.currentPassword));
+      const key = current
+        ? await ctx.services.userKeys.wrap(current.privateKey, input.newPassword)
+        : await ctx.services.userKeys.issue(input.newPassword);
+      return { matches: true as const, newHash: await ctx.services.hasher.hash(input.newPassword), key };
     },
     run(ctx, _input, prepared) {
       const caller = ctx.caller!;
@@ -216,9 +257,17 @@ export const authHandlers = {
       if (!prepared.matches) failPasswordCheck(ctx, row);
       const before = readReplicatedFields(ctx.db, 'user', row.id, ctx.services.replication);
       ctx.db
-        .command('UPDATE users SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE id = ?')
-        .run([prepared.newHash, ctx.now, ctx.now, row.id]);
+        .command(
+          'UPDATE users SET password_hash = ?, password_changed_at = ?, signing_key = ?, updated_at = ? WHERE id = ?',
+        )
+        .run([prepared.newHash, ctx.now, prepared.key.field, ctx.now, row.id]);
       recordUserChange(ctx, row.id, before);
+      // Signs this change too (the pipeline seals with the session's key after the handler).
+      const previousSigner = caller.session.signer;
+      caller.session.signer = prepared.key.signer;
+      ctx.onRollback(() => {
+        caller.session.signer = previousSigner;
+      });
       const otherSessionsEnded = ctx.services.sessions.countForUser(row.id, caller.session);
       ctx.afterCommit(() => ctx.services.sessions.endAllForUser(row.id, caller.session));
       ctx.audit.details = { otherSessionsEnded };

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Role } from '../../../shared/permissions.js';
 import type { Clock, IdSource, RandomSource } from '../platform/sources.js';
+import type { UserSigner } from './user-keys.js';
 
 export interface SessionPolicy {
   /** Inactivity after which the session locks (default 15 minutes). */
@@ -36,6 +37,11 @@ export interface Session {
   reauthAt: number;
   lockedAt: number | null;
   tokenDigest: string;
+  /**
+   * The user's signing key, opened with their password at sign-in (user-keys.ts); it signs what
+   * the session records. Null for a user made before signing keys, until they get one.
+   */
+  signer: UserSigner | null;
 }
 
 export type SessionResolution =
@@ -75,7 +81,10 @@ export class SessionStore {
    * A session for a user who just proved their password. It is not active until `activate`,
    * which the caller runs after its transaction (and audit entry) committed.
    */
-  create(user: { id: string; role: Role; allBranches: boolean; branchIds: readonly string[] }): SessionGrant {
+  create(
+    user: { id: string; role: Role; allBranches: boolean; branchIds: readonly string[] },
+    signer: UserSigner | null = null,
+  ): SessionGrant {
     const now = this.clock.now();
     const token = this.newToken();
     const session: Session = {
@@ -90,6 +99,7 @@ export class SessionStore {
       reauthAt: now,
       lockedAt: null,
       tokenDigest: digest(token),
+      signer,
     };
     return { token, session };
   }

@@ -155,9 +155,15 @@ describe('shipped migrations', () => {
   /** The query plan of the patient search, from the SQL the search code itself prepared. */
   function patientSearchPlan(): string {
     const sql = PATIENT_SEARCH_SQL;
-    const plan = raw
-      .prepare(`EXPLAIN QUERY PLAN ${sql}`)
-      .all({ expression: 'name:"zeph"*', includeArchived: 0, allBranches: 0, branchIds: '[]', limit: 20 }) as {
+    const plan = raw.prepare(`EXPLAIN QUERY PLAN ${sql}`).all({
+      expression: 'name:"zeph"*',
+      exactNumber: null,
+      includeArchived: 0,
+      allBranches: 0,
+      branchIds: '[]',
+      limit: 20,
+      offset: 0,
+    }) as {
       detail: string;
     }[];
     return plan.map((step) => step.detail).join('\n');

@@ -2,6 +2,7 @@
 import {
   patientsArchive,
   patientsCreate,
+  patientsFindDuplicates,
   patientsGet,
   patientsMerge,
   patientsSearch,
@@ -9,7 +10,7 @@ import {
   patientsUpdateMedicalHistory,
 } from '../../../shared/api/patients.js';
 import { medicalAlertsFor } from '../../../shared/medical-alerts.js';
-import type { PatientDemographics } from '../../../shared/schemas/patients.js';
+import { type PatientDemographics, dateOfBirthProblem, localIsoDate } from '../../../shared/schemas/patients.js';
 import { ApiError } from '../api/api-error.js';
 import { type RunContext, handle } from '../api/handler.js';
 import { readReplicatedFields, recordRowChange } from '../sync/change-recorder.js';
@@ -17,6 +18,7 @@ import { indexPatient, searchPatients } from './patient-search.js';
 import { refreshPatientPairs } from '../conflicts/patient-pairs.js';
 import { allocatePatientNumber } from './patient-number.js';
 import { mergePatients } from './patient-merge.js';
+import { findPossibleDuplicates } from './possible-duplicates.js';
 import {
   type PatientRow,
   findPatient,
@@ -46,6 +48,18 @@ function patientInScope(ctx: RunContext, patientId: string): PatientRow {
   return row;
 }
 
+/**
+ * Refuses a date of birth in the future or more than 120 years before the injected clock's today.
+ * The input schema checked it against the system clock already; this check is the one tests and
+ * a clinic's own clock decide with. Replicated rows never pass here (the sync declaration keeps
+ * the plain ISO date), so old changes are never refused for the passing of time.
+ */
+function requirePlausibleDateOfBirth(ctx: RunContext, dateOfBirth: string | null | undefined): void {
+  if (!dateOfBirth) return;
+  const problem = dateOfBirthProblem(dateOfBirth, localIsoDate(ctx.now));
+  if (problem) throw new ApiError('VALIDATION_FAILED', `Some fields are not valid: dateOfBirth: ${problem}`);
+}
+
 function reindex(ctx: RunContext, id: string): PatientRow {
   const row = findPatient(ctx.db, id)!;
   indexPatient(ctx.db, row.rowid, {
@@ -63,6 +77,7 @@ export const patientsHandlers = {
     run(ctx, input) {
       const branch = ctx.db.query<{ id: string }>('SELECT id FROM branches WHERE id = ?').get([input.branchId]);
       if (!branch) throw new ApiError('NOT_FOUND', 'There is no such branch.');
+      requirePlausibleDateOfBirth(ctx, input.dateOfBirth);
       const id = ctx.services.sources.ids.next();
       const userId = ctx.caller!.userId;
       ctx.db
@@ -101,6 +116,7 @@ export const patientsHandlers = {
       const row = patientInScope(ctx, patientId);
       const changed = Object.keys(changes).filter((key) => changes[key as keyof typeof changes] !== undefined);
       if (changed.length === 0) throw new ApiError('VALIDATION_FAILED', 'Nothing to change.');
+      requirePlausibleDateOfBirth(ctx, changes.dateOfBirth);
       const before = readReplicatedFields(ctx.db, 'patient', row.id, ctx.services.replication);
       ctx.db
         .command(
@@ -146,13 +162,28 @@ export const patientsHandlers = {
   'patients.search': handle(patientsSearch, {
     run(ctx, input) {
       const caller = ctx.caller!;
-      const { results, kind } = searchPatients(ctx.db, input.query, {
+      const page = searchPatients(ctx.db, input.query, {
         limit: input.limit,
+        offset: input.offset,
         includeArchived: input.includeArchived,
         branchIds: caller.allBranches ? null : caller.branchIds,
       });
-      ctx.audit.details = { kind, results: results.length };
-      return { results };
+      ctx.audit.details = {
+        kind: page.kind,
+        results: page.results.length,
+        ...(input.offset > 0 ? { offset: input.offset } : {}),
+      };
+      return { results: page.results, total: page.total, capped: page.capped };
+    },
+  }),
+
+  'patients.findDuplicates': handle(patientsFindDuplicates, {
+    run(ctx, input) {
+      const caller = ctx.caller!;
+      const matches = findPossibleDuplicates(ctx.db, input, caller.allBranches ? null : caller.branchIds);
+      // The count and the ids the caller was shown; the typed name, date of birth and phone stay out.
+      ctx.audit.details = { matches: matches.length, patientIds: matches.map((match) => match.id).join(',') || null };
+      return { matches };
     },
   }),
 

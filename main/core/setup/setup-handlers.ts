@@ -11,15 +11,15 @@ import { ApiError } from '../api/api-error.js';
 import { handle } from '../api/handler.js';
 import { assertPasswordAllowed } from '../auth/auth-handlers.js';
 import { JoinMerge } from '../sync/join-apply.js';
-import { addSnapshotToJoin } from '../sync/snapshot-apply.js';
-import { type VerifiedSnapshot, fetchVerifiedSnapshot } from '../sync/snapshot-fetch.js';
+import { addSnapshotChunkToJoin } from '../sync/snapshot-apply.js';
+import { fetchVerifiedChunks } from '../sync/snapshot-fetch.js';
 import { receiveRemoteClocks } from '../sync/sync-apply.js';
 import { newestFollowableClock, pullEverything } from '../sync/sync-engine.js';
 import { enrollmentFailure } from '../sync/sync-handlers.js';
 import { pinCheckpointKey } from '../sync/checkpoint-pin.js';
 import { storeDeviceNumber } from '../sync/device-number.js';
 import { type FetchLike, SyncRequestError, generateDeviceKeys, requestToken, enrollDevice } from '../sync/sync-http.js';
-import { SnapshotRefusedError } from '../../../shared/sync/snapshot.js';
+import { type SnapshotManifest, SnapshotRefusedError } from '../../../shared/sync/snapshot.js';
 import { insertUser, setBranches } from '../users/users-repository.js';
 
 /**
@@ -46,6 +46,7 @@ export const setupHandlers = {
       if (ctx.services.clinic.db) throw new ApiError('ALREADY_SET_UP', 'This device already has a clinic.');
       assertPasswordAllowed(input.admin.password, input.admin.username);
       const passwordHash = await ctx.services.hasher.hash(input.admin.password);
+      const signingKey = await ctx.services.userKeys.issue(input.admin.password);
       // Checked again after the slow hash: two setups racing must not both pass.
       if (ctx.services.clinic.db) throw new ApiError('ALREADY_SET_UP', 'This device already has a clinic.');
       const created = await ctx.services.clinic.create().catch((error: unknown) => {
@@ -53,7 +54,7 @@ export const setupHandlers = {
         if (ctx.services.clinic.db) throw new ApiError('ALREADY_SET_UP', 'This device already has a clinic.');
         throw error;
       });
-      return { passwordHash, ...created };
+      return { passwordHash, signingKey: signingKey.field, ...created };
     },
     run(ctx, input, prepared) {
       // If this transaction rolls back, the new files go too, so setup can be retried.
@@ -77,6 +78,7 @@ export const setupHandlers = {
           role: 'Admin',
           allBranches: true,
           passwordHash: prepared.passwordHash,
+          signingKey: prepared.signingKey,
           now: ctx.now,
         });
         setBranches(ctx.db, adminUserId, []);
@@ -124,8 +126,10 @@ export const setupHandlers = {
           // pages arrive; run writes the result (join-apply.ts).
           const merge = new JoinMerge(ctx.services.replication);
           const clocks: Array<Pick<ChangeRecord, 'hlc'>> = [];
-          const snapshot = await joinSnapshot(fetchFn, input.serverUrl, token, enrolled);
-          const snapshotRows = snapshot ? addSnapshotToJoin(merge, snapshot, clocks) : 0;
+          let snapshotRows = 0;
+          const snapshot = await joinSnapshot(fetchFn, input.serverUrl, token, enrolled, (chunk) => {
+            snapshotRows += addSnapshotChunkToJoin(merge, chunk, clocks);
+          });
           const everything = await pullEverything(
             fetchFn,
             input.serverUrl,
@@ -134,7 +138,7 @@ export const setupHandlers = {
               merge.add(change);
               clocks.push({ hlc: change.hlc });
             },
-            snapshot?.manifest.cursor ?? 0,
+            snapshot?.cursor ?? 0,
           );
           // The run phase writes the whole clinic in one transaction into this new database.
           const endBulkLoad = ctx.services.clinic.db!.beginBulkLoad(JOIN_CACHE_MIB);
@@ -199,28 +203,41 @@ export const setupHandlers = {
 
 /**
  * The clinic's snapshot for a join, checked against the checkpoint key the server named at
- * enrollment; null when the server builds none (an older server answers NOT_FOUND) or named no
- * key to check one with, and the join then replays the whole log. A snapshot that fails a check
- * fails the join (SNAPSHOT_REFUSED), before anything is written.
+ * enrollment, each chunk handed to `onChunk` (the in-memory merge) once it passed its checks;
+ * answers the manifest, or null when the server builds none (an older server answers NOT_FOUND)
+ * or named no key to check one with, and the join then replays the whole log. A snapshot that
+ * fails a check fails the join (SNAPSHOT_REFUSED), before anything is written.
  */
 async function joinSnapshot(
   fetchFn: FetchLike,
   serverUrl: string,
   token: string,
   enrolled: { readonly clinicId: string; readonly checkpoint?: { readonly verifierKey: string } | undefined },
-): Promise<VerifiedSnapshot | null> {
+  onChunk: Parameters<typeof fetchVerifiedChunks>[1],
+): Promise<SnapshotManifest | null> {
   if (!enrolled.checkpoint) return null;
+  let merged = false;
   try {
-    return await fetchVerifiedSnapshot({
-      fetch: fetchFn,
-      serverUrl,
-      token,
-      serverClinicId: enrolled.clinicId,
-      verifierKey: enrolled.checkpoint.verifierKey,
-    });
+    return await fetchVerifiedChunks(
+      {
+        fetch: fetchFn,
+        serverUrl,
+        token,
+        serverClinicId: enrolled.clinicId,
+        verifierKey: enrolled.checkpoint.verifierKey,
+      },
+      (chunk) => {
+        merged = true;
+        onChunk(chunk);
+      },
+    );
   } catch (failure) {
     if (failure instanceof SnapshotRefusedError) throw new SyncRequestError(200, 'SNAPSHOT_REFUSED');
-    if (failure instanceof SyncRequestError && failure.status === 404 && failure.code === 'NOT_FOUND') return null;
+    // A server without snapshots replays the log; one that dropped the snapshot after part of it
+    // was merged fails the join (retried with a new code), as a merge cannot take half back.
+    if (failure instanceof SyncRequestError && failure.status === 404 && failure.code === 'NOT_FOUND' && !merged) {
+      return null;
+    }
     throw failure;
   }
 }

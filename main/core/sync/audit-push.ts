@@ -11,13 +11,17 @@
  * pin (checkpoint-pin.ts). A chain the server refuses (edited, gap, fork, rollback, bad signature)
  * is recorded with a security audit entry and is not pushed again: the round reports
  * `AUDIT_CHAIN_REJECTED` until the chain is settled, instead of failing the same push forever.
+ * Before a refusal is blamed on this device's chain, the server's checkpoint is checked: a log cut
+ * back in the server's database (issue #11, finding 5) refuses the next entry as a gap, and that
+ * is the server's log losing entries, not this chain breaking. A round that passed every check
+ * ends by reporting the pinned checkpoint to the server.
  */
 import { auditCheckpoint, auditHeadText, auditPush } from '../../../shared/sync/wire/audit.js';
 import { MAX_AUDIT_ENTRIES_PER_BATCH } from '../../../shared/sync/wire/records.js';
 import type { SyncRouteAnswer } from '../../../shared/sync/wire/route.js';
 import type { AuditLog, DeviceIdentity } from '../audit/audit-log.js';
 import type { ReadDb, WriteDb } from '../db/access.js';
-import { type CheckpointContext, verifyServerCheckpoint } from './checkpoint-pin.js';
+import { type CheckpointContext, reportPinnedCheckpoint, verifyServerCheckpoint } from './checkpoint-pin.js';
 import { SyncRequestError, signWithDeviceKey } from './sync-http.js';
 
 /** The round's error code while a chain of this device stays refused by the server. */
@@ -79,7 +83,8 @@ export function auditPushState(db: ReadDb, deviceId: string): { unpushed: number
 
 /**
  * The audit step of a round: pushes every chain of this device, then checks the server's latest
- * checkpoint. Throws SyncRequestError (network, AUDIT_CHAIN_REJECTED, SERVER_LOG_INCONSISTENT).
+ * checkpoint. Throws SyncRequestError (network, AUDIT_CHAIN_REJECTED, SERVER_LOG_LOST_ENTRIES,
+ * SERVER_LOG_INCONSISTENT).
  */
 export async function pushAuditChains(context: AuditPushContext): Promise<AuditPushCounts> {
   const { db, device } = context;
@@ -116,6 +121,8 @@ export async function pushAuditChains(context: AuditPushContext): Promise<AuditP
         });
       } catch (failure) {
         if (!(failure instanceof SyncRequestError) || !CHAIN_REFUSALS.has(failure.code)) throw failure;
+        // Throws SERVER_LOG_LOST_ENTRIES (or _INCONSISTENT) when the server's log is what went back.
+        await verifyServerCheckpoint(context, await context.request(auditCheckpoint, {}));
         recordRefusal(context, chain.epoch, entries[0]!.seq, last.seq, failure.code);
         refused = true;
         break;
@@ -133,6 +140,7 @@ export async function pushAuditChains(context: AuditPushContext): Promise<AuditP
   }
   // Each round, pushed or not: the log must still extend what this device verified last.
   await verifyServerCheckpoint(context, await context.request(auditCheckpoint, {}));
+  await reportPinnedCheckpoint(context);
   if (refused) throw new SyncRequestError(409, AUDIT_CHAIN_REJECTED);
   return { pushed, duplicates };
 }

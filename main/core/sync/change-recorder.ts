@@ -17,6 +17,7 @@ import {
 } from '../../../shared/sync/change.js';
 import { declarationOf, domainRefusal, fieldDeclaration, fieldNames } from '../../../shared/sync/entities.js';
 import { type Hlc, encodeHlc, initialHlc, parseHlc, tick } from '../../../shared/sync/hlc.js';
+import { type UserSigner, signBatch } from '../auth/user-keys.js';
 import type { ReadDb, WriteDb } from '../db/access.js';
 import { storeChangeClocks } from './field-clocks.js';
 import { type ReplicationHooks, computedReader } from './replication-hooks.js';
@@ -47,8 +48,14 @@ export interface ChangeInput {
   readonly fields: RowFields;
 }
 
+/** The changes one pipeline call recorded, under its transaction id. */
+interface RecordedTransaction {
+  readonly txId: string;
+  readonly changes: ChangeRecord[];
+}
+
 // One transaction id per pipeline call: the RunContext lives exactly as long as its transaction.
-const transactionIds = new WeakMap<CaptureContext, string>();
+const transactions = new WeakMap<CaptureContext, RecordedTransaction>();
 
 /**
  * Records one change of the caller's transaction: ticks the device's hybrid logical clock with
@@ -63,11 +70,12 @@ export function recordChange(ctx: CaptureContext, input: ChangeInput): ChangeRec
   if (!device) throw new Error('no device identity to record a change with');
   if (!ctx.caller) throw new Error('a replicated change needs the user who made it');
 
-  let txId = transactionIds.get(ctx);
-  if (txId === undefined) {
-    txId = ctx.services.sources.ids.next();
-    transactionIds.set(ctx, txId);
+  let recorded = transactions.get(ctx);
+  if (recorded === undefined) {
+    recorded = { txId: ctx.services.sources.ids.next(), changes: [] };
+    transactions.set(ctx, recorded);
   }
+  const { txId } = recorded;
   const hlc = encodeHlc(nextLocalHlc(ctx.db, device.deviceId, ctx.now));
   // Parsed before anything is written: a field the entity does not declare is a bug, not data.
   const change = changeRecordSchema.parse({
@@ -95,7 +103,31 @@ export function recordChange(ctx: CaptureContext, input: ChangeInput): ChangeRec
     )
     .run({ ...change, fields: canonicalJson(change.fields), now: ctx.now });
   storeChangeClocks(ctx.db, change);
+  recorded.changes.push(change);
   return change;
+}
+
+/** Who signs a transaction: a user, with their opened signing key. */
+export interface TransactionSigner {
+  readonly userId: string;
+  readonly signer: UserSigner;
+}
+
+/**
+ * Signs the changes a pipeline call recorded, once, with the key of the user whose session made
+ * them (docs/sync-protocol.md, "User-signed changes"); the pipeline calls it inside the call's
+ * transaction, after the handler. The signer is the changes' author, except for the rows an Admin
+ * uploads when connecting a clinic, which keep their authors (sync-handlers.ts). Without a signer
+ * (a user made before signing keys, until they get one) the transaction stays unsigned, and the
+ * server accepts that only from such a user.
+ */
+export function sealTransaction(ctx: CaptureContext, signedBy: TransactionSigner | null): void {
+  const recorded = transactions.get(ctx);
+  if (!recorded || recorded.changes.length === 0 || !signedBy) return;
+  transactions.delete(ctx);
+  ctx.db
+    .command('INSERT INTO sync_outbox_signatures (tx_id, user_id, signature) VALUES (?, ?, ?)')
+    .run([recorded.txId, signedBy.userId, signBatch(signedBy.signer, recorded.txId, recorded.changes)]);
 }
 
 /** True when a replicated field is computed from other tables (declared `column: false`), not a column. */

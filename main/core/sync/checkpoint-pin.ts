@@ -5,8 +5,13 @@
  * signature by the pinned key and be proven an extension of the pinned one by an RFC 9162
  * consistency proof; one of this device's own leaves must stay included, with the same leaf
  * hash. A server whose log shrank, changed its root for a size, or cannot prove consistency is
- * refused for good: the refusal is stored and audited in one transaction, and every later round
- * stops before talking to that server (`SERVER_LOG_INCONSISTENT` in sync.status).
+ * refused for good: the refusal is stored and audited in one transaction, reported to the server
+ * (`POST /v1/audit/pinned`, which records it as a security event there too), and every later
+ * round stops before talking to that server. sync.status names it: `SERVER_LOG_LOST_ENTRIES` for
+ * a log smaller than the one this device verified (entries it saw are gone, issue #11 finding 5),
+ * `SERVER_LOG_INCONSISTENT` for one that no longer extends it (rewritten, forked, or not signed
+ * by the pinned key). Each round also reports the pinned checkpoint while all is well, so the
+ * server learns of a cut-off log from a device that saw the larger one.
  */
 import { createPublicKey, verify } from 'node:crypto';
 import { Base64Error, decodeBase64 } from '../../../shared/merkle/base64.js';
@@ -17,13 +22,26 @@ import { verifyConsistency, verifyInclusion } from '../../../shared/merkle/verif
 import type { AuditLog, DeviceIdentity } from '../audit/audit-log.js';
 import type { ReadDb, WriteDb } from '../db/access.js';
 import { nodeSha256 } from '../platform/node-hashing.js';
-import { type CheckpointAnswer, auditConsistencyProof, auditInclusionProof } from '../../../shared/sync/wire/audit.js';
+import {
+  type CheckpointAnswer,
+  type LogRefusalReason,
+  auditConsistencyProof,
+  auditInclusionProof,
+  auditReportPinned,
+} from '../../../shared/sync/wire/audit.js';
 import type { EnrollCheckpoint } from '../../../shared/sync/wire/devices.js';
 import type { AnySyncRoute, SyncRouteAnswer, SyncRouteInput } from '../../../shared/sync/wire/route.js';
 import { SyncRequestError } from './sync-http.js';
 
-/** The error code of a round against a server this device no longer trusts. */
+/** The error code of a round against a server whose log no longer extends what this device verified. */
 export const SERVER_LOG_INCONSISTENT = 'SERVER_LOG_INCONSISTENT';
+/** The error code of a round against a server whose log went back below what this device verified. */
+export const SERVER_LOG_LOST_ENTRIES = 'SERVER_LOG_LOST_ENTRIES';
+
+/** The round's error code for a stored refusal reason. */
+export function serverLogRefusalCode(reason: string): string {
+  return reason === 'rollback' ? SERVER_LOG_LOST_ENTRIES : SERVER_LOG_INCONSISTENT;
+}
 
 /** The checkpoint origin and verifier key the server names at enrollment. */
 export { type EnrollCheckpoint, enrollCheckpointSchema } from '../../../shared/sync/wire/devices.js';
@@ -44,6 +62,7 @@ interface PinRow {
   root_hash: Buffer | null;
   own_leaf_index: number | null;
   own_leaf_hash: Buffer | null;
+  note: string | null;
   refused_reason: string | null;
 }
 
@@ -51,7 +70,7 @@ interface PinRow {
 export function readCheckpointPin(db: ReadDb): PinRow | undefined {
   return db
     .query<PinRow>(
-      `SELECT origin, verifier_key, pinned_via, size, root_hash, own_leaf_index, own_leaf_hash, refused_reason
+      `SELECT origin, verifier_key, pinned_via, size, root_hash, own_leaf_index, own_leaf_hash, note, refused_reason
        FROM sync_checkpoint`,
     )
     .get();
@@ -71,9 +90,10 @@ export function pinCheckpointKey(db: WriteDb, checkpoint: EnrollCheckpoint | und
   ).run([checkpoint.origin, checkpoint.verifierKey, now]);
 }
 
-/** Throws SERVER_LOG_INCONSISTENT when this device has refused its server's log. */
+/** Throws SERVER_LOG_LOST_ENTRIES or SERVER_LOG_INCONSISTENT when this device has refused its server's log. */
 export function assertServerLogTrusted(db: ReadDb): void {
-  if (readCheckpointPin(db)?.refused_reason) throw new SyncRequestError(200, SERVER_LOG_INCONSISTENT);
+  const refused = readCheckpointPin(db)?.refused_reason;
+  if (refused) throw new SyncRequestError(200, serverLogRefusalCode(refused));
 }
 
 /** Everything checking a checkpoint needs. */
@@ -104,7 +124,7 @@ export async function verifyServerCheckpoint(
 ): Promise<void> {
   const { db } = context;
   let pin = readCheckpointPin(db);
-  if (pin?.refused_reason) throw new SyncRequestError(200, SERVER_LOG_INCONSISTENT);
+  if (pin?.refused_reason) throw new SyncRequestError(200, serverLogRefusalCode(pin.refused_reason));
   if (!pin) {
     // Connected before enrollment answers were kept: trust on first use. Later checkpoints are
     // still held to consistency with this one; only their signatures go unchecked.
@@ -119,24 +139,24 @@ export async function verifyServerCheckpoint(
     pin = readCheckpointPin(db)!;
   }
   const opened = openCheckpoint(pin, answer);
-  if (typeof opened === 'string') return refuse(context, opened, answer.size, pin.size);
+  if (typeof opened === 'string') return refuse(context, pin, opened, answer.size);
   const checkpoint = opened;
 
   if (pin.size !== null && pin.root_hash !== null) {
     const trustedRoot = new Uint8Array(pin.root_hash);
-    if (checkpoint.size < pin.size) return refuse(context, 'rollback', checkpoint.size, pin.size);
+    if (checkpoint.size < pin.size) return refuse(context, pin, 'rollback', checkpoint.size);
     if (checkpoint.size > pin.size) {
       const proof = await fetchProof(context, auditConsistencyProof, {
         query: { from: pin.size, to: checkpoint.size },
       });
       if (proof === null || proof.from !== pin.size || proof.to !== checkpoint.size) {
-        return refuse(context, 'consistency', checkpoint.size, pin.size);
+        return refuse(context, pin, 'consistency', checkpoint.size);
       }
       if (!verifyConsistency(nodeSha256, pin.size, checkpoint.size, proof.proof, trustedRoot, checkpoint.rootHash)) {
-        return refuse(context, 'consistency', checkpoint.size, pin.size);
+        return refuse(context, pin, 'consistency', checkpoint.size);
       }
     } else if (!bytesEqual(trustedRoot, checkpoint.rootHash)) {
-      return refuse(context, 'root-changed', checkpoint.size, pin.size);
+      return refuse(context, pin, 'root-changed', checkpoint.size);
     } else if (pin.own_leaf_index !== null || ownLeafIndex === null) {
       // The checkpoint already verified, own leaf included: nothing new to prove.
       return;
@@ -152,13 +172,13 @@ export async function verifyServerCheckpoint(
     });
     const served = proof === null ? null : decodeHash(proof.leafHash);
     if (proof === null || served === null || proof.index !== leafIndex || proof.size !== checkpoint.size) {
-      return refuse(context, 'inclusion', checkpoint.size, pin.size);
+      return refuse(context, pin, 'inclusion', checkpoint.size);
     }
     if (leafHash !== null && !bytesEqual(leafHash, served)) {
-      return refuse(context, 'own-leaf-changed', checkpoint.size, pin.size);
+      return refuse(context, pin, 'own-leaf-changed', checkpoint.size);
     }
     if (!verifyInclusion(nodeSha256, served, leafIndex, checkpoint.size, proof.proof, checkpoint.rootHash)) {
-      return refuse(context, 'inclusion', checkpoint.size, pin.size);
+      return refuse(context, pin, 'inclusion', checkpoint.size);
     }
     leafHash = served;
   }
@@ -181,7 +201,7 @@ export async function verifyServerCheckpoint(
 }
 
 /** The checkpoint inside the note, checked against the pin; or why it is refused. */
-function openCheckpoint(pin: PinRow, answer: CheckpointAnswer): ParsedCheckpoint | string {
+function openCheckpoint(pin: PinRow, answer: CheckpointAnswer): ParsedCheckpoint | LogRefusalReason {
   let checkpoint: ParsedCheckpoint;
   if (pin.verifier_key === null) {
     try {
@@ -240,9 +260,13 @@ function unreadableAnswer(failure: SyncRequestError): boolean {
   return failure.code === 'BAD_ANSWER' && failure.status !== null && failure.status >= 200 && failure.status < 300;
 }
 
-/** Stores the refusal with a security audit entry in one transaction, then fails the round. */
-function refuse(context: CheckpointContext, reason: string, size: number, trustedSize: number | null): never {
+/**
+ * Stores the refusal with a security audit entry in one transaction, reports it to the server
+ * (best effort: the device's own record is what counts), then fails the round.
+ */
+async function refuse(context: CheckpointContext, pin: PinRow, reason: LogRefusalReason, size: number): Promise<never> {
   const { db } = context;
+  const trustedSize = pin.size;
   writeInTransaction(db, () => {
     db.command('UPDATE sync_checkpoint SET refused_reason = ?, refused_at = ?').run([reason, context.now()]);
     context.audit.append(db, context.device, {
@@ -254,10 +278,35 @@ function refuse(context: CheckpointContext, reason: string, size: number, truste
       outcome: 'error',
       purpose: 'security',
       legalBasis: 'legal-obligation',
-      details: { reason, size, trustedSize },
+      details: { reason, size, trustedSize, lostEntries: reason === 'rollback' },
     });
   });
-  throw new SyncRequestError(200, SERVER_LOG_INCONSISTENT);
+  await reportPinned(context, pin.note, reason, size);
+  throw new SyncRequestError(200, serverLogRefusalCode(reason));
+}
+
+/**
+ * Reports the highest checkpoint this device pinned to the server, at the end of every round
+ * whose checks passed, so a server whose log was cut below it records that as a security event.
+ * Best effort: an older server without the route, or a lost answer, changes nothing here.
+ */
+export async function reportPinnedCheckpoint(context: CheckpointContext): Promise<void> {
+  const pin = readCheckpointPin(context.db);
+  if (!pin?.note || pin.refused_reason) return;
+  await reportPinned(context, pin.note, null, null);
+}
+
+async function reportPinned(
+  context: CheckpointContext,
+  note: string | null,
+  refusal: LogRefusalReason | null,
+  refusedSize: number | null,
+): Promise<void> {
+  try {
+    await context.request(auditReportPinned, { body: { pinned: note, refusal, refusedSize } });
+  } catch (failure) {
+    if (!(failure instanceof SyncRequestError)) throw failure;
+  }
 }
 
 function writeInTransaction(db: WriteDb, write: () => void): void {

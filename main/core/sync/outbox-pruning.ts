@@ -34,6 +34,11 @@ export function pruneAcceptedOutbox(db: WriteDb, batchSize: number = OUTBOX_PRUN
   for (;;) {
     const deleted = db.transaction(() => prune.run([batchSize]).changes);
     total += deleted;
-    if (deleted < batchSize) return total;
+    if (deleted < batchSize) break;
   }
+  // A transaction's signature goes with the last of its changes.
+  db.transaction(() =>
+    db.command('DELETE FROM sync_outbox_signatures WHERE tx_id NOT IN (SELECT tx_id FROM sync_outbox)').run([]),
+  );
+  return total;
 }

@@ -15,7 +15,7 @@
  */
 import type { ChangeRecord } from '../../../shared/sync/change.js';
 import { DEFAULT_MAX_DRIFT_MS, validatedHlcWallMs } from '../../../shared/sync/hlc.js';
-import { newestRowClock, snapshotRowChanges } from '../../../shared/sync/snapshot.js';
+import { type SnapshotChunk, newestRowClock, snapshotRowChanges } from '../../../shared/sync/snapshot.js';
 import type { WriteDb } from '../db/access.js';
 import type { JoinMerge } from './join-apply.js';
 import type { ReplicationHooks } from './replication-hooks.js';
@@ -44,15 +44,22 @@ export function addSnapshotToJoin(
   clocks: Array<Pick<ChangeRecord, 'hlc'>>,
 ): number {
   let rows = 0;
-  for (const chunk of snapshot.chunks) {
-    for (const row of chunk.rows) {
-      rows++;
-      merge.addSnapshotRow(chunk.entity, row);
-      const newest = newestRowClock(row);
-      if (newest !== null) clocks.push({ hlc: newest });
-    }
-  }
+  for (const chunk of snapshot.chunks) rows += addSnapshotChunkToJoin(merge, chunk, clocks);
   return rows;
+}
+
+/** Feeds one verified chunk into a join's merge (chunks in manifest order), as addSnapshotToJoin does; its rows. */
+export function addSnapshotChunkToJoin(
+  merge: JoinMerge,
+  chunk: SnapshotChunk,
+  clocks: Array<Pick<ChangeRecord, 'hlc'>>,
+): number {
+  merge.addSnapshotRows(chunk.entity, chunk.rows);
+  for (const row of chunk.rows) {
+    const newest = newestRowClock(row);
+    if (newest !== null) clocks.push({ hlc: newest });
+  }
+  return chunk.rows.length;
 }
 
 /**

@@ -64,6 +64,23 @@ export interface SnapshotSource {
  * snapshots, or one that dropped the snapshot while its chunks were fetched).
  */
 export async function fetchVerifiedSnapshot(source: SnapshotSource): Promise<VerifiedSnapshot> {
+  const chunks: SnapshotChunk[] = [];
+  const manifest = await fetchVerifiedChunks(source, (chunk) => chunks.push(chunk));
+  return { manifest, chunks };
+}
+
+/**
+ * Fetches the clinic's snapshot as fetchVerifiedSnapshot does, handing each chunk to `onChunk` in
+ * manifest order as soon as it passed its checks, and keeping none: a caller that merges in memory
+ * (a join) then holds each chunk's rows only while it merges them, instead of every chunk until
+ * the last arrives (at 200,000 rows that kept them long enough to cost a join about a second of
+ * garbage collection). Such a caller must write nothing durable before this returns: a later
+ * chunk can still be refused. Answers the verified manifest.
+ */
+export async function fetchVerifiedChunks(
+  source: SnapshotSource,
+  onChunk: (chunk: SnapshotChunk) => void,
+): Promise<SnapshotManifest> {
   const signed = await callSyncRoute(
     source.fetch,
     source.serverUrl,
@@ -87,14 +104,13 @@ export async function fetchVerifiedSnapshot(source: SnapshotSource): Promise<Ver
   const inFlight: Array<Promise<Buffer>> = [];
   for (let index = 0; index < Math.min(CHUNKS_IN_FLIGHT, manifest.chunks.length); index++)
     inFlight.push(request(index));
-  const chunks: SnapshotChunk[] = [];
   for (let index = 0; index < manifest.chunks.length; index++) {
     const bytes = await inFlight.shift()!;
     const next = index + CHUNKS_IN_FLIGHT;
     if (next < manifest.chunks.length) inFlight.push(request(next));
-    chunks.push(verifiedChunk(manifest, index, bytes));
+    onChunk(verifiedChunk(manifest, index, bytes));
   }
-  return { manifest, chunks };
+  return manifest;
 }
 
 /** Checks the manifest's signature, then its shape and clinic. */

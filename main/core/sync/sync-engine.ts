@@ -151,6 +151,9 @@ export interface OutboxRow {
 interface Batch {
   readonly txId: string;
   readonly changes: ChangeInput[];
+  /** The transaction's signature by the user who made it (change-recorder.ts sealTransaction). */
+  readonly signature?: string;
+  readonly signedBy?: string;
 }
 
 type Counts = { pushed: number; refused: number; pulled: number; applied: number; conflicts: number };
@@ -458,8 +461,14 @@ export class SyncEngine {
         .all([txId]);
       if (batches.length > 0 && total + rows.length > MAX_CHANGES_PER_PUSH) break;
       total += rows.length;
+      const signed = db
+        .query<{ user_id: string; signature: string }>(
+          'SELECT user_id, signature FROM sync_outbox_signatures WHERE tx_id = ?',
+        )
+        .get([txId]);
       batches.push({
         txId,
+        ...(signed ? { signature: signed.signature, signedBy: signed.user_id } : {}),
         changes: rows.map((row) => ({
           changeId: row.change_id,
           txId: row.tx_id,

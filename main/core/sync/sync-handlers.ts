@@ -8,8 +8,9 @@ import type { EntityName } from '../../../shared/sync/change.js';
 import { ENTITY_NAMES, declarationOf } from '../../../shared/sync/entities.js';
 import { ApiError } from '../api/api-error.js';
 import { type RunContext, handle } from '../api/handler.js';
+import { sessionSigner } from '../api/pipeline.js';
 import { storeDeviceNumber } from './device-number.js';
-import { recordRowChange } from './change-recorder.js';
+import { recordRowChange, sealTransaction } from './change-recorder.js';
 import { readSyncIdentity, syncCounts } from './sync-engine.js';
 import { pinCheckpointKey } from './checkpoint-pin.js';
 import { SyncRequestError, createEnrollmentCode, enrollDevice, generateDeviceKeys, requestToken } from './sync-http.js';
@@ -47,24 +48,31 @@ function queueExistingRows(ctx: RunContext): number {
       )
       .all([entity]);
   let queued = 0;
+  // Every chunk is signed by the connecting Admin, also those kept under another author: the
+  // server accepts an Admin's signature on an upload of inserts (docs/sync-protocol.md).
+  const contexts: RunContext[] = [];
+  const context = (base: RunContext): RunContext => {
+    contexts.push(base);
+    return base;
+  };
   // Each chunk is its own context object, hence its own local transaction (change-recorder keys
   // transaction ids by context): the server takes at most 1000 changes per transaction.
   const users = declarationOf('user');
   const own = pending('user', users.table, users.key, undefined).find((row) => row.id === caller.userId);
-  if (own && recordRowChange({ ...ctx }, 'user', own.id, undefined)) queued++;
+  if (own && recordRowChange(context({ ...ctx }), 'user', own.id, undefined)) queued++;
   let chunk: RunContext = { ...ctx };
   let inChunk = 0;
   for (const { entity, table, key, author } of UPLOADED) {
     // One entity per transaction: transactions of user inserts alone are pushed first (see the
     // sync engine's pendingBatches), so the server knows every author before their rows arrive.
-    chunk = { ...ctx };
+    chunk = context({ ...ctx });
     inChunk = 0;
     for (const row of pending(entity, table, key, author)) {
       let target = chunk;
       if (row.author !== null && row.author !== caller.userId) {
-        target = { ...ctx, caller: { ...caller, userId: row.author } };
+        target = context({ ...ctx, caller: { ...caller, userId: row.author } });
       } else if (inChunk === SNAPSHOT_CHANGES_PER_TRANSACTION) {
-        chunk = target = { ...ctx };
+        chunk = target = context({ ...ctx });
         inChunk = 0;
       }
       if (recordRowChange(target, entity, row.id, undefined)) {
@@ -73,9 +81,12 @@ function queueExistingRows(ctx: RunContext): number {
       }
     }
   }
+  const signer = sessionSigner(caller);
+  for (const chunkContext of contexts) sealTransaction(chunkContext, signer);
   return queued;
 }
 
+/** The API error for a failed call to the sync server (enrollment, join, codes); rethrows anything else. */
 export function enrollmentFailure(failure: unknown): ApiError {
   if (!(failure instanceof SyncRequestError)) throw failure;
   switch (failure.code) {
@@ -91,10 +102,33 @@ export function enrollmentFailure(failure: unknown): ApiError {
     case 'PROTOCOL_UNSUPPORTED':
       return new ApiError('CONFLICT', 'This app and the sync server speak different protocol versions.');
     default:
-      return new ApiError('INTERNAL', 'The sync server could not be reached or gave an unexpected answer.', {
-        auditDetails: { reason: failure.code },
-      });
+      return unreachable(failure);
   }
+}
+
+/**
+ * SYNC_UNREACHABLE (502) for a server that did not answer or failed (5xx, a proxy in front of a
+ * stopped server): the fault is upstream, not in this app, and the words say what to check. An
+ * answer that is not the protocol's (a tampered snapshot, another kind of server) stays INTERNAL.
+ */
+function unreachable(failure: SyncRequestError): ApiError {
+  if (failure.code === 'NETWORK') {
+    return new ApiError(
+      'SYNC_UNREACHABLE',
+      'The sync server could not be reached. Check the address and that the server is running, then try again.',
+      { auditDetails: { reason: failure.code } },
+    );
+  }
+  if (failure.status !== null && failure.status >= 500) {
+    return new ApiError(
+      'SYNC_UNREACHABLE',
+      'The sync server is not working right now (it answered with an error). Try again later, or ask whoever runs it.',
+      { auditDetails: { reason: failure.code } },
+    );
+  }
+  return new ApiError('INTERNAL', 'The sync server could not be reached or gave an unexpected answer.', {
+    auditDetails: { reason: failure.code },
+  });
 }
 
 export const syncHandlers = {
@@ -172,7 +206,14 @@ export const syncHandlers = {
       const identity = readSyncIdentity(ctx.db)!;
       try {
         const { token } = await requestToken(ctx.services.sync.fetch, identity.serverUrl, identity);
-        return await createEnrollmentCode(ctx.services.sync.fetch, identity.serverUrl, token, caller.userId);
+        return await createEnrollmentCode(
+          ctx.services.sync.fetch,
+          identity.serverUrl,
+          token,
+          { userId: caller.userId, signer: caller.session.signer },
+          identity,
+          ctx.services.sources.clock.now(),
+        );
       } catch (failure) {
         if (failure instanceof SyncRequestError && failure.code === 'FORBIDDEN') {
           throw new ApiError('FORBIDDEN', 'The sync server does not know this user as an Admin of the clinic yet.');

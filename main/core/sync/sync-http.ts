@@ -12,9 +12,11 @@ import {
   authToken,
   deviceAuthText,
   devicesCreateEnrollmentCode,
+  enrollmentCodeProofClaims,
   devicesEnroll,
 } from '../../../shared/sync/wire/devices.js';
 import { syncErrorEnvelopeSchema } from '../../../shared/sync/wire/errors.js';
+import { type UserSigner, signUserProof } from '../auth/user-keys.js';
 import { AUTHORIZATION_HEADER, PROTOCOL_HEADER, SYNC_PROTOCOL_VERSION } from '../../../shared/sync/wire/protocol.js';
 import {
   type AnySyncRoute,
@@ -227,7 +229,25 @@ export async function createEnrollmentCode(
   fetchFn: FetchLike,
   serverUrl: string,
   token: string,
-  userId: string,
+  /** The Admin, with their opened signing key when they have one (it proves the request is theirs). */
+  admin: { readonly userId: string; readonly signer: UserSigner | null },
+  identity: { readonly clinicId: string; readonly deviceId: string },
+  nowMs: number,
 ): Promise<{ code: string; expiresAt: number }> {
-  return callSyncRoute(fetchFn, serverUrl, devicesCreateEnrollmentCode, { body: { userId } }, { token });
+  const proof = admin.signer
+    ? {
+        issuedAt: nowMs,
+        signature: signUserProof(
+          admin.signer,
+          enrollmentCodeProofClaims(identity.clinicId, identity.deviceId, admin.userId, nowMs, undefined),
+        ),
+      }
+    : undefined;
+  return callSyncRoute(
+    fetchFn,
+    serverUrl,
+    devicesCreateEnrollmentCode,
+    { body: { userId: admin.userId, ...(proof ? { proof } : {}) } },
+    { token },
+  );
 }

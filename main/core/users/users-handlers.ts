@@ -47,16 +47,20 @@ export const usersHandlers = {
   'users.create': handle(usersCreate, {
     async prepare(ctx, input) {
       assertPasswordAllowed(input.password, input.username);
-      return { passwordHash: await ctx.services.hasher.hash(input.password) };
+      return {
+        passwordHash: await ctx.services.hasher.hash(input.password),
+        // The new user's signing key, wrapped under the password the Admin gives them.
+        signingKey: (await ctx.services.userKeys.issue(input.password)).field,
+      };
     },
-    run(ctx, input, { passwordHash }) {
+    run(ctx, input, { passwordHash, signingKey }) {
       if (findUserByUsername(ctx.db, input.username)) throw new ApiError('CONFLICT', 'That username is taken.');
       if (!input.allBranches && input.branchIds.length === 0) {
         throw new ApiError('VALIDATION_FAILED', 'Choose at least one branch, or all branches.');
       }
       assertBranchesExist(ctx, input.branchIds);
       const id = ctx.services.sources.ids.next();
-      insertUser(ctx.db, { id, ...input, passwordHash, now: ctx.now });
+      insertUser(ctx.db, { id, ...input, passwordHash, signingKey, now: ctx.now });
       setBranches(ctx.db, id, input.allBranches ? [] : input.branchIds);
       recordUserChange(ctx, id, undefined);
       ctx.audit.entityId = id;
@@ -114,14 +118,21 @@ export const usersHandlers = {
       const row = ctx.db ? findUserById(ctx.db, input.userId) : undefined;
       if (!row) throw new ApiError('NOT_FOUND', 'There is no such user.');
       assertPasswordAllowed(input.newPassword, row.username);
-      return { passwordHash: await ctx.services.hasher.hash(input.newPassword) };
+      return {
+        passwordHash: await ctx.services.hasher.hash(input.newPassword),
+        // An Admin cannot open the user's old key: a reset issues a new one (the server accepts a
+        // new key for a user only from an Admin).
+        signingKey: (await ctx.services.userKeys.issue(input.newPassword)).field,
+      };
     },
-    run(ctx, input, { passwordHash }) {
+    run(ctx, input, { passwordHash, signingKey }) {
       const row = existingUser(ctx, input.userId);
       const before = readReplicatedFields(ctx.db, 'user', row.id, ctx.services.replication);
       ctx.db
-        .command('UPDATE users SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE id = ?')
-        .run([passwordHash, ctx.now, ctx.now, row.id]);
+        .command(
+          'UPDATE users SET password_hash = ?, password_changed_at = ?, signing_key = ?, updated_at = ? WHERE id = ?',
+        )
+        .run([passwordHash, ctx.now, signingKey, ctx.now, row.id]);
       recordUserChange(ctx, row.id, before);
       const sessionsEnded = endSessionsAfterCommit(ctx, row.id);
       ctx.audit.details = { sessionsEnded };

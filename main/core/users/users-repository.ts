@@ -17,6 +17,8 @@ export interface UserRow {
   lockout_level: number;
   locked_until: number | null;
   password_changed_at: number;
+  /** The password-wrapped signing key (auth/user-keys.ts); null for users made before keys. */
+  signing_key: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -91,12 +93,15 @@ export function insertUser(
     role: Role;
     allBranches: boolean;
     passwordHash: string;
+    /** The user's signing key (auth/user-keys.ts), wrapped under the same password. */
+    signingKey: string;
     now: number;
   },
 ): void {
   db.command(
-    `INSERT INTO users (id, username, display_name, role, all_branches, password_hash, password_changed_at, created_at, updated_at)
-     VALUES (@id, @username, @displayName, @role, @allBranches, @passwordHash, @now, @now, @now)`,
+    `INSERT INTO users (id, username, display_name, role, all_branches, password_hash, password_changed_at, signing_key,
+       created_at, updated_at)
+     VALUES (@id, @username, @displayName, @role, @allBranches, @passwordHash, @now, @signingKey, @now, @now)`,
   ).run({ ...user, allBranches: user.allBranches ? 1 : 0 });
 }
 

@@ -1,10 +1,18 @@
 /**
  * Registering a patient and editing their details, checked with the shared
  * patientDemographicsSchema before sending; each field shows its own error. Editing sends only
- * the fields that changed (patients.update changes only the fields given).
+ * the fields that changed (patients.update changes only the fields given). While registering, as
+ * soon as the name and date of birth (and the phone, when typed) match a registered patient, the
+ * form says so with a link to that record (patients.findDuplicates); registering stays possible.
  */
 import { type FormEvent, useEffect, useState } from 'react';
-import { type PatientRecord, patientDemographicsSchema } from '../../../shared/schemas/patients.js';
+import {
+  type PatientRecord,
+  type PatientSearchResult,
+  patientDemographicsSchema,
+  phoneSchema,
+  possibleDuplicateQuerySchema,
+} from '../../../shared/schemas/patients.js';
 import type { Branch } from '../../../shared/schemas/users.js';
 import type { ChannelInput } from '../../../shared/api/registry.js';
 import { errorMessage } from '../../api/api-error.js';
@@ -130,6 +138,7 @@ function PatientForm({
   const [values, setValues] = useState<FormValues>(original ? valuesOf(original) : EMPTY);
   const [branchId, setBranchId] = useState(branches[0]?.id ?? '');
   const { error: formError, setError: setFormError, busy, run } = useSubmission();
+  const possibleDuplicate = usePossibleDuplicate(original === null, values);
 
   /** A field's value, its change handler and its error. */
   const bind = (field: keyof FormValues) => ({
@@ -207,6 +216,20 @@ function PatientForm({
             />
           )}
         </div>
+        <div role="status" className="possible-duplicate">
+          {possibleDuplicate && (
+            <p className="message message-notice">
+              Possible existing patient: {possibleDuplicate.patientNumber} {fullName(possibleDuplicate)} —{' '}
+              <button
+                type="button"
+                className="button link"
+                onClick={() => navigate({ name: 'patient', patientId: possibleDuplicate.id })}
+              >
+                open it?
+              </button>
+            </p>
+          )}
+        </div>
         {!original && branches.length === 0 && (
           <ErrorMessage>You are not assigned to a branch yet; ask an administrator.</ErrorMessage>
         )}
@@ -220,4 +243,41 @@ function PatientForm({
       </form>
     </section>
   );
+}
+
+/**
+ * The first registered patient the form's name, date of birth and phone (when it is a valid one)
+ * would duplicate, or null. Asks again whenever one of those fields changes; an answer for fields
+ * since changed is dropped.
+ */
+function usePossibleDuplicate(registering: boolean, values: FormValues): PatientSearchResult | null {
+  const api = useApi();
+  const [match, setMatch] = useState<PatientSearchResult | null>(null);
+  const { firstName, lastName, dateOfBirth, phone } = values;
+  useEffect(() => {
+    const query = possibleDuplicateQuerySchema.safeParse({
+      firstName,
+      lastName,
+      dateOfBirth,
+      phone: phoneSchema.safeParse(phone).success ? phone : null,
+    });
+    if (!registering || !query.success) {
+      setMatch(null);
+      return;
+    }
+    let current = true;
+    api
+      .invoke('patients.findDuplicates', query.data)
+      .then(({ matches }) => {
+        if (current) setMatch(matches[0] ?? null);
+      })
+      .catch(() => {
+        // The warning is a help, not a gate: if the check fails, registering goes on without it.
+        if (current) setMatch(null);
+      });
+    return () => {
+      current = false;
+    };
+  }, [api, registering, firstName, lastName, dateOfBirth, phone]);
+  return match;
 }

@@ -2,6 +2,8 @@
  * Search as you type, keyboard first: the field has focus on arrival, arrow keys move through
  * the results, Enter opens the highlighted patient. At most one search is in flight; when it
  * answers, the latest text is searched if it changed meanwhile (no timers, no stale results).
+ * The status says how many patients match (or "more than 300, refine the search"); "Show more",
+ * or Arrow Down on the last result, loads the next page.
  */
 import { type KeyboardEvent, useCallback, useEffect, useRef, useState } from 'react';
 import type { PatientSearchResult } from '../../../shared/schemas/patients.js';
@@ -20,6 +22,24 @@ export interface PatientSearchScreenProps {
 interface Answer {
   readonly query: string;
   readonly results: readonly PatientSearchResult[];
+  /** Patients matching, counted up to the most a search lists. */
+  readonly total: number;
+  /** More than `total` patients match. */
+  readonly capped: boolean;
+}
+
+/** Results per page, as the search asks for them. */
+const PAGE_SIZE = 20;
+
+/** The status line: how many match, and how to go on. */
+function answerStatus(answer: Answer): string {
+  const shown = answer.results.length;
+  if (shown === 0) return 'No patients match.';
+  const count = answer.capped
+    ? `More than ${answer.total} patients match; refine the search.`
+    : `${answer.total} ${answer.total === 1 ? 'patient' : 'patients'} found.`;
+  const showing = shown < answer.total ? ` Showing ${shown}.` : '';
+  return `${count}${showing} Use the arrow keys and Enter to open one.`;
 }
 
 const optionId = (patientId: string) => `patient-option-${patientId}`;
@@ -34,6 +54,7 @@ export function PatientSearchScreen({ navigate, query, onQuery }: PatientSearchS
   const inputRef = useRef<HTMLInputElement>(null);
   const latest = useRef(query);
   const inFlight = useRef(false);
+  const [loadingMore, setLoadingMore] = useState(false);
 
   useEffect(() => {
     inputRef.current?.focus();
@@ -53,9 +74,9 @@ export function PatientSearchScreen({ navigate, query, onQuery }: PatientSearchS
         }
         setSearching(true);
         try {
-          const output = await api.invoke('patients.search', { query: text, limit: 20 });
+          const output = await api.invoke('patients.search', { query: text, limit: PAGE_SIZE });
           if (latest.current.trim() === text) {
-            setAnswer({ query: text, results: output.results });
+            setAnswer({ query: text, results: output.results, total: output.total, capped: output.capped });
             setActive(0);
             setError('');
           }
@@ -88,11 +109,37 @@ export function PatientSearchScreen({ navigate, query, onQuery }: PatientSearchS
   }, [activeResult]);
 
   const open = (patient: PatientSearchResult) => navigate({ name: 'patient', patientId: patient.id });
+  const hasMore = answer !== null && answer.results.length < answer.total;
+
+  /** Appends the next page and highlights its first result; the field keeps focus for the arrow keys. */
+  async function showMore() {
+    if (!answer || !hasMore || loadingMore) return;
+    const from = answer.results.length;
+    setLoadingMore(true);
+    try {
+      const output = await api.invoke('patients.search', { query: answer.query, limit: PAGE_SIZE, offset: from });
+      if (latest.current.trim() !== answer.query) return;
+      const known = new Set(answer.results.map((patient) => patient.id));
+      setAnswer({
+        ...answer,
+        results: [...answer.results, ...output.results.filter((patient) => !known.has(patient.id))],
+        total: output.total,
+        capped: output.capped,
+      });
+      setActive(from);
+      inputRef.current?.focus();
+    } catch (failure) {
+      setError(errorMessage(failure));
+    } finally {
+      setLoadingMore(false);
+    }
+  }
 
   function onKeyDown(event: KeyboardEvent<HTMLInputElement>) {
     if (event.key === 'ArrowDown' && results.length > 0) {
       event.preventDefault();
-      setActive((index) => Math.min(index + 1, results.length - 1));
+      if (active >= results.length - 1 && hasMore) void showMore();
+      else setActive((index) => Math.min(index + 1, results.length - 1));
     } else if (event.key === 'ArrowUp' && results.length > 0) {
       event.preventDefault();
       setActive((index) => Math.max(index - 1, 0));
@@ -107,12 +154,7 @@ export function PatientSearchScreen({ navigate, query, onQuery }: PatientSearchS
 
   let status = '';
   if (searching) status = 'Searching…';
-  else if (answer !== null) {
-    status =
-      answer.results.length === 0
-        ? 'No patients match.'
-        : `${answer.results.length} ${answer.results.length === 1 ? 'patient' : 'patients'} found. Use the arrow keys and Enter to open one.`;
-  }
+  else if (answer !== null) status = answerStatus(answer);
 
   return (
     <section className="page" aria-labelledby="patients-heading">
@@ -145,7 +187,7 @@ export function PatientSearchScreen({ navigate, query, onQuery }: PatientSearchS
           aria-describedby="patient-search-hint"
         />
         <p id="patient-search-hint" className="field-hint">
-          For example “meera”, “98450”, “14/03/1985” or “P12”.
+          For example “meera”, “98450” or its last digits “27594”, “14/03/1985”, “1985” or “P12”.
         </p>
       </div>
       <StatusLine className="search-status">{status}</StatusLine>
@@ -188,6 +230,17 @@ export function PatientSearchScreen({ navigate, query, onQuery }: PatientSearchS
           </li>
         ))}
       </ul>
+      {hasMore && (
+        <button
+          type="button"
+          className="button"
+          onClick={() => void showMore()}
+          disabled={loadingMore}
+          aria-controls="patient-results"
+        >
+          {loadingMore ? 'Loading…' : `Show ${Math.min(PAGE_SIZE, answer.total - answer.results.length)} more`}
+        </button>
+      )}
     </section>
   );
 }

@@ -52,6 +52,12 @@ export function joinFailure(failure: unknown): EnrollmentFailure {
         message:
           'The sync server did not accept this code: it may be mistyped, already used or expired. Ask an administrator for a new one.',
       };
+    case 'SYNC_UNREACHABLE':
+      return {
+        field: 'serverUrl',
+        message:
+          'The sync server could not be reached at this address. Check the address and that the server is running, then try again.',
+      };
     case 'INTERNAL':
       return {
         field: 'serverUrl',

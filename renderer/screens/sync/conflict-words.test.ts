@@ -20,5 +20,9 @@ describe('conflict words', () => {
     expect(refusalDetailWords('patient', 'patients.write')).toBe('patients.write');
     expect(refusalDetailWords('patient', 'refused by the sync server')).toBeNull();
     expect(refusalDetailWords('patient', '')).toBeNull();
+    expect(refusalDetailWords('patient_medical', 'signature: missing')).toMatch(/not signed by the person it names/);
+    expect(refusalDetailWords('user', 'fields.signing_key: only an Admin issues a user a new key')).toBe(
+      'Signing key: only an Admin issues a user a new key',
+    );
   });
 });

@@ -66,9 +66,21 @@ const REFUSAL_WORDS: Readonly<Record<string, string>> = {
  */
 export function refusalDetailWords(entity: string, message: string): string | null {
   if (message === '' || message === 'refused by the sync server') return null;
+  const signature = SIGNATURE_WORDS[message];
+  if (signature !== undefined) return signature;
   const field = /^fields\.([a-z_]+): (.+)$/.exec(message);
   return field ? `${fieldWords(entity, field[1]!)}: ${field[2]!.replaceAll('_', ' ')}` : message;
 }
+
+/** The server's signature refusals (sync-server/sync/batch-signature.ts), in words. */
+const SIGNATURE_WORDS: Readonly<Record<string, string>> = {
+  'signature: missing': 'It was not signed by the person it names. Sign in as them and make the change again.',
+  'signature: does not verify':
+    "Its signature is not that person's current key (their password may have been reset). Sign in as them and make the change again.",
+  'signature: signed by another user': 'It was signed by someone other than the person it names.',
+  'signature: the signer has no signing key': 'The person who signed it has no signing key the server knows.',
+  'signature: no signer named': 'It names no signer.',
+};
 
 /** The sync server's reason for refusing a change, in words; an unknown reason is named. */
 export function refusalWords(code: string): string {

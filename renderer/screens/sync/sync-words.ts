@@ -21,8 +21,11 @@ const SYNC_ERROR_WORDS: Readonly<Record<string, string>> = {
   'not-connected': 'This clinic is not connected to a sync server.',
   AUDIT_CHAIN_REJECTED:
     'The sync server refused this computer’s audit trail as altered. Patient data still syncs; tell the administrator.',
+  // Security events (main/core/sync/checkpoint-pin.ts): the device refused the server for good.
+  SERVER_LOG_LOST_ENTRIES:
+    'Security alert: the sync server’s audit log lost entries that this computer saw. This computer has stopped syncing with that server and recorded the event. Tell the administrator; the server’s operator must find out who changed its database.',
   SERVER_LOG_INCONSISTENT:
-    'The sync server’s audit log was rewritten or rolled back, so this computer no longer syncs with it. Tell the administrator.',
+    'Security alert: the sync server’s audit log no longer matches the entries this computer saw (rewritten, or signed by another key). This computer has stopped syncing with that server and recorded the event. Tell the administrator.',
 };
 
 /** A sync error code in plain words. */

@@ -96,5 +96,55 @@ export const auditConsistencyProof = defineSyncRoute({
   answer: z.strictObject({ from: countSchema, to: countSchema, proof: proofSchema }),
 });
 
+/**
+ * Why a device refused the server's log (main/core/sync/checkpoint-pin.ts): `rollback` is a
+ * checkpoint smaller than the pinned one (entries the device saw are gone); the others are a log
+ * that no longer extends the pinned one, or a checkpoint that does not open.
+ */
+export const LOG_REFUSAL_REASONS = [
+  'rollback',
+  'consistency',
+  'root-changed',
+  'inclusion',
+  'own-leaf-changed',
+  'signature',
+  'other-log',
+  'malformed-checkpoint',
+  'bad-pinned-key',
+  'answer-disagrees-with-note',
+] as const;
+export type LogRefusalReason = (typeof LOG_REFUSAL_REASONS)[number];
+
+export const auditReportPinned = defineSyncRoute({
+  name: 'audit.reportPinned',
+  method: 'POST',
+  path: '/v1/audit/pinned',
+  summary:
+    "Reports the highest checkpoint the device pinned, and its refusal of the server's log; the server records an inconsistent one as a security event.",
+  auth: 'device-token',
+  body: z.strictObject({
+    /** The signed note of the highest checkpoint the device verified, exactly as served; null before its first. */
+    pinned: z.string().min(1).max(MAX_CHECKPOINT_NOTE_LENGTH).nullable(),
+    /** Why the device refused the log's latest checkpoint, or null when the log still extends the pin. */
+    refusal: z.enum(LOG_REFUSAL_REASONS).nullable(),
+    /** The size of the checkpoint the device refused, or null. */
+    refusedSize: countSchema.nullable(),
+  }),
+  answer: z.strictObject({
+    /** Leaves the server's log holds now. */
+    logSize: countSchema,
+    /** True when the pinned checkpoint is signed by the server and is a prefix of its log now. */
+    consistent: z.boolean(),
+    /** True when the server recorded the report as a security event. */
+    recorded: z.boolean(),
+  }),
+});
+
 /** The audit routes, in registration order. */
-export const AUDIT_ROUTES = [auditPush, auditCheckpoint, auditInclusionProof, auditConsistencyProof] as const;
+export const AUDIT_ROUTES = [
+  auditPush,
+  auditCheckpoint,
+  auditInclusionProof,
+  auditConsistencyProof,
+  auditReportPinned,
+] as const;

@@ -4,6 +4,7 @@
  * cursor, in pages; the quarantine lists the calling device's changes the server refused.
  */
 import { z } from 'zod';
+import { base64Of } from '../entities/user-signing-key.js';
 import { PAGE_CURSOR_HEADER, PAGE_HAS_MORE_HEADER } from '../page-headers.js';
 import {
   type ChangeInput,
@@ -38,7 +39,19 @@ export function pushBodySchemaOf<Change extends z.ZodType<ChangeInput, z.input<t
     .strictObject({
       protocolVersion: z.number().int().min(1),
       batches: z
-        .array(z.strictObject({ txId: recordIdSchema, changes: z.array(change).min(1) }))
+        .array(
+          z.strictObject({
+            txId: recordIdSchema,
+            changes: z.array(change).min(1),
+            /**
+             * The Ed25519 signature (base64) of `batchSigningText` (shared/sync/user-signing.ts) by
+             * `signedBy`, the user whose session made the transaction (or the Admin who uploaded
+             * rows when connecting a clinic). Absent for a user made before signing keys.
+             */
+            signature: base64Of(64).optional(),
+            signedBy: recordIdSchema.optional(),
+          }),
+        )
         .min(1)
         .max(MAX_BATCHES_PER_PUSH),
     })

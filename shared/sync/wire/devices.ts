@@ -12,7 +12,9 @@ import {
   recordIdSchema,
   timeMsSchema,
 } from './records.js';
+import { base64Of } from '../entities/user-signing-key.js';
 import { defineSyncRoute } from './route.js';
+import type { UserProofClaims } from '../user-signing.js';
 
 /** How long an access token is valid; a device reuses one for at most half of it. */
 export const ACCESS_TOKEN_TTL_MS = 10 * 60_000;
@@ -99,6 +101,11 @@ export const devicesCreateEnrollmentCode = defineSyncRoute({
     /** The user the device acts for; the server's user directory must know them as an Admin. */
     userId: recordIdSchema,
     ttlMs: z.number().int().min(60_000).max(MAX_ENROLLMENT_CODE_TTL_MS).optional(),
+    /**
+     * The user's signature of `userProofText` (shared/sync/user-signing.ts) for this request, made
+     * within USER_PROOF_WINDOW_MS of the server's time; required once the user has a signing key.
+     */
+    proof: z.strictObject({ issuedAt: timeMsSchema, signature: base64Of(64) }).optional(),
   }),
   answer: z.strictObject({ code: z.string().min(1).max(100), expiresAt: timeMsSchema }),
   limits: [
@@ -106,6 +113,24 @@ export const devicesCreateEnrollmentCode = defineSyncRoute({
     { name: 'MAX_ENROLLMENT_CODE_TTL_MS', value: MAX_ENROLLMENT_CODE_TTL_MS, what: 'longest ttlMs' },
   ],
 });
+
+/** What a user's proof for an enrollment code claims (`userProofText`); the clinic comes from the token. */
+export function enrollmentCodeProofClaims(
+  clinicId: string,
+  deviceId: string,
+  userId: string,
+  issuedAt: number,
+  ttlMs: number | undefined,
+): UserProofClaims {
+  return {
+    route: devicesCreateEnrollmentCode.name,
+    clinicId,
+    deviceId,
+    userId,
+    issuedAt,
+    request: { ttlMs: ttlMs ?? null },
+  };
+}
 
 /** The device routes, in registration order. */
 export const DEVICE_ROUTES = [devicesEnroll, authChallenge, authToken, devicesCreateEnrollmentCode] as const;

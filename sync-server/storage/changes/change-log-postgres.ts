@@ -1,7 +1,8 @@
 /**
  * The change log on PostgreSQL: group-committed appends (group-commit.ts) numbered under the
  * clinic's change counter lock, pages by server number, the devices' pulled cursors and patients'
- * branches.
+ * branches. Fields are stored sealed with the clinic's data key (postgres/sealed-rows.ts): one
+ * AES-GCM per change on append, one per change read.
  */
 import pg from 'pg';
 import type { NumberedChange, StoredChangeDigest } from '../change-append.js';
@@ -11,6 +12,13 @@ import { GroupCommit, type GroupOutcome } from '../group-commit.js';
 import { type ParsedChangeBatch, parseChangeBatch } from '../parsed-changes.js';
 import { type PostgresClinicContext, counterValue, lockCounter } from '../postgres/clinic-transaction.js';
 import { SCHEMA } from '../postgres/migrate.js';
+import type { ClinicDataKey } from '../postgres/clinic-data-key.js';
+import {
+  SEALED_CHANGE_COLUMNS,
+  type SealedChangeRow,
+  openChangeRow,
+  patientBranchColumn,
+} from '../postgres/sealed-rows.js';
 import { type PatientBranchRow, patientBranchesFromRows } from '../quarantine-rows.js';
 import {
   type AppendChangesResult,
@@ -24,14 +32,7 @@ import {
   parseInput,
   pulledCursorInputSchema,
 } from '../records.js';
-import {
-  CHANGE_COLUMNS,
-  type ChangeRow,
-  PULLED_CURSOR_COLUMNS,
-  type PulledCursorRow,
-  changeFromRow,
-  pulledCursorFromRow,
-} from '../stored-rows.js';
+import { PULLED_CURSOR_COLUMNS, type PulledCursorRow, changeFromRow, pulledCursorFromRow } from '../stored-rows.js';
 import type { ChangeLogStore, DevicePage } from './change-log-store.js';
 
 /** One group commit of change appends per clinic, shared by every handle of that clinic. */
@@ -39,7 +40,7 @@ export type ChangeAppendGroups = Map<string, GroupCommit<ParsedChangeBatch, Appe
 
 /** Appends a group of validated batches in one transaction; each batch gets its own outcome. */
 function commitChangeAppends(
-  { run, clock }: PostgresClinicContext,
+  { run, clock, dataKey }: PostgresClinicContext,
   batches: readonly ParsedChangeBatch[],
 ): Promise<Array<GroupOutcome<AppendChangesResult>>> {
   return run(async (client) => {
@@ -77,17 +78,19 @@ function commitChangeAppends(
     const { inserts, outcomes, counter } = planGroupAppend(batches, stored, refused, before);
     if (inserts.length > 0) {
       const column = <T>(pick: (numbered: NumberedChange) => T) => inserts.map(pick);
+      // Sealed here, inside the group's transaction: each change once, bound to its identity.
+      const sealed = column((n) => dataKey.sealChangeFields(n.change, n.fieldsJson));
       // The rows and the counter in one statement: one round trip fewer per group, each of which
       // waits behind whatever the event loop is validating meanwhile.
       const advanced = await client.query<{ value: number }>(
         `WITH inserted AS (
-           INSERT INTO ${SCHEMA}.changes (${CHANGE_COLUMNS}, content_hash)
-           SELECT seq, change_id, tx_id, device_id, user_id, entity, row_id, op, fields, hlc, schema_version,
-                  $12::bigint, content_hash
+           INSERT INTO ${SCHEMA}.changes (${SEALED_CHANGE_COLUMNS}, content_hash, branch_id)
+           SELECT seq, change_id, tx_id, device_id, user_id, entity, row_id, op, sealed_fields, hlc, schema_version,
+                  $12::bigint, content_hash, branch_id
              FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::text[], $9::text[], $10::text[], $11::integer[], $13::text[])
-               AS u(seq, change_id, tx_id, device_id, user_id, entity, row_id, op, fields, hlc, schema_version,
-                    content_hash)
+                         $8::text[], $9::bytea[], $10::text[], $11::integer[], $13::text[], $16::text[])
+               AS u(seq, change_id, tx_id, device_id, user_id, entity, row_id, op, sealed_fields, hlc, schema_version,
+                    content_hash, branch_id)
          )
          UPDATE ${SCHEMA}.clinic_counters SET value = value + $14 WHERE counter = $15 RETURNING value`,
         [
@@ -99,13 +102,14 @@ function commitChangeAppends(
           column((n) => n.change.entity),
           column((n) => n.change.rowId),
           column((n) => n.change.op),
-          column((n) => n.fieldsJson),
+          sealed,
           column((n) => n.change.hlc),
           column((n) => n.change.schemaVersion),
           receivedAt,
           column((n) => n.contentHash),
           counter - before,
           'changes',
+          column((n) => patientBranchColumn(n.change.entity, n.change.fields)),
         ],
       );
       // The counter row is locked since lockCounter: anything else is a broken invariant.
@@ -120,7 +124,7 @@ function commitChangeAppends(
  * the group commit of `groups` (one per clinic, kept by the storage).
  */
 export function postgresChangeLog(context: PostgresClinicContext, groups: ChangeAppendGroups): ChangeLogStore {
-  const { run, clock, clinicId } = context;
+  const { run, clock, clinicId, dataKey } = context;
   // Batches pushed at the same time share one transaction and one commit (group-commit.ts).
   const changeAppends = (): GroupCommit<ParsedChangeBatch, AppendChangesResult> => {
     let group = groups.get(clinicId);
@@ -142,23 +146,30 @@ export function postgresChangeLog(context: PostgresClinicContext, groups: Change
 
     async readPatientBranches(patientIds: readonly string[]): Promise<PatientBranch[]> {
       const ids = parseInput(changeIdListSchema, patientIds);
-      // The partial index changes_patient_rows (migration 90) answers this by row id.
+      // The partial index changes_patient_rows (migration 90) answers this by row id; the branch
+      // is the clear branch_id column (migration 110), so no sealed fields are opened here.
       const rows = await run(
         async (client) =>
           (
-            await client.query<PatientBranchRow>(
-              `SELECT row_id, fields, hlc FROM ${SCHEMA}.changes
-                WHERE entity = 'patient' AND row_id = ANY($1::text[]) AND fields::jsonb ? 'branch_id'`,
+            await client.query<{ row_id: string; branch_id: string; hlc: string }>(
+              `SELECT row_id, branch_id, hlc FROM ${SCHEMA}.changes
+                WHERE entity = 'patient' AND row_id = ANY($1::text[]) AND branch_id IS NOT NULL`,
               [ids],
             )
           ).rows,
       );
-      return patientBranchesFromRows(rows);
+      return patientBranchesFromRows(
+        rows.map((row): PatientBranchRow => ({
+          row_id: row.row_id,
+          hlc: row.hlc,
+          fields: JSON.stringify({ branch_id: row.branch_id }),
+        })),
+      );
     },
 
     async pullChanges(query: PageQuery): Promise<ChangePage> {
       const page = parseInput(pageQuerySchema, query);
-      return run((client) => readChangePage(client, page));
+      return run((client) => readChangePage(client, dataKey, page));
     },
 
     async latestChangeSeq(): Promise<number> {
@@ -176,7 +187,7 @@ export function postgresChangeLog(context: PostgresClinicContext, groups: Change
       // One transaction for both: a separate one for the cursor cost the live channel six round trips a pull.
       return run(async (client) => {
         const pulledBefore = await raisePulledCursor(client, cursor, clock.now());
-        return { ...(await readChangePage(client, page)), pulledBefore };
+        return { ...(await readChangePage(client, dataKey, page)), pulledBefore };
       });
     },
 
@@ -195,19 +206,23 @@ export function postgresChangeLog(context: PostgresClinicContext, groups: Change
 }
 
 /** One page of the change log after `after` (inside a clinic transaction). */
-async function readChangePage(client: pg.ClientBase, { after, limit }: { after: number; limit: number }) {
+async function readChangePage(
+  client: pg.ClientBase,
+  dataKey: ClinicDataKey,
+  { after, limit }: { after: number; limit: number },
+) {
   // A page is a short range of the primary key in key order. Right after a bulk load (a clinic
   // connecting, before autovacuum analyzes the table) the planner's estimate is far too low and
   // it picks a bitmap scan that sorts every change after the cursor: 30-130 ms a page instead
   // of under 1 ms, measured at 60,000-200,000 changes. Ruled out for this transaction only.
   await client.query('SET LOCAL enable_bitmapscan = off');
   const rows = (
-    await client.query<ChangeRow>(
-      `SELECT ${CHANGE_COLUMNS} FROM ${SCHEMA}.changes WHERE server_seq > $1 ORDER BY server_seq LIMIT $2`,
+    await client.query<SealedChangeRow>(
+      `SELECT ${SEALED_CHANGE_COLUMNS} FROM ${SCHEMA}.changes WHERE server_seq > $1 ORDER BY server_seq LIMIT $2`,
       [after, limit + 1],
     )
   ).rows;
-  const changes = rows.slice(0, limit).map(changeFromRow);
+  const changes = rows.slice(0, limit).map((row) => changeFromRow(openChangeRow(dataKey, row)));
   return { changes, hasMore: rows.length > limit, cursor: changes.at(-1)?.serverSeq ?? after };
 }
 

@@ -5,14 +5,10 @@
  * commit, so they wait for one slice at most, not for the whole compaction.
  */
 import type pg from 'pg';
-import {
-  COMPACTABLE_ENTITIES,
-  COMPACTION_COLUMNS,
-  type CompactionRow,
-  compactionHorizon,
-} from '../change-compaction.js';
+import { COMPACTABLE_ENTITIES, compactionHorizon } from '../change-compaction.js';
 import { type PostgresClinicContext, counterValue, lockCounter } from '../postgres/clinic-transaction.js';
 import { SCHEMA } from '../postgres/migrate.js';
+import { SEALED_COMPACTION_COLUMNS, type SealedCompactionRow, openCompactionRow } from '../postgres/sealed-rows.js';
 import type { CompactionResult } from '../records.js';
 import {
   type CompactionSliceOptions,
@@ -34,7 +30,7 @@ async function horizonOf(client: pg.PoolClient): Promise<number> {
 }
 
 /** PostgreSQL's side of a sliced compaction; each call is a transaction of the clinic. */
-function postgresSlicePort({ run, clock }: PostgresClinicContext): CompactionSlicePort {
+function postgresSlicePort({ run, clock, dataKey }: PostgresClinicContext): CompactionSlicePort {
   return {
     async start() {
       // Every change up to the counter's value is committed: numbers are given, and committed, under its lock.
@@ -42,17 +38,19 @@ function postgresSlicePort({ run, clock }: PostgresClinicContext): CompactionSli
     },
 
     async readCandidates(after, upTo, limit) {
-      return run(
+      // A candidate's field names are inside its sealed fields: each is opened (one AES-GCM per change).
+      const rows = await run(
         async (client) =>
           (
-            await client.query<CompactionRow>(
-              `SELECT ${COMPACTION_COLUMNS} FROM ${SCHEMA}.changes
+            await client.query<SealedCompactionRow>(
+              `SELECT ${SEALED_COMPACTION_COLUMNS} FROM ${SCHEMA}.changes
                 WHERE server_seq > $1 AND server_seq <= $2 AND entity = ANY($3::text[])
                 ORDER BY server_seq LIMIT $4`,
               [after, upTo, COMPACTABLE_ENTITIES, limit],
             )
           ).rows,
       );
+      return rows.map((row) => openCompactionRow(dataKey, row));
     },
 
     async removeSlice(checkedThrough, choose) {

@@ -66,7 +66,8 @@ const harnesses: Harness[] = [
   },
   {
     name: 'PostgreSQL',
-    open: (clock, compactionSlices) => openPostgresSyncStorage({ connection: database!.app, clock, compactionSlices }),
+    open: (clock, compactionSlices) =>
+      openPostgresSyncStorage({ connection: database!.app, clock, compactionSlices, masterKey: database!.masterKey }),
   },
 ];
 

@@ -21,7 +21,7 @@ export function postgresUserDirectory({ run, clock }: PostgresClinicContext): Us
       return run(async (client) => {
         const rows = (
           await client.query<DirectoryRow>(
-            `SELECT user_id, role, role_hlc, all_branches, branch_ids, updated_at FROM ${SCHEMA}.user_directory
+            `SELECT user_id, role, role_hlc, all_branches, branch_ids, signing_key, updated_at FROM ${SCHEMA}.user_directory
               WHERE user_id = ANY($1::text[]) ORDER BY user_id`,
             [ids],
           )
@@ -59,6 +59,13 @@ export function postgresUserDirectory({ run, clock }: PostgresClinicContext): Us
               `UPDATE ${SCHEMA}.user_directory SET branch_ids = $1, branch_ids_hlc = $2, updated_at = $3
                 WHERE user_id = $4 AND (branch_ids_hlc IS NULL OR branch_ids_hlc < $2)`,
               [JSON.stringify(entry.branchIds.value), entry.branchIds.hlc, now, entry.userId],
+            );
+          }
+          if (entry.signingKey) {
+            await client.query(
+              `UPDATE ${SCHEMA}.user_directory SET signing_key = $1, signing_key_hlc = $2, updated_at = $3
+                WHERE user_id = $4 AND (signing_key_hlc IS NULL OR signing_key_hlc < $2)`,
+              [entry.signingKey.value, entry.signingKey.hlc, now, entry.userId],
             );
           }
         }

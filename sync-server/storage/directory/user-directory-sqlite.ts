@@ -21,7 +21,7 @@ export function sqliteUserDirectory(clinic: SqliteClinicDatabase): UserDirectory
       const ids = parseInput(changeIdListSchema, userIds);
       const rows = sql
         .get(
-          `SELECT user_id, role, role_hlc, all_branches, branch_ids, updated_at FROM user_directory
+          `SELECT user_id, role, role_hlc, all_branches, branch_ids, signing_key, updated_at FROM user_directory
            WHERE user_id IN (SELECT value FROM json_each(?)) ORDER BY user_id`,
         )
         .all(JSON.stringify(ids)) as DirectoryRow[];
@@ -46,6 +46,10 @@ export function sqliteUserDirectory(clinic: SqliteClinicDatabase): UserDirectory
           `UPDATE user_directory SET branch_ids = ?, branch_ids_hlc = ?, updated_at = ?
            WHERE user_id = ? AND (branch_ids_hlc IS NULL OR branch_ids_hlc < ?)`,
         );
+        const signingKey = sql.get(
+          `UPDATE user_directory SET signing_key = ?, signing_key_hlc = ?, updated_at = ?
+           WHERE user_id = ? AND (signing_key_hlc IS NULL OR signing_key_hlc < ?)`,
+        );
         // The role first: it creates the row the branch values are set on.
         for (const entry of entries) {
           if (entry.role !== undefined) upsert.run(entry.userId, entry.role, entry.roleHlc, now);
@@ -56,6 +60,10 @@ export function sqliteUserDirectory(clinic: SqliteClinicDatabase): UserDirectory
           if (entry.branchIds) {
             const { value, hlc } = entry.branchIds;
             branchIds.run(JSON.stringify(value), hlc, now, entry.userId, hlc);
+          }
+          if (entry.signingKey) {
+            const { value, hlc } = entry.signingKey;
+            signingKey.run(value, hlc, now, entry.userId, hlc);
           }
         }
       });

@@ -9,6 +9,7 @@ import pg from 'pg';
 import type { Clock } from '../../../shared/clock.js';
 import { DeviceRevokedError, UnknownClinicError, UnknownDeviceError } from '../errors.js';
 import type { Counter } from '../stored-rows.js';
+import type { ClinicDataKey } from './clinic-data-key.js';
 import { SCHEMA } from './migrate.js';
 
 /** Custom settings for one transaction: (name, value) pairs set with set_config(..., true). */
@@ -22,6 +23,8 @@ export interface PostgresClinicContext {
   /** Every call is a transaction with this clinic set. */
   readonly run: Run;
   readonly clock: Clock;
+  /** Seals and opens the clinic's patient data columns (clinic-data-key.ts). */
+  readonly dataKey: ClinicDataKey;
 }
 
 /** Runs fn in a transaction on its own connection after setting each custom setting for that transaction only. */

@@ -14,6 +14,11 @@ export const SCHEMA = 'chairside';
 export interface MigrationContext {
   /** The app role's name, already quoted as an SQL identifier. */
   readonly appRole: string;
+  /**
+   * The server master key, for a step that encrypts existing rows (0110); such a step refuses to
+   * run without it when there is anything to encrypt.
+   */
+  readonly masterKey?: Buffer | undefined;
 }
 
 /** One schema step. Numbers leave gaps (0010, 0020) so a step can be slotted in during review. */
@@ -38,7 +43,7 @@ const MIGRATION_LOCK = 4_242_001;
 export async function migratePostgres(
   client: pg.ClientBase,
   migrations: readonly PostgresMigration[],
-  options: { readonly appRole: string; readonly now: number },
+  options: { readonly appRole: string; readonly now: number; readonly masterKey?: Buffer | undefined },
 ): Promise<number[]> {
   if (!ROLE_NAME.test(options.appRole)) throw new MigrationError('the app role name must match [a-z_][a-z0-9_]*');
   for (let i = 1; i < migrations.length; i++) {
@@ -46,7 +51,7 @@ export async function migratePostgres(
       throw new MigrationError(`migration ${migrations[i]!.version} does not come after ${migrations[i - 1]!.version}`);
     }
   }
-  const context: MigrationContext = { appRole: pg.escapeIdentifier(options.appRole) };
+  const context: MigrationContext = { appRole: pg.escapeIdentifier(options.appRole), masterKey: options.masterKey };
   const done: number[] = [];
   for (;;) {
     await client.query('BEGIN');

@@ -52,7 +52,7 @@ async function dumpAsSuperuser(): Promise<string> {
 
 describeSyncStorageConformance({
   name: 'PostgreSQL',
-  open: (clock) => openPostgresSyncStorage({ connection: db.app, clock }),
+  open: (clock) => openPostgresSyncStorage({ connection: db.app, clock, masterKey: db.masterKey }),
   dumpStoredText: () => dumpAsSuperuser(),
 });
 
@@ -74,7 +74,7 @@ describe('PostgreSQL storage: row-level security against the app role', () => {
   /** Clinics A and B with a row in every table; B's rows carry the marker. */
   async function seedTwoClinics() {
     const clock = new TestClock();
-    const storage: SyncStorage = await openPostgresSyncStorage({ connection: db.app, clock });
+    const storage: SyncStorage = await openPostgresSyncStorage({ connection: db.app, clock, masterKey: db.masterKey });
     cleanup.push(() => storage.close());
     const seed = async (name: string, deviceId: string) => {
       const clinic = await storage.createClinic({ name });
@@ -166,9 +166,9 @@ describe('PostgreSQL storage: row-level security against the app role', () => {
     );
     expect(owners.rows).toEqual([{ owner: db.ownerRole }]);
     for (const connection of [db.owner, db.superuser]) {
-      await expect(openPostgresSyncStorage({ connection, clock: new TestClock() })).rejects.toBeInstanceOf(
-        UnconfinedRoleError,
-      );
+      await expect(
+        openPostgresSyncStorage({ connection, clock: new TestClock(), masterKey: db.masterKey }),
+      ).rejects.toBeInstanceOf(UnconfinedRoleError);
     }
   });
 
@@ -286,7 +286,7 @@ describe('PostgreSQL storage: row-level security against the app role', () => {
     // The other one-way rules: a change is never rewritten, a compaction record never changed or
     // removed, a pulled cursor never lowered or removed.
     for (const sql of [
-      `UPDATE ${SCHEMA}.changes SET fields = '{}'`,
+      `UPDATE ${SCHEMA}.changes SET sealed_fields = '\\x00'`,
       `UPDATE ${SCHEMA}.compacted_changes SET content_hash = content_hash`,
       `DELETE FROM ${SCHEMA}.compacted_changes`,
       `DELETE FROM ${SCHEMA}.device_cursors`,

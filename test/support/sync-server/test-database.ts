@@ -20,6 +20,11 @@ export interface TestDatabase {
   readonly owner: pg.PoolConfig;
   /** Connection settings of the superuser, on the test database. */
   readonly superuser: pg.PoolConfig;
+  /**
+   * The server master key of this database (random per database): the storage opened on it must
+   * be given this key, which wraps its clinics' data keys.
+   */
+  readonly masterKey: Buffer;
   /** Drops the database and both roles. */
   drop(): Promise<void>;
 }
@@ -91,6 +96,7 @@ export async function createTestDatabase(
     app: { connectionString: urlFor(appRole, database, password), max: 6 },
     owner,
     superuser: { connectionString: superuserUrl(database) },
+    masterKey: randomBytes(32),
     async drop() {
       const dropper = new pg.Client({ connectionString: testServerUrl() });
       await dropper.connect();

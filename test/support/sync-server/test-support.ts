@@ -18,6 +18,7 @@ import { type SyncServerOptions, createSyncServer } from '../../../sync-server/s
 import { completeInsertFields } from '../complete-fields.js';
 import { AuditChainBuilder, TestClock } from './conformance-fixtures.js';
 import { type TestDatabase, createTestDatabase } from './test-database.js';
+import { dataDirText, postgresStoredText } from './stored-bytes.js';
 import { openPostgresSyncStorage } from '../../../sync-server/storage/postgres/postgres-storage.js';
 import { masterKeySource } from '../../../sync-server/storage/sqlite/key-source.js';
 import { openSqliteSyncStorage } from '../../../sync-server/storage/sqlite/sqlite-storage.js';
@@ -31,7 +32,7 @@ export const GENEROUS_RATE_LIMITS: RateLimitSettings = {
   attemptsPerAddress: { ...DEFAULT_RATE_LIMITS.attemptsPerAddress, points: 10_000 },
   failuresPerAddress: { ...DEFAULT_RATE_LIMITS.failuresPerAddress, points: 10_000 },
   failuresPerAddressLong: { ...DEFAULT_RATE_LIMITS.failuresPerAddressLong, points: 10_000 },
-  failuresPerClinic: { ...DEFAULT_RATE_LIMITS.failuresPerClinic, points: 10_000 },
+  failuresPerDevice: { ...DEFAULT_RATE_LIMITS.failuresPerDevice, points: 10_000 },
 };
 
 /** A server over a storage, with its clock, keys and every log line it wrote. */
@@ -110,13 +111,22 @@ export async function startTestServer(
 /** A storage kind the HTTP suites run against. */
 export type StorageKind = 'SQLite' | 'PostgreSQL';
 
+/** A test server over a storage whose backing store the test can read as an attacker would. */
+export interface StoredTestServer extends TestServer {
+  /**
+   * Everything the storage's backing store holds, as read without the master key
+   * (stored-bytes.ts): the data directory's bytes, or every PostgreSQL column and its pg_dump.
+   */
+  rawStoredText(): Promise<string>;
+}
+
 /**
  * Defines a suite once per storage. `setup` opens a fresh storage and server for one test;
  * everything it opened is closed after the test.
  */
 export function describeEachStorage(
   title: string,
-  define: (setup: (options?: TestServerOptions) => Promise<TestServer>, kind: StorageKind) => void,
+  define: (setup: (options?: TestServerOptions) => Promise<StoredTestServer>, kind: StorageKind) => void,
 ): void {
   for (const kind of ['SQLite', 'PostgreSQL'] as const) {
     describe(`${title} (${kind})`, () => {
@@ -136,17 +146,20 @@ export function describeEachStorage(
       define(async (options) => {
         const clock = new TestClock();
         let storage: SyncStorage;
+        let rawStoredText: () => Promise<string>;
         if (kind === 'SQLite') {
           const dataDir = mkdtempSync(join(tmpdir(), 'chairside-sync-http-'));
           cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
           storage = await openSqliteSyncStorage({ dataDir, keys: masterKeySource(randomBytes(32)), clock });
+          rawStoredText = async () => dataDirText(dataDir);
         } else {
-          storage = await openPostgresSyncStorage({ connection: db!.app, clock });
+          rawStoredText = () => postgresStoredText(db!);
+          storage = await openPostgresSyncStorage({ connection: db!.app, clock, masterKey: db!.masterKey });
         }
         cleanup.push(() => storage.close());
         const server = await startTestServer(storage, clock, options);
         cleanup.push(() => server.app.close());
-        return server;
+        return { ...server, rawStoredText };
       }, kind);
     });
   }

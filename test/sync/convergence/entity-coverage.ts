@@ -61,6 +61,8 @@ export const ENTITY_COVERAGE: EntityCoverage = {
     password_changed_at: { notModelled: 'password changes are not among the actions yet' },
     created_at: ['setup'],
     branch_ids: ['setup', 'editUser', 'concurrentUserEdit'],
+    // Every user's insert carries it (clinic setup); password changes and resets are not modelled.
+    signing_key: ['setup'],
   },
   // Declared ahead of their slices: no fields, devices do not apply them.
   clinical_note: {},

@@ -44,7 +44,7 @@ async function storageHome(kind: StorageKind, masterKey: Buffer, clock: TestCloc
   if (kind === 'postgres') {
     const database = await createTestDatabase();
     return {
-      open: () => openPostgresSyncStorage({ connection: database.app, clock }),
+      open: () => openPostgresSyncStorage({ connection: database.app, clock, masterKey: database.masterKey }),
       remove: () => database.drop(),
     };
   }

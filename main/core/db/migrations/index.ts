@@ -13,6 +13,8 @@ import { pendingUserBranchesMigration } from './0100-pending-user-branches.js';
 import { branchNamesMigration } from './0110-branch-names.js';
 import { insertClocksMigration } from './0120-insert-clocks.js';
 import { outboxPruningMigration } from './0140-outbox-pruning.js';
+import { userSigningKeysMigration } from './0160-user-signing-keys.js';
+import { patientSearchPhoneSuffixMigration } from './0170-patient-search-phone-suffix.js';
 
 export const migrations: readonly Migration[] = [
   clinicMigration,
@@ -28,4 +30,6 @@ export const migrations: readonly Migration[] = [
   branchNamesMigration,
   insertClocksMigration,
   outboxPruningMigration,
+  userSigningKeysMigration,
+  patientSearchPhoneSuffixMigration,
 ];

@@ -9,6 +9,8 @@ import { deviceNumbersMigration } from './0070-device-numbers.js';
 import { authStateMigration } from './0080-auth-state.js';
 import { directoryBranchesMigration } from './0090-directory-branches.js';
 import { compactionMigration } from './0100-compaction.js';
+import { directorySigningKeysMigration } from './0130-directory-signing-keys.js';
+import { clinicDataKeysMigration } from './0110-clinic-data-keys.js';
 
 export const postgresMigrations: readonly PostgresMigration[] = [
   clinicsMigration,
@@ -20,6 +22,8 @@ export const postgresMigrations: readonly PostgresMigration[] = [
   authStateMigration,
   directoryBranchesMigration,
   compactionMigration,
+  clinicDataKeysMigration,
+  directorySigningKeysMigration,
 ];
 
 /** The tables the app role works with; every one carries clinic_id under forced row-level security. */

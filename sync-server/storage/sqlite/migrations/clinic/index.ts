@@ -8,6 +8,7 @@ import { quarantineMigration } from './0050-quarantine.js';
 import { deviceNumbersMigration } from './0070-device-numbers.js';
 import { directoryBranchesMigration } from './0080-directory-branches.js';
 import { compactionMigration } from './0090-compaction.js';
+import { directorySigningKeysMigration } from './0130-directory-signing-keys.js';
 
 export const clinicMigrations: readonly SqliteMigration[] = [
   clinicMigration,
@@ -18,4 +19,5 @@ export const clinicMigrations: readonly SqliteMigration[] = [
   deviceNumbersMigration,
   directoryBranchesMigration,
   compactionMigration,
+  directorySigningKeysMigration,
 ];
