@@ -87,6 +87,10 @@ describeInBrowser('renderer: administration', () => {
     await visible(row.getByText('Main Street'));
 
     // Within the window, no prompt: change the role, then disable the account.
+    // Each action's accessible name contains its visible text (axe's label-content-name-mismatch).
+    expect(
+      await row.getByRole('button', { name: 'Reset password for Nisha Hygienist', exact: true }).textContent(),
+    ).toBe('Reset password');
     await row.getByRole('button', { name: 'Change role or branches of Nisha Hygienist' }).click();
     const change = page.getByRole('dialog', { name: 'Change Nisha Hygienist' });
     await change.getByLabel('Role').selectOption('Dentist');

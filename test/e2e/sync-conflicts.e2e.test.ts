@@ -150,7 +150,7 @@ describeInBrowser('renderer: conflicts inbox', () => {
 
     // The twins: "Not the same person", with a required note; both records stay.
     const twins = page.getByRole('listitem', { name: 'Possible duplicate: Anita Shah and Anita Shah' });
-    await twins.getByRole('button', { name: 'Anita Shah and Anita Shah are different people…' }).click();
+    await twins.getByRole('button', { name: 'Not the same person: Anita Shah and Anita Shah…' }).click();
     const dismiss = await visible(page.getByRole('dialog', { name: 'Not the same person?' }));
     const note = dismiss.getByLabel('How you know they differ');
     expect(await note.evaluate((input) => input === input.ownerDocument.activeElement)).toBe(true);

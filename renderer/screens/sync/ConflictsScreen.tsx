@@ -226,7 +226,7 @@ function DuplicatePairCard({
             </button>
           )}
           {mayDismiss && (
-            <button type="button" className="button" onClick={onDismiss} aria-label={`${names} are different people…`}>
+            <button type="button" className="button" onClick={onDismiss} aria-label={`Not the same person: ${names}…`}>
               Not the same person…
             </button>
           )}
