@@ -67,7 +67,6 @@ function failPasswordCheck(ctx: RunContext, row: UserRow): never {
   });
 }
 
-/** Refuses every sign-in, unlock and re-authentication once this device was revoked; the data stays. */
 /** A user's signing key opened at sign-in, or issued now for a user made before keys. */
 interface SignInKey {
   readonly signer: UserSigner;
@@ -89,18 +88,25 @@ async function openOrIssueKey(ctx: PrepareContext, row: UserRow, password: strin
   return signer ? { signer, issued: null } : null;
 }
 
-/** Stores a key issued at sign-in, as a change by the user signed with it; returns the signer. */
-function storeIssuedKey(ctx: RunContext, row: UserRow, key: SignInKey): UserSigner {
-  if (key.issued !== null) {
-    const capture = { ...ctx, caller: { userId: row.id } };
-    const before = readReplicatedFields(ctx.db, 'user', row.id, ctx.services.replication);
-    ctx.db.command('UPDATE users SET signing_key = ?, updated_at = ? WHERE id = ?').run([key.issued, ctx.now, row.id]);
-    recordUserChange(capture, row.id, before);
-    sealTransaction(capture, { userId: row.id, signer: key.signer });
-  }
+/**
+ * Stores a key issued at sign-in, as a change by the user signed with it; returns the signer, or
+ * null when another sign-in stored a key for the user meanwhile (this session then signs nothing;
+ * the user's next sign-in opens that key).
+ */
+function storeIssuedKey(ctx: RunContext, row: UserRow, key: SignInKey): UserSigner | null {
+  if (key.issued === null) return key.signer;
+  const capture = { ...ctx, caller: { userId: row.id } };
+  const before = readReplicatedFields(ctx.db, 'user', row.id, ctx.services.replication);
+  const stored = ctx.db
+    .command('UPDATE users SET signing_key = ?, updated_at = ? WHERE id = ? AND signing_key IS NULL')
+    .run([key.issued, ctx.now, row.id]).changes;
+  if (stored === 0) return null;
+  recordUserChange(capture, row.id, before);
+  sealTransaction(capture, { userId: row.id, signer: key.signer });
   return key.signer;
 }
 
+/** Refuses every sign-in, unlock and re-authentication once this device was revoked; the data stays. */
 function refuseIfDeviceRevoked(ctx: RunContext): void {
   if (readRevocation(ctx.db)) throw new ApiError('DEVICE_REVOKED', DEVICE_REVOKED_MESSAGE);
 }
