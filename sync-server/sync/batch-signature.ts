@@ -4,7 +4,8 @@
  * exists only wrapped under the user's password. Pure apart from Ed25519 verification, which the
  * caller injects (node:crypto's, with parsed public keys cached).
  */
-import { type KeyObject, createPublicKey, verify } from 'node:crypto';
+import { type KeyObject, verify } from 'node:crypto';
+import { ed25519PublicKeyFromRaw } from '../auth/server-keys.js';
 import { type Role, roleHasPermission } from '../../shared/permissions.js';
 import { parseJsonText } from '../../shared/sync/entities/declaration.js';
 import { userSigningKeySchema } from '../../shared/sync/entities/user-signing-key.js';
@@ -30,8 +31,6 @@ export interface SignedContent {
  */
 export type SignatureVerifier = (publicKey: string, batch: SignedContent, signature: string) => boolean;
 
-const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-
 /** Verifies an Ed25519 signature (base64) of a UTF-8 text by a raw public key (base64); never throws. */
 export type TextVerifier = (publicKey: string, text: string, signature: string) => boolean;
 
@@ -44,7 +43,7 @@ export function ed25519TextVerifier(cacheSize = 1000): TextVerifier {
       if (!key) {
         const raw = Buffer.from(publicKey, 'base64');
         if (raw.length !== 32) return false;
-        key = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
+        key = ed25519PublicKeyFromRaw(raw);
         if (keys.size >= cacheSize) keys.delete(keys.keys().next().value!);
         keys.set(publicKey, key);
       }
